@@ -1,0 +1,3 @@
+from tabml.cli import main
+
+raise SystemExit(main())

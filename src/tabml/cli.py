@@ -1,0 +1,171 @@
+"""Command-line entry points: what dvc.yaml, the Makefile and the workflows call.
+
+Each subcommand reads params.yaml once through `tabml.config`, hands typed values to
+one stage's `run`, and turns the stage's known failures into a one-line-per-problem
+message and exit status 1. Paths default to the ones dvc.yaml wires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tabml.config import Params, load_params, load_schema
+from tabml.errors import PipelineError
+
+Handler = Callable[[argparse.Namespace, Params], str]
+SCHEMA_HEADER = """\
+# Data schema inferred by `tabml infer-schema` from {source}.
+# Review it: tighten the ranges, list the labels you expect, set null allowances.
+"""
+
+
+def _ingest(args: argparse.Namespace, params: Params) -> str:
+    from tabml.stages import ingest
+
+    ingest.ingest(params.data, Path.cwd(), args.out)
+    return f"wrote {args.out}"
+
+
+def _validate(args: argparse.Namespace, params: Params) -> str:
+    from tabml.stages import validate
+
+    schema = load_schema(params.validate_.schema_path)
+    report = validate.run(args.raw, schema, params.validate_, args.out, args.report,
+                          args.schema_out)
+    return report.describe()
+
+
+def _split(args: argparse.Namespace, params: Params) -> str:
+    from tabml.stages import split
+
+    target = load_schema(args.schema).target.name
+    n_train, n_test = split.run(args.validated, target, params.split, args.train, args.test)
+    return f"split into {n_train} train and {n_test} test rows"
+
+
+def _train(args: argparse.Namespace, params: Params) -> str:
+    from tabml.stages import train
+
+    train.run(args.train, load_schema(args.schema), params.train, args.model)
+    return f"trained {params.train.estimator}, wrote {args.model}"
+
+
+def _evaluate(args: argparse.Namespace, params: Params) -> str:
+    from tabml.stages import evaluate
+
+    result = evaluate.run(args.model, args.test, load_schema(args.schema), params.evaluate,
+                          args.metrics, args.plots)
+    return json.dumps(result.metrics)
+
+
+def _export(args: argparse.Namespace, params: Params) -> str:
+    from tabml.stages import export
+
+    metadata = export.run(
+        model_path=args.model, test_path=args.test, raw_path=args.raw,
+        validated_path=args.validated, metrics_path=args.metrics,
+        schema=load_schema(args.schema), params=params, onnx_out=args.onnx,
+        metadata_out=args.metadata, root=Path.cwd(),
+    )
+    parity = metadata["parity"]
+    return (f"exported {args.onnx} (version {metadata['model']['version']}); "
+            f"parity max |diff| {parity['max_abs_diff']:.2e} on {parity['rows']} rows")
+
+
+def _infer_schema(args: argparse.Namespace) -> str:
+    import pandas as pd
+    import yaml
+
+    from tabml.schema_infer import infer_schema
+
+    if not args.data.is_file():
+        raise PipelineError(f"--data {args.data}: no such file")
+    suffix = args.data.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise PipelineError(f"--data {args.data}: must be a .csv or .parquet file")
+    frame = pd.read_csv(args.data) if suffix == ".csv" else pd.read_parquet(args.data)
+    if args.target not in frame.columns:
+        raise PipelineError(f"--target {args.target!r}: no such column in {args.data}; "
+                            f"columns are {[str(c) for c in frame.columns]}")
+    schema = infer_schema(frame, args.target).model_dump(mode="json")
+    text = SCHEMA_HEADER.format(source=args.data) + yaml.safe_dump(schema, sort_keys=False)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    return f"wrote {args.out} ({len(schema['features'])} features, target {args.target!r})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tabml", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
+                        help="the params file (default: params.yaml)")
+    stages = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+
+    def stage(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = stages.add_parser(name, help=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def path(sub: argparse.ArgumentParser, flag: str, default: str) -> None:
+        sub.add_argument(flag, type=Path, default=Path(default), help=f"(default: {default})")
+
+    raw, validated, resolved = "data/raw/dataset.csv", "data/validated/dataset.parquet", \
+        "data/validated/schema.json"
+    train_data, test_data, model = "data/split/train.parquet", "data/split/test.parquet", \
+        "models/model.joblib"
+    metrics = "metrics/metrics.json"
+
+    sub = stages.add_parser("infer-schema", help="write a first data schema inferred from a file")
+    sub.set_defaults(handler=None, schema_handler=_infer_schema)
+    sub.add_argument("--data", type=Path, required=True, help="CSV or Parquet file")
+    sub.add_argument("--target", required=True, help="the label column")
+    sub.add_argument("--out", type=Path, required=True, help="the schema YAML to write")
+    sub = stage("ingest", _ingest, "materialise the raw dataset named in params.yaml")
+    path(sub, "--out", raw)
+    sub = stage("validate", _validate, "check the raw data against the schema and rules")
+    path(sub, "--raw", raw)
+    path(sub, "--out", validated)
+    path(sub, "--report", "reports/validation.json")
+    path(sub, "--schema-out", resolved)
+    sub = stage("split", _split, "stratified, seeded train/test split")
+    path(sub, "--validated", validated)
+    path(sub, "--schema", resolved)
+    path(sub, "--train", train_data)
+    path(sub, "--test", test_data)
+    sub = stage("train", _train, "fit the preprocessing + estimator pipeline")
+    path(sub, "--train", train_data)
+    path(sub, "--schema", resolved)
+    path(sub, "--model", model)
+    sub = stage("evaluate", _evaluate, "test-set metrics and plot data")
+    path(sub, "--model", model)
+    path(sub, "--test", test_data)
+    path(sub, "--schema", resolved)
+    path(sub, "--metrics", metrics)
+    path(sub, "--plots", "plots")
+    sub = stage("export", _export, "ONNX model with a parity check, and its metadata")
+    path(sub, "--model", model)
+    path(sub, "--test", test_data)
+    path(sub, "--raw", raw)
+    path(sub, "--validated", validated)
+    path(sub, "--metrics", metrics)
+    path(sub, "--schema", resolved)
+    path(sub, "--onnx", "models/model.onnx")
+    path(sub, "--metadata", "models/metadata.json")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.handler is None:
+            message = args.schema_handler(args)
+        else:
+            message = args.handler(args, load_params(args.params))
+    except PipelineError as error:
+        print(f"tabml {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    print(f"tabml {args.command}: {message}")
+    return 0

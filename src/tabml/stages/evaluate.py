@@ -1,0 +1,165 @@
+"""evaluate: test-set metrics (DVC metrics) and the data behind the DVC plots.
+
+Binary problems score the positive class (the schema's last class); multiclass
+problems average per-class scores as params.yaml says and draw micro-averaged
+curves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import label_binarize
+
+from tabml.config import DataSchema, EvaluateParams
+
+DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict[str, float | int]
+    plots: dict[str, list[dict[str, Any]]]
+
+
+def _round(value: float) -> float:
+    return round(float(value), DECIMALS)
+
+
+def _thin(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """At most `limit` rows, evenly spaced, always keeping the first and the last."""
+    if len(rows) <= limit:
+        return rows
+    keep = np.unique(np.linspace(0, len(rows) - 1, limit).round().astype(int))
+    return [rows[i] for i in keep]
+
+
+def classification_metrics(
+    y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str], average: str
+) -> dict[str, float | int]:
+    """Threshold and ranking metrics; `proba` columns follow `classes`."""
+    y_pred = np.asarray(classes)[proba.argmax(axis=1)]
+    binary = len(classes) == 2
+    label_args: dict[str, Any] = (
+        {"pos_label": classes[-1], "average": "binary"} if binary else {"average": average}
+    )
+    if binary:
+        roc_auc = skm.roc_auc_score(y_true == classes[-1], proba[:, -1])
+    else:
+        roc_auc = skm.roc_auc_score(
+            y_true, proba, multi_class="ovr", average=average if average != "micro" else "macro",
+            labels=classes,
+        )
+    return {
+        "accuracy": _round(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": _round(skm.balanced_accuracy_score(y_true, y_pred)),
+        "precision": _round(skm.precision_score(y_true, y_pred, zero_division=0, **label_args)),
+        "recall": _round(skm.recall_score(y_true, y_pred, zero_division=0, **label_args)),
+        "f1": _round(skm.f1_score(y_true, y_pred, zero_division=0, **label_args)),
+        "roc_auc": _round(roc_auc),
+        "log_loss": _round(skm.log_loss(y_true, proba, labels=classes)),
+        "test_rows": len(y_true),
+    }
+
+
+def _scores_for_curves(
+    y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str]
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Binary: the positive class. Multiclass: every (row, class) pair (micro average)."""
+    if len(classes) == 2:
+        return np.asarray(y_true == classes[-1]), proba[:, -1]
+    onehot = label_binarize(y_true, classes=classes).astype(bool)
+    return onehot.ravel(), proba.ravel()
+
+
+def curve_rows(
+    y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str], params: EvaluateParams
+) -> dict[str, list[dict[str, Any]]]:
+    truth, score = _scores_for_curves(y_true, proba, classes)
+    fpr, tpr, _ = skm.roc_curve(truth, score)
+    precision, recall, _ = skm.precision_recall_curve(truth, score)
+    # Calibration of the positive class (binary) or of every class score (multiclass).
+    observed, predicted = calibration_curve(truth, score, n_bins=params.calibration_bins)
+    y_pred = np.asarray(classes)[proba.argmax(axis=1)]
+    return {
+        "roc": _thin(
+            [{"fpr": _round(f), "tpr": _round(t)} for f, t in zip(fpr, tpr, strict=True)],
+            params.curve_points,
+        ),
+        "precision_recall": _thin(
+            [
+                {"recall": _round(r), "precision": _round(p)}
+                for r, p in zip(recall[::-1], precision[::-1], strict=True)
+            ],
+            params.curve_points,
+        ),
+        "calibration": [
+            {"mean_predicted": _round(p), "fraction_positive": _round(o)}
+            for p, o in zip(predicted, observed, strict=True)
+        ],
+        "confusion_matrix": [
+            {"actual": str(a), "predicted": str(p)} for a, p in zip(y_true, y_pred, strict=True)
+        ],
+    }
+
+
+def feature_importance(
+    model: Pipeline, features: pd.DataFrame, y_true: NDArray[Any], params: EvaluateParams
+) -> list[dict[str, Any]]:
+    """Permutation importance (drop in log loss) on at most `importance_max_rows` rows."""
+    if len(features) > params.importance_max_rows:
+        rows = np.random.default_rng(params.seed).choice(
+            len(features), params.importance_max_rows, replace=False
+        )
+        features, y_true = features.iloc[np.sort(rows)], y_true[np.sort(rows)]
+    result = permutation_importance(
+        model, features, y_true, scoring="neg_log_loss",
+        n_repeats=params.importance_repeats, random_state=params.seed, n_jobs=1,
+    )
+    rows_out = [
+        {"feature": name, "importance": _round(mean), "std": _round(std)}
+        for name, mean, std in zip(
+            features.columns, result.importances_mean, result.importances_std, strict=True
+        )
+    ]
+    return sorted(rows_out, key=lambda row: (-row["importance"], row["feature"]))
+
+
+def evaluate(
+    model: Pipeline, test: pd.DataFrame, schema: DataSchema, params: EvaluateParams
+) -> Evaluation:
+    classes = [str(c) for c in model.classes_]
+    features = test[list(schema.features)]
+    y_true = test[schema.target.name].astype(str).to_numpy()
+    proba = model.predict_proba(features)
+    # Order probability columns as the schema lists classes, so the positive class of
+    # a binary problem is the schema's last class whatever the estimator's order.
+    order = [classes.index(c) for c in schema.target.classes]
+    proba = proba[:, order]
+    plots = curve_rows(y_true, proba, schema.target.classes, params)
+    plots["feature_importance"] = feature_importance(model, features, y_true, params)
+    return Evaluation(classification_metrics(y_true, proba, schema.target.classes,
+                                             params.average), plots)
+
+
+def run(model_path: Path, test_path: Path, schema: DataSchema, params: EvaluateParams,
+        metrics_out: Path, plots_dir: Path) -> Evaluation:
+    result = evaluate(joblib.load(model_path), pd.read_parquet(test_path), schema, params)
+    metrics_out.parent.mkdir(parents=True, exist_ok=True)
+    metrics_out.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    for name, rows in result.plots.items():
+        (plots_dir / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n",
+                                                encoding="utf-8")
+    return result

@@ -1,0 +1,188 @@
+"""export: the serving artefact as ONNX, checked against scikit-learn, plus its metadata.
+
+The ONNX graph takes one input per feature (float32 for numeric, string for
+categorical, each shaped [rows, 1]) and returns `label` and `probabilities`, whose
+columns follow `target.classes` in the metadata file. The stage fails when ONNX and
+scikit-learn probabilities differ by more than `export.parity_tolerance` on any
+test row, so a model that would serve different answers is never published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.pipeline import Pipeline
+
+from tabml.config import DataSchema, ExportParams, Params
+from tabml.errors import PipelineError
+
+PROBABILITIES = "probabilities"
+LABEL = "label"
+
+
+class ParityError(PipelineError):
+    """ONNX and scikit-learn disagree on the test set by more than the tolerance."""
+
+
+@dataclass(frozen=True)
+class Parity:
+    rows: int
+    max_abs_diff: float
+    worst_row: int
+    labels_equal: bool
+
+
+def file_md5(path: Path) -> str:
+    """The hash DVC 3 records for a file in dvc.lock (md5 of its bytes)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def to_onnx(model: Pipeline, schema: DataSchema, params: ExportParams) -> bytes:
+    initial_types: list[tuple[str, Any]] = [
+        (name, FloatTensorType([None, 1])) for name in schema.numeric_features
+    ] + [(name, StringTensorType([None, 1])) for name in schema.categorical_features]
+    onnx_model = convert_sklearn(
+        model,
+        name=params.model_name,
+        initial_types=initial_types,
+        target_opset={"": params.target_opset, "ai.onnx.ml": 3},
+        options={id(model.steps[-1][1]): {"zipmap": False}},
+        final_types=None,
+    )
+    outputs = [output.name for output in onnx_model.graph.output]
+    rename = dict(zip(outputs, [LABEL, PROBABILITIES], strict=True))
+    for node in onnx_model.graph.node:
+        node.output[:] = [rename.get(name, name) for name in node.output]
+    for output in onnx_model.graph.output:
+        output.name = rename[output.name]
+    return bytes(onnx_model.SerializeToString())
+
+
+def onnx_inputs(frame: pd.DataFrame, schema: DataSchema) -> dict[str, NDArray[Any]]:
+    """The feed onnxruntime expects: one [rows, 1] array per feature."""
+    feed: dict[str, NDArray[Any]] = {}
+    for name in schema.numeric_features:
+        feed[name] = frame[name].to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+    for name in schema.categorical_features:
+        feed[name] = frame[name].astype(object).where(frame[name].notna(), "").to_numpy(
+            dtype=object).astype(str).reshape(-1, 1)
+    return feed
+
+
+def onnx_predict(onnx_bytes: bytes, frame: pd.DataFrame, schema: DataSchema
+                 ) -> tuple[NDArray[Any], NDArray[np.float32]]:
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    labels, proba = session.run([LABEL, PROBABILITIES], onnx_inputs(frame, schema))
+    return np.asarray(labels), np.asarray(proba)
+
+
+def check_parity(onnx_bytes: bytes, model: Pipeline, frame: pd.DataFrame, schema: DataSchema,
+                 tolerance: float) -> Parity:
+    features = frame[list(schema.features)]
+    expected = model.predict_proba(features)
+    labels, proba = onnx_predict(onnx_bytes, features, schema)
+    diff = np.abs(proba.astype(np.float64) - expected)
+    worst = int(diff.max(axis=1).argmax())
+    parity = Parity(
+        rows=len(frame),
+        max_abs_diff=float(diff.max()),
+        worst_row=worst,
+        labels_equal=bool((labels.astype(str) == model.predict(features).astype(str)).all()),
+    )
+    if parity.max_abs_diff > tolerance:
+        raise ParityError(
+            f"ONNX and scikit-learn probabilities differ by {parity.max_abs_diff:.3g} on test "
+            f"row {worst}, above export.parity_tolerance = {tolerance:g}"
+        )
+    return parity
+
+
+def git_revision(root: Path) -> dict[str, Any]:
+    """The commit the pipeline ran on, and whether the work tree had changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=root, check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"revision": None, "dirty": None}
+    return {"revision": head, "dirty": bool(status.strip())}
+
+
+def build_metadata(
+    *, onnx_bytes: bytes, schema: DataSchema, params: Params, model: Pipeline,
+    metrics: dict[str, Any], parity: Parity, data_version: str, data_rows: int,
+    git: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything serving and governance need to know about one exported model."""
+    features = []
+    for name, spec in schema.features.items():
+        entry = {"name": name, **spec.model_dump(mode="json")}
+        entry["onnx_type"] = "string" if name in schema.categorical_features else "float32"
+        features.append(entry)
+    return {
+        "model": {
+            "name": params.export.model_name,
+            "version": hashlib.md5(onnx_bytes, usedforsecurity=False).hexdigest(),
+            "format": "onnx",
+            "file": "model.onnx",
+            "estimator": params.train.estimator,
+            "hyperparameters": params.train.hyperparameters(),
+            "outputs": {"label": LABEL, "probabilities": PROBABILITIES},
+            "opset": params.export.target_opset,
+        },
+        "data": {"version": data_version, "rows": data_rows},
+        "features": features,
+        "target": {"name": schema.target.name, "classes": [str(c) for c in model.classes_]},
+        "params": params.model_dump(mode="json", by_alias=True),
+        "metrics": metrics,
+        "parity": {
+            "rows": parity.rows,
+            "max_abs_diff": parity.max_abs_diff,
+            "labels_equal": parity.labels_equal,
+            "tolerance": params.export.parity_tolerance,
+        },
+        "git": git,
+        "libraries": {
+            name: version(name)
+            for name in ("tabml", "scikit-learn", "skl2onnx", "onnx", "onnxruntime")
+        },
+    }
+
+
+def run(*, model_path: Path, test_path: Path, raw_path: Path, validated_path: Path,
+        metrics_path: Path,
+        schema: DataSchema, params: Params, onnx_out: Path, metadata_out: Path,
+        root: Path) -> dict[str, Any]:
+    model: Pipeline = joblib.load(model_path)
+    onnx_bytes = to_onnx(model, schema, params.export)
+    parity = check_parity(onnx_bytes, model, pd.read_parquet(test_path), schema,
+                          params.export.parity_tolerance)
+    data_rows = pq.ParquetFile(validated_path).metadata.num_rows
+    metadata = build_metadata(
+        onnx_bytes=onnx_bytes, schema=schema, params=params, model=model,
+        metrics=json.loads(metrics_path.read_text(encoding="utf-8")), parity=parity,
+        data_version=file_md5(raw_path), data_rows=data_rows, git=git_revision(root),
+    )
+    onnx_out.parent.mkdir(parents=True, exist_ok=True)
+    onnx_out.write_bytes(onnx_bytes)
+    metadata_out.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    return metadata
