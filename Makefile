@@ -1,0 +1,71 @@
+# Everyday verbs. Every target sets up the environment first (uv + uv.lock), so on a
+# fresh machine with Python 3.11+ and make, `make repro` and `make test` are enough.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+# Use uv from PATH when there is one; otherwise install a pinned uv into .tools/.
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+RUN := $(UV) run --locked
+
+.PHONY: help setup repro test test-fast lint format typecheck push pull status metrics plots \
+        exp-show benchmark clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+setup: $(UV) ## Create .venv from uv.lock (dev tools included)
+	$(UV) sync --locked
+
+repro: setup ## Run the pipeline (dvc repro) on the dataset params.yaml names
+	$(RUN) dvc repro
+
+test: setup ## Run the whole test suite, slow end-to-end tests included
+	$(RUN) pytest -n auto
+
+test-fast: setup ## Run the fast tests only
+	$(RUN) pytest -m "not slow"
+
+lint: setup ## ruff, formatting check and mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy src
+
+format: setup ## Apply ruff's fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+typecheck: setup ## mypy in strict mode
+	$(RUN) mypy src
+
+push: setup ## Upload data and models to the DVC remote (and the run-cache)
+	$(RUN) dvc push --run-cache
+
+pull: setup ## Download the data and models that dvc.lock names
+	$(RUN) dvc pull
+
+status: setup ## What changed since dvc.lock, in the workspace and against the remote
+	$(RUN) dvc status
+	$(RUN) dvc data status --granular
+
+metrics: setup ## Show metrics, and their diff against main
+	$(RUN) dvc metrics show
+	$(RUN) dvc metrics diff main
+
+plots: setup ## Render the plots to dvc_plots/index.html (diff against main)
+	$(RUN) dvc plots diff main --open=false
+
+exp-show: setup ## Compare experiments
+	$(RUN) dvc exp show
+
+benchmark: setup ## Pipeline benchmarks (minutes); figures go to benchmarks/results/
+	$(RUN) python benchmarks/pipeline.py
+
+clean: ## Remove caches and the environments (not the DVC cache)
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache dvc_plots
