@@ -34,8 +34,9 @@ def _validate(args: argparse.Namespace, params: Params) -> str:
     from tabml.stages import validate
 
     schema = load_schema(params.validate_.schema_path)
-    report = validate.run(args.raw, schema, params.validate_, args.out, args.report,
-                          args.schema_out)
+    report = validate.run(
+        args.raw, schema, params.validate_, args.out, args.report, args.schema_out
+    )
     return report.describe()
 
 
@@ -57,8 +58,9 @@ def _train(args: argparse.Namespace, params: Params) -> str:
 def _evaluate(args: argparse.Namespace, params: Params) -> str:
     from tabml.stages import evaluate
 
-    result = evaluate.run(args.model, args.test, load_schema(args.schema), params.evaluate,
-                          args.metrics, args.plots)
+    result = evaluate.run(
+        args.model, args.test, load_schema(args.schema), params.evaluate, args.metrics, args.plots
+    )
     return json.dumps(result.metrics)
 
 
@@ -66,14 +68,22 @@ def _export(args: argparse.Namespace, params: Params) -> str:
     from tabml.stages import export
 
     metadata = export.run(
-        model_path=args.model, test_path=args.test, raw_path=args.raw,
-        validated_path=args.validated, metrics_path=args.metrics,
-        schema=load_schema(args.schema), params=params, onnx_out=args.onnx,
-        metadata_out=args.metadata, root=Path.cwd(),
+        model_path=args.model,
+        test_path=args.test,
+        raw_path=args.raw,
+        validated_path=args.validated,
+        metrics_path=args.metrics,
+        schema=load_schema(args.schema),
+        params=params,
+        onnx_out=args.onnx,
+        metadata_out=args.metadata,
+        root=Path.cwd(),
     )
     parity = metadata["parity"]
-    return (f"exported {args.onnx} (version {metadata['model']['version']}); "
-            f"parity max |diff| {parity['max_abs_diff']:.2e} on {parity['rows']} rows")
+    return (
+        f"exported {args.onnx} (version {metadata['model']['version']}); "
+        f"parity max |diff| {parity['max_abs_diff']:.2e} on {parity['rows']} rows"
+    )
 
 
 def _infer_schema(args: argparse.Namespace) -> str:
@@ -89,8 +99,10 @@ def _infer_schema(args: argparse.Namespace) -> str:
         raise PipelineError(f"--data {args.data}: must be a .csv or .parquet file")
     frame = pd.read_csv(args.data) if suffix == ".csv" else pd.read_parquet(args.data)
     if args.target not in frame.columns:
-        raise PipelineError(f"--target {args.target!r}: no such column in {args.data}; "
-                            f"columns are {[str(c) for c in frame.columns]}")
+        raise PipelineError(
+            f"--target {args.target!r}: no such column in {args.data}; "
+            f"columns are {[str(c) for c in frame.columns]}"
+        )
     schema = infer_schema(frame, args.target).model_dump(mode="json")
     text = SCHEMA_HEADER.format(source=args.data) + yaml.safe_dump(schema, sort_keys=False)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,8 +112,12 @@ def _infer_schema(args: argparse.Namespace) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabml", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="the params file (default: params.yaml)")
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="the params file (default: params.yaml)",
+    )
     stages = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
 
     def stage(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
@@ -112,10 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     def path(sub: argparse.ArgumentParser, flag: str, default: str) -> None:
         sub.add_argument(flag, type=Path, default=Path(default), help=f"(default: {default})")
 
-    raw, validated, resolved = "data/raw/dataset.csv", "data/validated/dataset.parquet", \
-        "data/validated/schema.json"
-    train_data, test_data, model = "data/split/train.parquet", "data/split/test.parquet", \
-        "models/model.joblib"
+    raw, validated, resolved = (
+        "data/raw/dataset.csv",
+        "data/validated/dataset.parquet",
+        "data/validated/schema.json",
+    )
+    train_data, test_data, model = (
+        "data/split/train.parquet",
+        "data/split/test.parquet",
+        "models/model.joblib",
+    )
     metrics = "metrics/metrics.json"
 
     sub = stages.add_parser("infer-schema", help="write a first data schema inferred from a file")

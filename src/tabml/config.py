@@ -45,9 +45,7 @@ class DataParams(_Strict):
             if not self.path:
                 raise ValueError("data.path is required when data.source is 'file'")
             if Path(self.path).suffix.lower() not in (".csv", ".parquet"):
-                raise ValueError(
-                    f"data.path = {self.path!r}: must end in .csv or .parquet"
-                )
+                raise ValueError(f"data.path = {self.path!r}: must end in .csv or .parquet")
         return self
 
 

@@ -46,10 +46,13 @@ def infer_feature(column: pd.Series) -> dict[str, Any]:
 def infer_schema(frame: pd.DataFrame, target: str) -> DataSchema:
     """Columns, dtypes, ranges with headroom, allowed labels and null allowances."""
     if target not in frame.columns:
-        raise KeyError(f"target column {target!r} is not in the data; columns: "
-                       f"{[str(c) for c in frame.columns]}")
+        raise KeyError(
+            f"target column {target!r} is not in the data; columns: "
+            f"{[str(c) for c in frame.columns]}"
+        )
     classes = sorted({str(v) for v in frame[target].dropna()})
-    features = {str(name): infer_feature(frame[name]) for name in frame.columns
-                if name != target}
-    return parse_schema({"target": {"name": target, "classes": classes}, "features": features},
-                        source="inferred schema")
+    features = {str(name): infer_feature(frame[name]) for name in frame.columns if name != target}
+    return parse_schema(
+        {"target": {"name": target, "classes": classes}, "features": features},
+        source="inferred schema",
+    )

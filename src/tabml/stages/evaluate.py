@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
 from tabml.config import DataSchema, EvaluateParams
+from tabml.stages.train import model_input
 
 DECIMALS = 6
 
@@ -48,18 +49,23 @@ def _thin(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
 def classification_metrics(
     y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str], average: str
 ) -> dict[str, float | int]:
-    """Threshold and ranking metrics; `proba` columns follow `classes`."""
+    """Threshold and ranking metrics; `proba` columns follow `classes`.
+
+    A binary problem's positive class is the last of `classes`.
+    """
     y_pred = np.asarray(classes)[proba.argmax(axis=1)]
     binary = len(classes) == 2
     label_args: dict[str, Any] = (
         {"pos_label": classes[-1], "average": "binary"} if binary else {"average": average}
     )
+    # scikit-learn's probability metrics want columns in sorted label order.
+    order = np.argsort(classes)
+    sorted_classes, sorted_proba = [classes[i] for i in order], proba[:, order]
     if binary:
         roc_auc = skm.roc_auc_score(y_true == classes[-1], proba[:, -1])
     else:
         roc_auc = skm.roc_auc_score(
-            y_true, proba, multi_class="ovr", average=average if average != "micro" else "macro",
-            labels=classes,
+            y_true, sorted_proba, multi_class="ovr", labels=sorted_classes, average=average
         )
     return {
         "accuracy": _round(skm.accuracy_score(y_true, y_pred)),
@@ -68,7 +74,7 @@ def classification_metrics(
         "recall": _round(skm.recall_score(y_true, y_pred, zero_division=0, **label_args)),
         "f1": _round(skm.f1_score(y_true, y_pred, zero_division=0, **label_args)),
         "roc_auc": _round(roc_auc),
-        "log_loss": _round(skm.log_loss(y_true, proba, labels=classes)),
+        "log_loss": _round(skm.log_loss(y_true, sorted_proba, labels=sorted_classes)),
         "test_rows": len(y_true),
     }
 
@@ -124,8 +130,13 @@ def feature_importance(
         )
         features, y_true = features.iloc[np.sort(rows)], y_true[np.sort(rows)]
     result = permutation_importance(
-        model, features, y_true, scoring="neg_log_loss",
-        n_repeats=params.importance_repeats, random_state=params.seed, n_jobs=1,
+        model,
+        features,
+        y_true,
+        scoring="neg_log_loss",
+        n_repeats=params.importance_repeats,
+        random_state=params.seed,
+        n_jobs=1,
     )
     rows_out = [
         {"feature": name, "importance": _round(mean), "std": _round(std)}
@@ -140,7 +151,7 @@ def evaluate(
     model: Pipeline, test: pd.DataFrame, schema: DataSchema, params: EvaluateParams
 ) -> Evaluation:
     classes = [str(c) for c in model.classes_]
-    features = test[list(schema.features)]
+    features = model_input(test, schema)
     y_true = test[schema.target.name].astype(str).to_numpy()
     proba = model.predict_proba(features)
     # Order probability columns as the schema lists classes, so the positive class of
@@ -149,17 +160,23 @@ def evaluate(
     proba = proba[:, order]
     plots = curve_rows(y_true, proba, schema.target.classes, params)
     plots["feature_importance"] = feature_importance(model, features, y_true, params)
-    return Evaluation(classification_metrics(y_true, proba, schema.target.classes,
-                                             params.average), plots)
+    return Evaluation(
+        classification_metrics(y_true, proba, schema.target.classes, params.average), plots
+    )
 
 
-def run(model_path: Path, test_path: Path, schema: DataSchema, params: EvaluateParams,
-        metrics_out: Path, plots_dir: Path) -> Evaluation:
+def run(
+    model_path: Path,
+    test_path: Path,
+    schema: DataSchema,
+    params: EvaluateParams,
+    metrics_out: Path,
+    plots_dir: Path,
+) -> Evaluation:
     result = evaluate(joblib.load(model_path), pd.read_parquet(test_path), schema, params)
     metrics_out.parent.mkdir(parents=True, exist_ok=True)
     metrics_out.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
     plots_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in result.plots.items():
-        (plots_dir / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n",
-                                                encoding="utf-8")
+        (plots_dir / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return result

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, ExportParams, Params
 from tabml.errors import PipelineError
+from tabml.stages.train import model_input
 
 PROBABILITIES = "probabilities"
 LABEL = "label"
@@ -78,25 +79,27 @@ def to_onnx(model: Pipeline, schema: DataSchema, params: ExportParams) -> bytes:
 
 def onnx_inputs(frame: pd.DataFrame, schema: DataSchema) -> dict[str, NDArray[Any]]:
     """The feed onnxruntime expects: one [rows, 1] array per feature."""
+    features = model_input(frame, schema)
     feed: dict[str, NDArray[Any]] = {}
     for name in schema.numeric_features:
-        feed[name] = frame[name].to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+        feed[name] = features[name].to_numpy(dtype=np.float32).reshape(-1, 1)
     for name in schema.categorical_features:
-        feed[name] = frame[name].astype(object).where(frame[name].notna(), "").to_numpy(
-            dtype=object).astype(str).reshape(-1, 1)
+        feed[name] = features[name].to_numpy(dtype=str).reshape(-1, 1)
     return feed
 
 
-def onnx_predict(onnx_bytes: bytes, frame: pd.DataFrame, schema: DataSchema
-                 ) -> tuple[NDArray[Any], NDArray[np.float32]]:
+def onnx_predict(
+    onnx_bytes: bytes, frame: pd.DataFrame, schema: DataSchema
+) -> tuple[NDArray[Any], NDArray[np.float32]]:
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     labels, proba = session.run([LABEL, PROBABILITIES], onnx_inputs(frame, schema))
     return np.asarray(labels), np.asarray(proba)
 
 
-def check_parity(onnx_bytes: bytes, model: Pipeline, frame: pd.DataFrame, schema: DataSchema,
-                 tolerance: float) -> Parity:
-    features = frame[list(schema.features)]
+def check_parity(
+    onnx_bytes: bytes, model: Pipeline, frame: pd.DataFrame, schema: DataSchema, tolerance: float
+) -> Parity:
+    features = model_input(frame, schema)
     expected = model.predict_proba(features)
     labels, proba = onnx_predict(onnx_bytes, features, schema)
     diff = np.abs(proba.astype(np.float64) - expected)
@@ -118,18 +121,31 @@ def check_parity(onnx_bytes: bytes, model: Pipeline, frame: pd.DataFrame, schema
 def git_revision(root: Path) -> dict[str, Any]:
     """The commit the pipeline ran on, and whether the work tree had changes."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True,
-                              capture_output=True, text=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                cwd=root, check=True, capture_output=True, text=True).stdout
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return {"revision": None, "dirty": None}
     return {"revision": head, "dirty": bool(status.strip())}
 
 
 def build_metadata(
-    *, onnx_bytes: bytes, schema: DataSchema, params: Params, model: Pipeline,
-    metrics: dict[str, Any], parity: Parity, data_version: str, data_rows: int,
+    *,
+    onnx_bytes: bytes,
+    schema: DataSchema,
+    params: Params,
+    model: Pipeline,
+    metrics: dict[str, Any],
+    parity: Parity,
+    data_version: str,
+    data_rows: int,
     git: dict[str, Any],
 ) -> dict[str, Any]:
     """Everything serving and governance need to know about one exported model."""
@@ -168,19 +184,35 @@ def build_metadata(
     }
 
 
-def run(*, model_path: Path, test_path: Path, raw_path: Path, validated_path: Path,
-        metrics_path: Path,
-        schema: DataSchema, params: Params, onnx_out: Path, metadata_out: Path,
-        root: Path) -> dict[str, Any]:
+def run(
+    *,
+    model_path: Path,
+    test_path: Path,
+    raw_path: Path,
+    validated_path: Path,
+    metrics_path: Path,
+    schema: DataSchema,
+    params: Params,
+    onnx_out: Path,
+    metadata_out: Path,
+    root: Path,
+) -> dict[str, Any]:
     model: Pipeline = joblib.load(model_path)
     onnx_bytes = to_onnx(model, schema, params.export)
-    parity = check_parity(onnx_bytes, model, pd.read_parquet(test_path), schema,
-                          params.export.parity_tolerance)
+    parity = check_parity(
+        onnx_bytes, model, pd.read_parquet(test_path), schema, params.export.parity_tolerance
+    )
     data_rows = pq.ParquetFile(validated_path).metadata.num_rows
     metadata = build_metadata(
-        onnx_bytes=onnx_bytes, schema=schema, params=params, model=model,
-        metrics=json.loads(metrics_path.read_text(encoding="utf-8")), parity=parity,
-        data_version=file_md5(raw_path), data_rows=data_rows, git=git_revision(root),
+        onnx_bytes=onnx_bytes,
+        schema=schema,
+        params=params,
+        model=model,
+        metrics=json.loads(metrics_path.read_text(encoding="utf-8")),
+        parity=parity,
+        data_version=file_md5(raw_path),
+        data_rows=data_rows,
+        git=git_revision(root),
     )
     onnx_out.parent.mkdir(parents=True, exist_ok=True)
     onnx_out.write_bytes(onnx_bytes)

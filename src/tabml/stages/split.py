@@ -19,8 +19,7 @@ def split_frame(
     if params.stratify and counts.min() < 2:
         rare = counts[counts < 2].index.tolist()
         raise PipelineError(
-            f"split.stratify = true needs at least 2 rows of every class; "
-            f"classes {rare} have fewer"
+            f"split.stratify = true needs at least 2 rows of every class; classes {rare} have fewer"
         )
     train, test = train_test_split(
         frame,
@@ -31,8 +30,9 @@ def split_frame(
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def run(validated: Path, target: str, params: SplitParams, train_out: Path,
-        test_out: Path) -> tuple[int, int]:
+def run(
+    validated: Path, target: str, params: SplitParams, train_out: Path, test_out: Path
+) -> tuple[int, int]:
     train, test = split_frame(pd.read_parquet(validated), target, params)
     train_out.parent.mkdir(parents=True, exist_ok=True)
     train.to_parquet(train_out, index=False)

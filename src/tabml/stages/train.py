@@ -19,13 +19,18 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from tabml.config import DataSchema, TrainParams
 
+# Categorical gaps are empty strings, not NaN, in what the model sees: the ONNX
+# converter only imputes string columns whose missing marker is itself a string.
+MISSING_CATEGORY = ""
+
 # Linear models need scaled inputs; tree ensembles split on raw values, and scaling
 # them would only add float32/float64 rounding between scikit-learn and ONNX.
 SCALED_ESTIMATORS = frozenset({"logistic_regression"})
 
 
-def build_estimator(params: TrainParams) -> LogisticRegression | RandomForestClassifier | \
-        GradientBoostingClassifier:
+def build_estimator(
+    params: TrainParams,
+) -> LogisticRegression | RandomForestClassifier | GradientBoostingClassifier:
     hyper = params.hyperparameters()
     if params.estimator == "logistic_regression":
         return LogisticRegression(random_state=params.seed, **hyper)
@@ -44,7 +49,10 @@ def build_pipeline(schema: DataSchema, params: TrainParams) -> Pipeline:
     if schema.categorical_features:
         categorical = Pipeline(
             [
-                ("impute", SimpleImputer(strategy="most_frequent")),
+                (
+                    "impute",
+                    SimpleImputer(missing_values=MISSING_CATEGORY, strategy="most_frequent"),
+                ),
                 ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
             ]
         )
@@ -53,11 +61,23 @@ def build_pipeline(schema: DataSchema, params: TrainParams) -> Pipeline:
     return Pipeline([("preprocess", preprocess), ("model", build_estimator(params))])
 
 
+def model_input(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
+    """The feature columns, in schema order, as the pipeline and its ONNX twin take them."""
+    features = frame[list(schema.features)].copy()
+    for name in schema.numeric_features:
+        features[name] = features[name].astype("float64")
+    for name in schema.categorical_features:
+        column = features[name]
+        features[name] = (
+            column.astype(object).where(column.notna(), MISSING_CATEGORY).astype(str).astype(object)
+        )
+    return features
+
+
 def fit(train: pd.DataFrame, schema: DataSchema, params: TrainParams) -> Pipeline:
     """Fit the pipeline on `train`; labels are the schema's class names."""
     pipeline = build_pipeline(schema, params)
-    features = train[list(schema.features)]
-    pipeline.fit(features, train[schema.target.name].astype(str))
+    pipeline.fit(model_input(train, schema), train[schema.target.name].astype(str))
     return pipeline
 
 

@@ -196,7 +196,9 @@ def _failures_from_cases(cases: pd.DataFrame, rows: int, max_examples: int) -> l
         ]
         bad_rows = len(located) if len(located) else rows
         failures.append(Failure(column, check, bad_rows, examples))
-    if duplicate_lines:
+    missing_columns = any(f.rule == "column_in_dataframe" for f in failures)
+    # With a column missing, rows that agree on the columns left are not duplicates.
+    if duplicate_lines and not missing_columns:
         lines = sorted(duplicate_lines)
         failures.append(
             Failure(
@@ -243,8 +245,9 @@ def resolved_schema(schema: DataSchema) -> dict[str, Any]:
     return schema.model_dump(mode="json")
 
 
-def run(raw: Path, schema: DataSchema, rules: ValidateParams, out: Path, report: Path,
-        schema_out: Path) -> ValidationReport:
+def run(
+    raw: Path, schema: DataSchema, rules: ValidateParams, out: Path, report: Path, schema_out: Path
+) -> ValidationReport:
     """Entry point: validate `raw`, always write the report, write data only on success."""
     typed, result = validate_file(raw, schema, rules)
     report.parent.mkdir(parents=True, exist_ok=True)

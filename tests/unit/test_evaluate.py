@@ -1,0 +1,106 @@
+"""evaluate: metrics that mean what they say, and plot data DVC can draw."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabml.config import DataSchema, EvaluateParams, TrainParams, parse_schema
+from tabml.stages.evaluate import classification_metrics, curve_rows, evaluate, run
+from tabml.stages.train import fit
+
+PARAMS = EvaluateParams(importance_repeats=2)
+
+
+def test_perfect_binary_predictions() -> None:
+    y = np.array(["no", "yes", "yes", "no"])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.1, 0.9], [0.7, 0.3]])
+    metrics = classification_metrics(y, proba, ["no", "yes"], "macro")
+    assert metrics["accuracy"] == metrics["f1"] == metrics["roc_auc"] == 1.0
+    assert 0 < metrics["log_loss"] < 0.4
+    assert metrics["test_rows"] == 4
+
+
+def test_binary_scores_the_last_class_as_positive() -> None:
+    y = np.array(["no", "yes", "yes", "no"])
+    # Predicts "yes" once, correctly: precision 1, recall 1/2 for the positive class.
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    metrics = classification_metrics(y, proba, ["no", "yes"], "macro")
+    assert (metrics["precision"], metrics["recall"]) == (1.0, 0.5)
+
+
+def test_multiclass_metrics_average() -> None:
+    y = np.array(["a", "b", "c", "a"])
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.6, 0.2, 0.2], [0.5, 0.3, 0.2]])
+    metrics = classification_metrics(y, proba, ["a", "b", "c"], "macro")
+    assert metrics["accuracy"] == 0.75
+    # Recall per class: a 1, b 1, c 0 -> macro 2/3.
+    assert metrics["recall"] == pytest.approx(2 / 3, abs=1e-6)
+
+
+def test_curves_are_bounded_and_thinned() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.choice(["no", "yes"], 2000)
+    score = np.clip((y == "yes") * 0.3 + rng.uniform(0, 0.7, 2000), 0, 1)
+    proba = np.column_stack([1 - score, score])
+    rows = curve_rows(y, proba, ["no", "yes"], EvaluateParams(curve_points=50))
+    assert len(rows["roc"]) <= 50
+    assert len(rows["precision_recall"]) <= 50
+    assert rows["roc"][0] == {"fpr": 0.0, "tpr": 0.0}
+    assert rows["roc"][-1] == {"fpr": 1.0, "tpr": 1.0}
+    assert len(rows["confusion_matrix"]) == 2000
+    assert len(rows["calibration"]) <= 10
+    for row in rows["calibration"]:
+        assert 0 <= row["mean_predicted"] <= 1
+        assert 0 <= row["fraction_positive"] <= 1
+
+
+def test_evaluate_and_run_write_metrics_and_plots(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    result = evaluate(model, tiny_frame, tiny_schema, PARAMS)
+    assert set(result.metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
+    importance = result.plots["feature_importance"]
+    assert {row["feature"] for row in importance} == {"size", "count", "colour"}
+    assert importance == sorted(importance, key=lambda r: -r["importance"])
+    assert importance[0]["importance"] > 0
+
+    joblib.dump(model, tmp_path / "model.joblib")
+    tiny_frame.to_parquet(tmp_path / "test.parquet")
+    run(
+        tmp_path / "model.joblib",
+        tmp_path / "test.parquet",
+        tiny_schema,
+        PARAMS,
+        tmp_path / "metrics.json",
+        tmp_path / "plots",
+    )
+    assert json.loads((tmp_path / "metrics.json").read_text()) == result.metrics
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "calibration.json",
+        "confusion_matrix.json",
+        "feature_importance.json",
+        "precision_recall.json",
+        "roc.json",
+    ]
+
+
+def test_multiclass_evaluation_uses_schema_class_order(tiny_frame: pd.DataFrame) -> None:
+    frame = tiny_frame.copy()
+    frame["label"] = np.select([frame["size"] < 33, frame["size"] < 66], ["low", "mid"], "high")
+    schema = parse_schema(
+        {
+            "target": {"name": "label", "classes": ["low", "mid", "high"]},
+            "features": {"size": {"dtype": "float"}, "count": {"dtype": "int"}},
+        }
+    )
+    model = fit(frame, schema, TrainParams(estimator="random_forest"))
+    result = evaluate(model, frame, schema, PARAMS)
+    assert result.metrics["accuracy"] > 0.9
+    assert {row["actual"] for row in result.plots["confusion_matrix"]} == {"low", "mid", "high"}

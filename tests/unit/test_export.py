@@ -1,0 +1,109 @@
+"""export: ONNX gives scikit-learn's answers, and the metadata says what the model is."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from dvc_data.hashfile.hash import file_md5 as dvc_file_md5
+
+from tabml.config import DataSchema, Params, TrainParams
+from tabml.stages.export import (
+    LABEL,
+    PROBABILITIES,
+    ParityError,
+    check_parity,
+    file_md5,
+    onnx_predict,
+    run,
+    to_onnx,
+)
+from tabml.stages.train import fit, model_input
+
+FAMILIES = ["logistic_regression", "random_forest", "gradient_boosting"]
+
+
+@pytest.mark.parametrize("estimator", FAMILIES)
+def test_onnx_matches_sklearn_for_every_family(
+    estimator: str, tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator=estimator))  # type: ignore[arg-type]
+    onnx_bytes = to_onnx(model, tiny_schema, default_params.export)
+    parity = check_parity(onnx_bytes, model, tiny_frame, tiny_schema, 1e-5)
+    assert parity.max_abs_diff <= 1e-5
+    assert parity.labels_equal
+    assert parity.rows == len(tiny_frame)
+
+
+def test_onnx_handles_missing_and_unseen_values(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    odd = pd.DataFrame({"size": [np.nan, 10.0], "count": [3, 4], "colour": ["purple", None]})
+    labels, proba = onnx_predict(
+        to_onnx(model, tiny_schema, default_params.export), odd, tiny_schema
+    )
+    prepared = model_input(odd, tiny_schema)
+    np.testing.assert_allclose(proba, model.predict_proba(prepared), atol=1e-5)
+    assert list(labels) == list(model.predict(prepared))
+
+
+def test_parity_failure_names_the_difference(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    onnx_bytes = to_onnx(model, tiny_schema, default_params.export)
+    # float32 inference cannot agree with float64 to 1e-15: the check must notice.
+    with pytest.raises(
+        ParityError,
+        match=r"differ by .* on test row \d+, above "
+        r"export.parity_tolerance = 1e-15",
+    ):
+        check_parity(onnx_bytes, model, tiny_frame, tiny_schema, 1e-15)
+
+
+def test_file_md5_is_the_hash_dvc_records(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"a,b\r\n1,2\n" * 1000)
+    assert file_md5(path) == dvc_file_md5(path) == hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_run_writes_onnx_and_metadata(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    joblib.dump(model, tmp_path / "model.joblib")
+    tiny_frame.to_parquet(tmp_path / "test.parquet")
+    tiny_frame.to_parquet(tmp_path / "validated.parquet")
+    tiny_frame.to_csv(tmp_path / "raw.csv", index=False)
+    (tmp_path / "metrics.json").write_text('{"accuracy": 0.9}')
+    metadata = run(
+        model_path=tmp_path / "model.joblib",
+        test_path=tmp_path / "test.parquet",
+        raw_path=tmp_path / "raw.csv",
+        validated_path=tmp_path / "validated.parquet",
+        metrics_path=tmp_path / "metrics.json",
+        schema=tiny_schema,
+        params=default_params,
+        onnx_out=tmp_path / "out" / "model.onnx",
+        metadata_out=tmp_path / "out" / "meta.json",
+        root=tmp_path,
+    )
+    written = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert written == metadata
+    onnx_bytes = (tmp_path / "out" / "model.onnx").read_bytes()
+    assert written["model"]["version"] == hashlib.md5(onnx_bytes).hexdigest()
+    assert written["model"]["outputs"] == {"label": LABEL, "probabilities": PROBABILITIES}
+    assert written["data"] == {"version": file_md5(tmp_path / "raw.csv"), "rows": 120}
+    assert [f["name"] for f in written["features"]] == ["size", "count", "colour"]
+    assert [f["onnx_type"] for f in written["features"]] == ["float32", "float32", "string"]
+    assert written["target"] == {"name": "label", "classes": ["no", "yes"]}
+    assert written["metrics"] == {"accuracy": 0.9}
+    assert written["params"]["train"]["estimator"] == "logistic_regression"
+    assert written["git"] == {"revision": None, "dirty": None}  # tmp_path is no git repo
+    assert written["parity"]["max_abs_diff"] <= 1e-5

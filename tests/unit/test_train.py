@@ -1,0 +1,70 @@
+"""train: one Pipeline per estimator family, preprocessing inside, seeded."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+
+from tabml.config import DataSchema, TrainParams
+from tabml.stages.train import build_pipeline, fit, model_input
+
+FAMILIES = ["logistic_regression", "random_forest", "gradient_boosting"]
+
+
+@pytest.mark.parametrize("estimator", FAMILIES)
+def test_each_family_learns_the_tiny_problem(
+    estimator: str, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator=estimator))  # type: ignore[arg-type]
+    assert isinstance(model, Pipeline)
+    assert list(model.classes_) == ["no", "yes"]
+    accuracy = (model.predict(tiny_frame) == tiny_frame["label"]).mean()
+    assert accuracy > 0.8
+
+
+def test_preprocessing_is_part_of_the_saved_pipeline(tiny_schema: DataSchema) -> None:
+    pipeline = build_pipeline(tiny_schema, TrainParams(estimator="logistic_regression"))
+    preprocess = pipeline.named_steps["preprocess"]
+    assert [name for name, _, _ in preprocess.transformers] == ["numeric", "categorical"]
+    numeric = preprocess.transformers[0][1]
+    assert [name for name, _ in numeric.steps] == ["impute", "scale"]
+    trees = build_pipeline(tiny_schema, TrainParams(estimator="random_forest"))
+    assert [name for name, _ in trees.named_steps["preprocess"].transformers[0][1].steps] == [
+        "impute"
+    ]
+
+
+def test_missing_values_and_unseen_categories_are_handled(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    odd = pd.DataFrame({"size": [np.nan, 1.0], "count": [3, 4], "colour": ["purple", None]})
+    assert model.predict_proba(model_input(odd, tiny_schema)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("estimator", FAMILIES)
+def test_training_is_deterministic(
+    estimator: str, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    params = TrainParams(estimator=estimator, seed=3)  # type: ignore[arg-type]
+    first = pickle.dumps(fit(tiny_frame, tiny_schema, params))
+    second = pickle.dumps(fit(tiny_frame, tiny_schema, params))
+    assert first == second
+
+
+def test_hyperparameters_reach_the_estimator(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    params = TrainParams.model_validate(
+        {
+            "estimator": "random_forest",
+            "seed": 5,
+            "random_forest": {"n_estimators": 7, "max_depth": 2},
+        }
+    )
+    forest = fit(tiny_frame, tiny_schema, params).named_steps["model"]
+    assert (forest.n_estimators, forest.max_depth, forest.random_state) == (7, 2, 5)

@@ -1,0 +1,195 @@
+"""validate: every broken rule is named with its column, count of bad rows and examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tabml.config import DataSchema, ValidateParams
+from tabml.stages.validate import DataValidationError, run, validate_file, validate_frame
+
+RULES = ValidateParams(schema="unused.yaml", min_rows=5)
+
+
+def write_csv(tmp_path: Path, frame: pd.DataFrame) -> Path:
+    path = tmp_path / "raw.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def failures_by_rule(
+    frame: pd.DataFrame, schema: DataSchema, rules: ValidateParams = RULES
+) -> dict[tuple[str | None, str], int]:
+    _, report = validate_frame(frame, schema, rules)
+    return {(f.column, f.rule): f.bad_rows for f in report.failures}
+
+
+def test_clean_frame_passes_and_is_typed(tiny_frame: pd.DataFrame, tiny_schema: DataSchema) -> None:
+    typed, report = validate_frame(tiny_frame, tiny_schema, RULES)
+    assert report.passed
+    assert list(typed.columns) == ["size", "count", "colour", "label"]
+    assert typed["size"].dtype == "float64"
+    assert typed["count"].dtype == "int64"
+
+
+def test_missing_column(tiny_frame: pd.DataFrame, tiny_schema: DataSchema) -> None:
+    failures = failures_by_rule(tiny_frame.drop(columns="size"), tiny_schema)
+    assert failures == {("size", "column_in_dataframe"): len(tiny_frame)}
+
+
+def test_wrong_dtype_names_column_and_lines(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    bad = tiny_frame.astype({"size": object})
+    bad.loc[[3, 7], "size"] = ["abc", "12,5"]
+    _, report = validate_file(write_csv(tmp_path, bad), tiny_schema, RULES)
+    assert not report.passed
+    [failure] = report.failures
+    assert failure.column == "size"
+    assert failure.rule == "coerce_dtype('float64')"
+    assert failure.bad_rows == 2
+    # Data row 3 sits on line 5: line 1 is the header and rows count from 0.
+    assert [(e.line, e.value) for e in failure.examples] == [(5, "abc"), (9, "12,5")]
+    assert "column 'size', rule coerce_dtype('float64'): 2 bad row(s)" in report.describe()
+
+
+@pytest.mark.parametrize("bad_label", [None, "maybe"])
+def test_nan_or_unknown_label(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, bad_label: str | None
+) -> None:
+    bad = tiny_frame.copy()
+    bad.loc[[0, 1, 2], "label"] = bad_label
+    failures = failures_by_rule(bad, tiny_schema)
+    rule = "not_nullable" if bad_label is None else "isin(['no', 'yes'])"
+    assert failures == {("label", rule): 3}
+
+
+def test_out_of_range_values(tiny_frame: pd.DataFrame, tiny_schema: DataSchema) -> None:
+    bad = tiny_frame.copy()
+    bad.loc[[4, 5], "size"] = [-1.0, 250.0]
+    bad.loc[9, "count"] = 51
+    _, report = validate_frame(bad, tiny_schema, RULES)
+    found = {(f.column, f.rule): f for f in report.failures}
+    assert set(found) == {("size", "in_range(0.0, 100.0)"), ("count", "in_range(0.0, 50.0)")}
+    assert [(e.line, e.value) for e in found["size", "in_range(0.0, 100.0)"].examples] == [
+        (6, -1.0),
+        (7, 250.0),
+    ]
+
+
+def test_unknown_category(tiny_frame: pd.DataFrame, tiny_schema: DataSchema) -> None:
+    bad = tiny_frame.copy()
+    bad.loc[0, "colour"] = "purple"
+    assert failures_by_rule(bad, tiny_schema) == {("colour", "isin(['red', 'green', 'blue'])"): 1}
+
+
+def test_empty_file(tmp_path: Path, tiny_schema: DataSchema) -> None:
+    path = tmp_path / "raw.csv"
+    path.write_text("")
+    _, report = validate_file(path, tiny_schema, RULES)
+    assert [(f.column, f.rule) for f in report.failures] == [(None, "file_not_empty")]
+
+
+def test_header_only_file_fails_min_rows(tmp_path: Path, tiny_schema: DataSchema) -> None:
+    path = tmp_path / "raw.csv"
+    path.write_text("size,count,colour,label\n")
+    _, report = validate_file(path, tiny_schema, RULES)
+    assert (None, "min_rows(5)") in {(f.column, f.rule) for f in report.failures}
+
+
+def test_duplicated_column_name(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    path = write_csv(tmp_path, tiny_frame)
+    lines = path.read_text().splitlines()
+    lines[0] = "size,count,colour,size"
+    path.write_text("\n".join(lines) + "\n")
+    _, report = validate_file(path, tiny_schema, RULES)
+    [failure] = report.failures
+    assert (failure.column, failure.rule) == ("size", "unique_column_name")
+
+
+def test_header_repeated_inside_the_data(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    path = write_csv(tmp_path, tiny_frame)
+    lines = path.read_text().splitlines()
+    # Two files concatenated: the second file's header sits on line 12.
+    lines.insert(11, lines[0])
+    path.write_text("\n".join(lines) + "\n")
+    _, report = validate_file(path, tiny_schema, RULES)
+    [failure] = report.failures
+    assert failure.rule == "header_not_repeated_in_data"
+    assert [e.line for e in failure.examples] == [12]
+
+
+def test_duplicate_rows(tiny_frame: pd.DataFrame, tiny_schema: DataSchema) -> None:
+    bad = pd.concat([tiny_frame, tiny_frame.iloc[[0, 1]]], ignore_index=True)
+    _, report = validate_frame(bad, tiny_schema, RULES)
+    [failure] = report.failures
+    assert (failure.rule, failure.bad_rows) == ("no_duplicate_rows", 2)
+    assert [e.line for e in failure.examples] == [len(tiny_frame) + 2, len(tiny_frame) + 3]
+    allowed = RULES.model_copy(update={"allow_duplicate_rows": True})
+    assert validate_frame(bad, tiny_schema, allowed)[1].passed
+
+
+def test_too_few_rows(tiny_frame: pd.DataFrame, tiny_schema: DataSchema) -> None:
+    assert failures_by_rule(tiny_frame.head(3), tiny_schema) == {(None, "min_rows(5)"): 3}
+
+
+def test_extra_column_fails_or_is_dropped(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    extra = tiny_frame.assign(patient_id=range(len(tiny_frame)))
+    assert failures_by_rule(extra, tiny_schema) == {("patient_id", "column_in_schema"): 120}
+    dropping = RULES.model_copy(update={"extra_columns": "drop"})
+    typed, report = validate_frame(extra, tiny_schema, dropping)
+    assert report.passed
+    assert "patient_id" not in typed.columns
+
+
+def test_null_fraction_allowance(tiny_frame: pd.DataFrame, tiny_schema: DataSchema) -> None:
+    with_nulls = tiny_frame.copy()
+    with_nulls.loc[:11, "size"] = None  # 12 of 120 rows: 10%
+    assert failures_by_rule(with_nulls, tiny_schema) == {("size", "not_nullable"): 12}
+    lenient = tiny_schema.model_copy(deep=True)
+    lenient.features["size"] = lenient.features["size"].model_copy(
+        update={"max_null_fraction": 0.2}
+    )
+    assert validate_frame(with_nulls, lenient, RULES)[1].passed
+    strict = tiny_schema.model_copy(deep=True)
+    strict.features["size"] = strict.features["size"].model_copy(update={"max_null_fraction": 0.05})
+    assert failures_by_rule(with_nulls, strict) == {("size", "max_null_fraction(0.05)"): 120}
+
+
+def test_several_broken_rules_are_all_reported(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    bad = tiny_frame.drop(columns="count")
+    bad.loc[0, "label"] = "maybe"
+    bad.loc[1, "size"] = 1000.0
+    assert len(failures_by_rule(bad, tiny_schema)) == 3
+
+
+def test_run_writes_report_and_refuses_bad_data(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    bad = tiny_frame.copy()
+    bad.loc[0, "size"] = -5.0
+    raw = write_csv(tmp_path, bad)
+    out, report, schema_out = tmp_path / "v.parquet", tmp_path / "r.json", tmp_path / "s.json"
+    with pytest.raises(DataValidationError, match=r"column 'size'.*line 2: -5.0"):
+        run(raw, tiny_schema, RULES, out, report, schema_out)
+    written = json.loads(report.read_text())
+    assert written["passed"] is False
+    assert written["failures"][0]["column"] == "size"
+    assert written["failures"][0]["examples"] == [{"line": 2, "value": -5.0}]
+    assert not out.exists()
+
+    run(write_csv(tmp_path, tiny_frame), tiny_schema, RULES, out, report, schema_out)
+    assert json.loads(report.read_text())["passed"] is True
+    assert pd.read_parquet(out).shape == tiny_frame.shape
+    assert json.loads(schema_out.read_text())["target"]["name"] == "label"
