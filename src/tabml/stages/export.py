@@ -31,6 +31,10 @@ from tabml.config import DataSchema, ExportParams, Params
 from tabml.errors import PipelineError
 from tabml.stages.train import model_input
 
+# Tracked files that a `dvc repro` run itself rewrites; changes to them while the
+# pipeline runs do not make the work tree dirty.
+PIPELINE_WRITES = (":!dvc.lock", ":!metrics", ":!plots", ":!reports", ":!**/.gitignore")
+
 PROBABILITIES = "probabilities"
 LABEL = "label"
 
@@ -125,7 +129,7 @@ def git_revision(root: Path) -> dict[str, Any]:
             ["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *PIPELINE_WRITES],
             cwd=root,
             check=True,
             capture_output=True,

@@ -1,0 +1,37 @@
+"""End-to-end fixtures: the template copied into a temporary git repository, DVC run there.
+
+A session builds one reproduced copy per worker and each test works on its own copy
+of that, so tests never touch this checkout, its DVC cache or the user's default
+remote, and can run in parallel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .project import Project, copy_project, new_project
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """One fresh copy on which `dvc repro` ran once, committed. Do not modify it."""
+    root = tmp_path_factory.mktemp("reproduced")
+    project = new_project(root / "project", root / "remote")
+    project.repro()
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "reproduce")
+    return project
+
+
+@pytest.fixture
+def trained(reproduced: Project, tmp_path: Path) -> Project:
+    """A private copy of the reproduced project, free to modify."""
+    return copy_project(reproduced, tmp_path / "project")
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Project:
+    """A fresh copy of the template that has not run anything yet."""
+    return new_project(tmp_path / "project", tmp_path / "remote")

@@ -1,0 +1,117 @@
+"""A copy of the template in a temporary git repository, and the commands run in it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+STAGES = ["ingest", "validate", "split", "train", "evaluate", "export"]
+COMMAND_TIMEOUT = 600
+
+
+@dataclass
+class Project:
+    """A copy of the template at `path`, with its own git history and DVC remote."""
+
+    path: Path
+    env: dict[str, str]
+    last_repro: list[str] = field(default_factory=list)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            args, cwd=self.path, env=self.env, capture_output=True, text=True,
+            timeout=COMMAND_TIMEOUT, check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(str(BIN / "dvc"), *args, check=check)
+
+    def git(self, *args: str) -> str:
+        return self.run("git", *args).stdout
+
+    def repro(self, *args: str) -> list[str]:
+        """Run `dvc repro` and return the stages it ran, in order."""
+        self.last_repro = stages_run(self.dvc("repro", *args).stdout)
+        return self.last_repro
+
+    def read_params(self) -> dict[str, object]:
+        loaded: dict[str, object] = yaml.safe_load((self.path / "params.yaml").read_text())
+        return loaded
+
+    def set_params(self, **sections: dict[str, object]) -> None:
+        """Merge `sections` into params.yaml (one level deep per section)."""
+        params = self.read_params()
+        for name, values in sections.items():
+            section = params[name]
+            assert isinstance(section, dict)
+            section.update(values)
+        (self.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def lock_md5(self, path: str) -> str:
+        """The md5 that dvc.lock records for the output `path`."""
+        lock = yaml.safe_load((self.path / "dvc.lock").read_text())
+        for stage in lock["stages"].values():
+            for out in stage.get("outs", []):
+                if out["path"] == path:
+                    return str(out["md5"])
+        raise KeyError(path)
+
+
+def stages_run(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+def project_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        HOME=str(home),
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="tabml tests", GIT_AUTHOR_EMAIL="tests@tabml.invalid",
+        GIT_COMMITTER_NAME="tabml tests", GIT_COMMITTER_EMAIL="tests@tabml.invalid",
+    )
+    return env
+
+
+def template_files() -> list[str]:
+    """The files a clone of this checkout would have: tracked plus new, not ignored."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")
+    return [name for name in listed if name and (REPO_ROOT / name).is_file()]
+
+
+def new_project(dest: Path, remote: Path) -> Project:
+    """A fresh copy of the template, committed, whose default remote is `remote`."""
+    for name in template_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, target)
+    project = Project(dest, project_env(dest.parent / "home"))
+    project.git("init", "-q", "-b", "main")
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "template")
+    remote.mkdir(parents=True, exist_ok=True)
+    project.dvc("remote", "modify", "--local", "local", "url", str(remote))
+    return project
+
+
+def copy_project(source: Project, dest: Path) -> Project:
+    shutil.copytree(source.path, dest, symlinks=True)
+    return Project(dest, source.env)

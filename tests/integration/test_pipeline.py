@@ -1,0 +1,108 @@
+"""The pipeline end to end in a fresh copy: outputs, caching, reruns and determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .project import STAGES, Project, new_project
+
+pytestmark = pytest.mark.slow
+
+OUTPUTS = [
+    "data/raw/dataset.csv", "data/validated/dataset.parquet", "data/validated/schema.json",
+    "reports/validation.json", "data/split/train.parquet", "data/split/test.parquet",
+    "models/model.joblib", "metrics/metrics.json", "plots/roc.json",
+    "plots/precision_recall.json", "plots/calibration.json", "plots/confusion_matrix.json",
+    "plots/feature_importance.json", "models/model.onnx", "models/metadata.json",
+]
+# Files that must come out byte for byte the same from the same code, data and params.
+DETERMINISTIC = [name for name in OUTPUTS if name not in {"models/metadata.json"}]
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_fresh_copy_runs_every_stage_and_writes_every_output(reproduced: Project) -> None:
+    assert reproduced.last_repro == STAGES
+    for name in OUTPUTS:
+        assert (reproduced.path / name).is_file(), name
+    report = json.loads((reproduced.path / "reports/validation.json").read_text())
+    assert report["passed"] is True
+    assert report["rows"] == 569
+    metrics = json.loads((reproduced.path / "metrics/metrics.json").read_text())
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"} <= set(metrics)
+    assert metrics["roc_auc"] > 0.95
+
+
+def test_metadata_versions_are_the_hashes_dvc_records(reproduced: Project) -> None:
+    metadata = json.loads((reproduced.path / "models/metadata.json").read_text())
+    assert metadata["data"]["version"] == reproduced.lock_md5("data/raw/dataset.csv")
+    assert metadata["model"]["version"] == reproduced.lock_md5("models/model.onnx")
+    assert metadata["data"]["rows"] == 569
+    revision = reproduced.git("rev-list", "--max-parents=0", "HEAD").strip()
+    assert metadata["git"] == {"revision": revision, "dirty": False}
+    assert metadata["metrics"] == json.loads(
+        (reproduced.path / "metrics/metrics.json").read_text())
+    assert metadata["parity"]["max_abs_diff"] <= 1e-5
+    assert len(metadata["features"]) == 30
+    assert metadata["target"]["classes"] == ["benign", "malignant"]
+
+
+def without_metadata_hash(lock: dict[str, Any]) -> dict[str, Any]:
+    """dvc.lock less the hash of models/metadata.json, which records the git revision."""
+    for out in lock["stages"]["export"]["outs"]:
+        if out["path"] == "models/metadata.json":
+            out.pop("md5"), out.pop("size")
+    return lock
+
+
+def test_committed_lock_matches_a_fresh_run(reproduced: Project, repo_root: Path) -> None:
+    """dvc.lock in the repository is what the committed code, params and data produce."""
+    committed = yaml.safe_load((repo_root / "dvc.lock").read_text())
+    fresh = yaml.safe_load((reproduced.path / "dvc.lock").read_text())
+    assert without_metadata_hash(committed) == without_metadata_hash(fresh), (
+        "dvc.lock is stale: run `make repro` and commit dvc.lock")
+    for name in ("metrics/metrics.json", "plots/roc.json", "reports/validation.json"):
+        assert (repo_root / name).read_bytes() == (reproduced.path / name).read_bytes(), name
+
+
+def test_second_repro_runs_no_stage(trained: Project) -> None:
+    assert trained.repro() == []
+    status = trained.dvc("status").stdout
+    assert "Data and pipelines are up to date" in status
+
+
+def test_changing_a_train_param_reruns_only_train_and_what_follows(trained: Project) -> None:
+    before = md5(trained.path / "data/split/train.parquet")
+    trained.set_params(train={"logistic_regression": {"C": 0.05, "max_iter": 1000,
+                                                       "class_weight": None}})
+    assert trained.repro() == ["train", "evaluate", "export"]
+    assert md5(trained.path / "data/split/train.parquet") == before
+    metadata = json.loads((trained.path / "models/metadata.json").read_text())
+    assert metadata["params"]["train"]["logistic_regression"]["C"] == 0.05
+
+
+def test_changing_an_evaluate_param_keeps_the_model(trained: Project) -> None:
+    model = md5(trained.path / "models/model.joblib")
+    trained.set_params(evaluate={"calibration_bins": 5})
+    assert trained.repro() == ["evaluate", "export"]
+    assert md5(trained.path / "models/model.joblib") == model
+    assert len(json.loads((trained.path / "plots/calibration.json").read_text())) <= 5
+
+
+def test_two_clean_runs_are_byte_identical(reproduced: Project, tmp_path: Path) -> None:
+    again = new_project(tmp_path / "again", tmp_path / "remote")
+    assert again.repro() == STAGES
+    for name in DETERMINISTIC:
+        assert md5(again.path / name) == md5(reproduced.path / name), name
+    first = json.loads((reproduced.path / "models/metadata.json").read_text())
+    second = json.loads((again.path / "models/metadata.json").read_text())
+    first.pop("git"), second.pop("git")
+    assert first == second
