@@ -30,7 +30,7 @@ def bundled_frame(name: str) -> pd.DataFrame:
 
     loader = getattr(datasets, f"load_{name}")
     bunch = loader(as_frame=True)
-    frame = bunch.data.rename(columns=snake_case)
+    frame: pd.DataFrame = bunch.data.rename(columns=snake_case)
     frame[BUNDLED_TARGETS[name]] = [str(bunch.target_names[i]) for i in bunch.target]
     return frame
 
