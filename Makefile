@@ -59,7 +59,7 @@ metrics: setup ## Show metrics, and their diff against main
 	$(RUN) dvc metrics diff main
 
 plots: setup ## Render the plots to dvc_plots/index.html (diff against main)
-	$(RUN) dvc plots diff main --open=false
+	$(RUN) dvc plots diff main
 
 exp-show: setup ## Compare experiments
 	$(RUN) dvc exp show
