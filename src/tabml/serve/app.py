@@ -1,0 +1,481 @@
+"""The prediction API: a plain ASGI application, served by uvicorn.
+
+Written against ASGI directly rather than a web framework because, for rows of a few
+dozen numbers, framework overhead and not inference decides the throughput. The model
+is loaded by the lifespan startup event into the app instance, never at import.
+
+Routes
+  POST /predict                       one row (object) or a batch (array of objects)
+  GET  /health  /ready  /metadata  /metrics  /openapi.json
+  Open Inference Protocol (KServe V2): GET /v2, /v2/health/live, /v2/health/ready,
+  /v2/models/{name}[/versions/{version}], .../ready, POST .../infer
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+import tabml
+from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
+from tabml.serve.schema import (
+    InputError,
+    RowDecoder,
+    openapi_document,
+    records_response,
+    v2_response,
+)
+from tabml.serve.settings import Settings, load_settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("tabml.serve")
+
+JSON = b"application/json"
+_DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+class HTTPError(Exception):
+    """A response other than 200 that is not about the request body's content."""
+
+    def __init__(
+        self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+
+
+class ClientGoneError(Exception):
+    """The client disconnected before the body arrived: nobody to answer."""
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(status, orjson.dumps(payload, option=_DUMPS_OPTIONS))
+
+
+class Metrics:
+    """Prometheus metrics, in a registry of their own so each app counts only itself."""
+
+    LATENCY_BUCKETS = (
+        0.0005,
+        0.001,
+        0.0025,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.25,
+        0.5,
+        1.0,
+        2.5,
+        5.0,
+    )
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "tabml_http_requests",
+            "HTTP requests by endpoint, method and status",
+            ["endpoint", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tabml_http_request_duration_seconds",
+            "Time from request to response by endpoint and status",
+            ["endpoint", "status"],
+            buckets=self.LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predicted = Counter(
+            "tabml_predicted_class", "Rows predicted per class", ["class"], registry=self.registry
+        )
+        self.batch_rows = Histogram(
+            "tabml_prediction_batch_rows",
+            "Rows per prediction request",
+            buckets=(1, 10, 100, 1000, 10_000),
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "tabml_model_info",
+            "The loaded model (value 1)",
+            ["name", "version", "data_version"],
+            registry=self.registry,
+        )
+        # labels() takes a lock and builds a tuple each call; the children are cached.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._class_children: dict[str, Any] = {}
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        key = (endpoint, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(endpoint, method, str(status)),
+                self.latency.labels(endpoint, str(status)),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_predictions(self, labels: list[str]) -> None:
+        self.batch_rows.observe(len(labels))
+        if len(labels) == 1:
+            counts: dict[str, int] = {labels[0]: 1}
+        else:
+            values, numbers = np.unique(np.asarray(labels, dtype=object), return_counts=True)
+            counts = dict(zip(values.tolist(), numbers.tolist(), strict=True))
+        for label, count in counts.items():
+            child = self._class_children.get(label)
+            if child is None:
+                child = self._class_children[label] = self.predicted.labels(label)
+            child.inc(count)
+
+
+class ServingApp:
+    """The ASGI application. `create_app()` builds one from the environment."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.model: OnnxModel | None = None
+        self.decoder: RowDecoder | None = None
+        self._metadata_body = b""
+        self._openapi_body = b""
+        self._v2_model_body = b""
+        self._routes: dict[str, tuple[str, Callable[[Receive], Awaitable[Response]]]] = {
+            "/predict": ("POST", self.predict),
+            "/health": ("GET", self.health),
+            "/ready": ("GET", self.ready),
+            "/metadata": ("GET", self.metadata),
+            "/metrics": ("GET", self.prometheus),
+            "/openapi.json": ("GET", self.openapi),
+            "/v2": ("GET", self.v2_server),
+            "/v2/health/live": ("GET", self.health_v2),
+            "/v2/health/ready": ("GET", self.ready_v2),
+        }
+
+    # --- startup -----------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load model.onnx and metadata.json; raises ModelLoadError with the reason."""
+        model = OnnxModel.load(self.settings.model_path, self.settings.metadata_path)
+        probabilities = next(
+            item for item in model.session.get_outputs() if item.name == PROBABILITIES_OUTPUT
+        )
+        width = probabilities.shape[-1] if probabilities.shape else None
+        if isinstance(width, int) and width != len(model.classes):
+            raise ModelLoadError(
+                f"{self.settings.model_path}: '{PROBABILITIES_OUTPUT}' has {width} columns but "
+                f"metadata.json lists {len(model.classes)} classes"
+            )
+        self.decoder = RowDecoder(model.features, self.settings.max_batch_rows)
+        self._metadata_body = orjson.dumps(model.raw_metadata)
+        self._openapi_body = orjson.dumps(
+            openapi_document(
+                model, self.settings.max_batch_rows, self.settings.max_body_bytes, tabml.__version__
+            )
+        )
+        self._v2_model_body = orjson.dumps(self._v2_model_metadata(model))
+        self.metrics.model_info.labels(
+            model.name, model.version, str(model.metadata.data.version)
+        ).set(1)
+        self.model = model
+        log.info(
+            "loaded model %s version %s (%d features, classes %s) from %s in %.0f ms",
+            model.name,
+            model.version,
+            len(model.features),
+            model.classes,
+            self.settings.model_dir,
+            model.load_seconds * 1000,
+        )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.load()
+                except ModelLoadError as error:
+                    log.error("cannot start: %s", error)
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                except Exception as error:
+                    log.exception("cannot start")
+                    await send({"type": "lifespan.startup.failed", "message": repr(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- ASGI entry --------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        # Unknown paths share one label, so scanners cannot grow the metric series.
+        endpoint = "unmatched"
+        try:
+            route = self._routes.get(path)
+            if route is None:
+                endpoint, allowed, handler = self._dynamic_route(path)
+            else:
+                endpoint = path
+                allowed, handler = route
+            if method != allowed:
+                raise HTTPError(
+                    405,
+                    f"{method} {path}: method not allowed, use {allowed}",
+                    [(b"allow", allowed.encode())],
+                )
+            if method == "POST":
+                self._check_headers(scope)
+            response = await handler(receive)
+        except InputError as error:
+            response = json_response(error.body(), error.status)
+        except HTTPError as error:
+            response = json_response({"error": error.message}, error.status)
+            response.headers = error.headers
+        except ClientGoneError:
+            self.metrics.observe_request(endpoint, method, 499, time.perf_counter() - started)
+            return
+        except Exception:
+            log.exception("%s %s failed", method, path)
+            response = json_response(
+                {"error": "internal error; the server log has the details"}, 500
+            )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (b"content-type", response.content_type),
+                    (b"content-length", str(len(response.body)).encode()),
+                    *response.headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+        self.metrics.observe_request(
+            endpoint, method, response.status, time.perf_counter() - started
+        )
+
+    def _dynamic_route(
+        self, path: str
+    ) -> tuple[str, str, Callable[[Receive], Awaitable[Response]]]:
+        """The /v2/models/{name}[/versions/{version}][/ready|/infer] family."""
+        if path.startswith("/v2/models/"):
+            parts = path[len("/v2/models/") :].split("/")
+            name, rest = parts[0], parts[1:]
+            template = "/v2/models/{name}"
+            if len(rest) >= 2 and rest[0] == "versions":
+                version, rest = rest[1], rest[2:]
+                template += "/versions/{version}"
+            else:
+                version = None
+            action = rest[0] if len(rest) == 1 else ("" if not rest else None)
+            if name and action in {"", "ready", "infer"}:
+                template += f"/{action}" if action else ""
+
+                async def handler(receive: Receive) -> Response:
+                    model = self._model_named(name, version)
+                    if action == "ready":
+                        return json_response({"name": model.name, "ready": True})
+                    if action == "infer":
+                        return await self.infer_v2(receive, model)
+                    return Response(200, self._v2_model_body)
+
+                return template, "POST" if action == "infer" else "GET", handler
+        raise HTTPError(404, f"no route {path}; /openapi.json lists the routes")
+
+    def _check_headers(self, scope: Scope) -> None:
+        content_type = b""
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                length = value
+        media_type = content_type.split(b";", 1)[0].strip().lower()
+        if media_type != JSON:
+            raise HTTPError(
+                415,
+                f"content-type = {content_type.decode('latin-1')!r}: the body "
+                "must be JSON, sent as application/json",
+            )
+        if length is not None and length.isdigit() and int(length) > self.settings.max_body_bytes:
+            raise HTTPError(
+                413,
+                f"content-length = {int(length)}: the body may hold at most "
+                f"{self.settings.max_body_bytes} bytes (TABML_MAX_BODY_BYTES)",
+            )
+
+    async def _read_json(self, receive: Receive) -> Any:
+        limit = self.settings.max_body_bytes
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGoneError
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise HTTPError(
+                    413,
+                    f"body: more than {limit} bytes; the body may hold at most "
+                    f"{limit} bytes (TABML_MAX_BODY_BYTES)",
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as strict_error:
+            # orjson refuses NaN and Infinity (they are not JSON). Parse leniently once
+            # more so the row checks can name the feature that holds one.
+            try:
+                return json.loads(body)
+            except (ValueError, RecursionError):
+                raise InputError.one(400, "body", f"must be valid JSON ({strict_error})") from None
+
+    def _require_model(self) -> tuple[OnnxModel, RowDecoder]:
+        if self.model is None or self.decoder is None:
+            raise HTTPError(503, "the model is not loaded yet")
+        return self.model, self.decoder
+
+    def _model_named(self, name: str, version: str | None) -> OnnxModel:
+        model, _ = self._require_model()
+        if name != model.name:
+            raise HTTPError(404, f"model {name!r} not found; this server serves {model.name!r}")
+        if version is not None and version != model.version:
+            raise HTTPError(
+                404,
+                f"model {name!r} version {version!r} not found; this server "
+                f"serves version {model.version!r}",
+            )
+        return model
+
+    # --- handlers ----------------------------------------------------------------
+
+    async def predict(self, receive: Receive) -> Response:
+        model, decoder = self._require_model()
+        payload = await self._read_json(receive)
+        feed, _ = decoder.decode_records(payload)
+        prediction = model.predict(feed)
+        single = isinstance(payload, dict)
+        decoder.reject_non_finite(
+            feed, prediction.probabilities, 422, lambda row: "body" if single else f"[{row}]"
+        )
+        self.metrics.observe_predictions(prediction.labels)
+        return json_response(records_response(model, prediction.labels, prediction.probabilities))
+
+    async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
+        _, decoder = self._require_model()
+        payload = await self._read_json(receive)
+        feed, _, outputs = decoder.decode_v2(payload)
+        prediction = model.predict(feed)
+        decoder.reject_non_finite(
+            feed, prediction.probabilities, 400, lambda row: f"inputs[*].data[{row}]"
+        )
+        self.metrics.observe_predictions(prediction.labels)
+        return json_response(
+            v2_response(
+                model, prediction.labels, prediction.probabilities, outputs, payload.get("id")
+            )
+        )
+
+    async def health(self, receive: Receive) -> Response:
+        return json_response({"status": "ok"})
+
+    async def ready(self, receive: Receive) -> Response:
+        self._require_model()
+        return json_response({"status": "ok"})
+
+    async def health_v2(self, receive: Receive) -> Response:
+        return json_response({"live": True})
+
+    async def ready_v2(self, receive: Receive) -> Response:
+        self._require_model()
+        return json_response({"ready": True})
+
+    async def v2_server(self, receive: Receive) -> Response:
+        return json_response({"name": "tabml", "version": tabml.__version__, "extensions": []})
+
+    async def metadata(self, receive: Receive) -> Response:
+        self._require_model()
+        return Response(200, self._metadata_body)
+
+    async def openapi(self, receive: Receive) -> Response:
+        self._require_model()
+        return Response(200, self._openapi_body)
+
+    async def prometheus(self, receive: Receive) -> Response:
+        return Response(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode())
+
+    @staticmethod
+    def _v2_model_metadata(model: OnnxModel) -> dict[str, Any]:
+        return {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": "onnxruntime_onnx",
+            "inputs": [
+                {
+                    "name": feature.name,
+                    "datatype": "FP32" if feature.numeric else "BYTES",
+                    "shape": [-1, 1],
+                }
+                for feature in model.features
+            ],
+            "outputs": [
+                {"name": LABEL_OUTPUT, "datatype": "BYTES", "shape": [-1]},
+                {
+                    "name": PROBABILITIES_OUTPUT,
+                    "datatype": "FP32",
+                    "shape": [-1, len(model.classes)],
+                },
+            ],
+        }
+
+
+def create_app(settings: Settings | None = None) -> ServingApp:
+    """The ASGI app; uvicorn calls this as a factory (`--factory`)."""
+    return ServingApp(settings if settings is not None else load_settings())

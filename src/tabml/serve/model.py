@@ -1,0 +1,172 @@
+"""The exported model: metadata.json read into typed objects and an onnxruntime session.
+
+Only the files the export stage writes are shared with training: nothing here
+imports scikit-learn, DVC or the pipeline's code.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+LABEL_OUTPUT = "label"
+PROBABILITIES_OUTPUT = "probabilities"
+
+
+class ModelLoadError(RuntimeError):
+    """model.onnx or metadata.json is missing, unreadable or inconsistent."""
+
+
+class _Loose(BaseModel):
+    # metadata.json carries more than serving reads; unknown keys are kept, not refused.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class FeatureSpec(_Loose):
+    name: str = Field(min_length=1)
+    dtype: Literal["float", "int", "category"]
+    onnx_type: Literal["float32", "string"]
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str] | None = None
+    max_null_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @property
+    def numeric(self) -> bool:
+        return self.dtype != "category"
+
+    @property
+    def nullable(self) -> bool:
+        """Nulls are accepted where the training data allowed them (the pipeline imputes)."""
+        return self.max_null_fraction > 0.0
+
+
+class ModelInfo(_Loose):
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+
+
+class DataInfo(_Loose):
+    version: str | None = None
+
+
+class TargetInfo(_Loose):
+    name: str
+    classes: list[str] = Field(min_length=2)
+
+
+class Metadata(_Loose):
+    model: ModelInfo
+    data: DataInfo
+    features: list[FeatureSpec] = Field(min_length=1)
+    target: TargetInfo
+
+
+@dataclass(frozen=True)
+class Prediction:
+    labels: list[str]
+    probabilities: NDArray[np.float32]  # [rows, classes], columns in Metadata.target.classes
+
+
+class OnnxModel:
+    """One onnxruntime session plus the metadata that describes its inputs and outputs."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        metadata: Metadata,
+        raw_metadata: dict[str, Any],
+        load_seconds: float,
+    ) -> None:
+        self.session = session
+        self.metadata = metadata
+        self.raw_metadata = raw_metadata
+        self.load_seconds = load_seconds
+        self.features = metadata.features
+        self.classes = metadata.target.classes
+        self.name = metadata.model.name
+        self.version = metadata.model.version
+
+    @classmethod
+    def load(cls, model_path: Path, metadata_path: Path) -> OnnxModel:
+        started = time.perf_counter()
+        raw = _read_metadata(metadata_path)
+        try:
+            metadata = Metadata.model_validate(raw)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+                for item in error.errors()
+            )
+            raise ModelLoadError(f"{metadata_path}: {problems}") from None
+        try:
+            model_bytes = model_path.read_bytes()
+        except OSError as error:
+            raise ModelLoadError(f"{model_path}: cannot read the model: {error}") from None
+        options = ort.SessionOptions()
+        # Rows of tabular features are tiny: threads cost more in hand-offs than they
+        # save, and one thread per process scales by adding workers or replicas.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(
+                model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            raise ModelLoadError(f"{model_path}: onnxruntime cannot load it: {error}") from None
+        _check_signature(session, metadata, model_path)
+        return cls(session, metadata, raw, time.perf_counter() - started)
+
+    def predict(self, feed: dict[str, NDArray[Any]]) -> Prediction:
+        labels, probabilities = self.session.run([LABEL_OUTPUT, PROBABILITIES_OUTPUT], feed)
+        return Prediction(
+            labels=np.asarray(labels).reshape(-1).tolist(),
+            probabilities=np.asarray(probabilities, dtype=np.float32),
+        )
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ModelLoadError(f"{path}: cannot read the metadata: {error}") from None
+    except ValueError as error:
+        raise ModelLoadError(f"{path}: not valid JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+_ONNX_TYPES = {"float32": "tensor(float)", "string": "tensor(string)"}
+
+
+def _check_signature(session: ort.InferenceSession, metadata: Metadata, path: Path) -> None:
+    """Refuse a model whose graph does not take the inputs metadata.json describes."""
+    graph_inputs = {item.name: item.type for item in session.get_inputs()}
+    expected = {feature.name: _ONNX_TYPES[feature.onnx_type] for feature in metadata.features}
+    if graph_inputs != expected:
+        missing = sorted(set(expected) - set(graph_inputs))
+        extra = sorted(set(graph_inputs) - set(expected))
+        typed = sorted(
+            name
+            for name in set(expected) & set(graph_inputs)
+            if expected[name] != graph_inputs[name]
+        )
+        raise ModelLoadError(
+            f"{path}: graph inputs do not match metadata features "
+            f"(missing from graph: {missing}, not in metadata: {extra}, other type: {typed})"
+        )
+    outputs = {item.name for item in session.get_outputs()}
+    if not {LABEL_OUTPUT, PROBABILITIES_OUTPUT} <= outputs:
+        raise ModelLoadError(
+            f"{path}: graph outputs {sorted(outputs)} lack "
+            f"'{LABEL_OUTPUT}' and '{PROBABILITIES_OUTPUT}'"
+        )

@@ -1,0 +1,934 @@
+"""Request and response shapes, built from the feature schema in metadata.json.
+
+Two views of one schema: pydantic models give the OpenAPI document (every feature
+named with its type), and `RowDecoder` checks request bodies and turns them into the
+onnxruntime feed column by column. The decoder is hand-written because validating
+a 1,000-row batch row by row through pydantic costs more than the inference; the
+tests fuzz both views against each other through the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, FeatureSpec, OnnxModel
+
+MAX_PROBLEMS = 20
+_SHOWN_CHARS = 80
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NUMBER_TYPES = frozenset({int, float})
+# Whole numbers a JSON parser keeps exact as a double; larger "ints" are floats in disguise.
+_INT_LIMIT = 2**53
+V2_NUMERIC_TYPES = frozenset(
+    {
+        "FP16",
+        "FP32",
+        "FP64",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+    }
+)
+V2_OUTPUTS = (LABEL_OUTPUT, PROBABILITIES_OUTPUT)
+
+Feed = dict[str, NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    rule: str
+    value: Any = None
+    has_value: bool = True
+
+
+class InputError(Exception):
+    """A request the server refuses: status 4xx, with the field, value and rule of each problem."""
+
+    def __init__(self, status: int, problems: Sequence[Problem]) -> None:
+        self.status = status
+        self.problems = list(problems)
+        super().__init__(self.message)
+
+    @classmethod
+    def one(
+        cls, status: int, field: str, rule: str, value: Any = None, has_value: bool = False
+    ) -> InputError:
+        return cls(status, [Problem(field, rule, value, has_value)])
+
+    @property
+    def message(self) -> str:
+        parts = []
+        for problem in self.problems[:MAX_PROBLEMS]:
+            shown = f" = {show(problem.value)}" if problem.has_value else ""
+            parts.append(f"{problem.field}{shown}: {problem.rule}")
+        if len(self.problems) > MAX_PROBLEMS:
+            parts.append(f"and {len(self.problems) - MAX_PROBLEMS} more problems")
+        return "; ".join(parts)
+
+    def body(self) -> dict[str, Any]:
+        details = [
+            {
+                "field": problem.field,
+                "rule": problem.rule,
+                "value": show(problem.value) if problem.has_value else None,
+            }
+            for problem in self.problems[:MAX_PROBLEMS]
+        ]
+        return {"error": self.message, "details": details}
+
+
+def show(value: Any) -> str:
+    """A short JSON-like rendering of a client's value for an error message."""
+    if isinstance(value, float) and not math.isfinite(value):
+        text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class RowDecoder:
+    """Checks request bodies against the feature schema and builds the onnxruntime feed."""
+
+    def __init__(self, features: Sequence[FeatureSpec], max_rows: int) -> None:
+        self.features = list(features)
+        self.by_name = {feature.name: feature for feature in self.features}
+        self.names = frozenset(self.by_name)
+        self.numeric = [feature for feature in self.features if feature.numeric]
+        self.numeric_names = [feature.name for feature in self.numeric]
+        self.categorical = [feature for feature in self.features if not feature.numeric]
+        self.allowed = {
+            feature.name: frozenset(feature.allowed or ()) for feature in self.categorical
+        }
+        self.int_columns = [
+            index for index, feature in enumerate(self.numeric) if feature.dtype == "int"
+        ]
+        self.max_rows = max_rows
+
+    # --- POST /predict: one JSON object, or an array of them -----------------------
+
+    def decode_records(self, payload: Any) -> tuple[Feed, int]:
+        if isinstance(payload, dict):
+            rows: list[Any] = [payload]
+            prefix: Callable[[int], str] = _no_prefix
+        elif isinstance(payload, list):
+            if not payload:
+                raise InputError.one(422, "body", "a batch needs at least one row", [], True)
+            if len(payload) > self.max_rows:
+                raise InputError.one(
+                    422,
+                    "body",
+                    f"a batch holds at most {self.max_rows} rows "
+                    f"(TABML_MAX_BATCH_ROWS), this one has {len(payload)}",
+                )
+            rows = payload
+            prefix = _index_prefix
+        else:
+            raise InputError.one(
+                422,
+                "body",
+                "must be a JSON object keyed by feature name (one row) or an "
+                "array of such objects (a batch)",
+                payload,
+                True,
+            )
+        problems: list[Problem] = []
+        for index, row in enumerate(rows):
+            if type(row) is not dict:
+                problems.append(
+                    Problem(
+                        prefix(index).rstrip(".") or "body",
+                        "must be an object keyed by feature name",
+                        row,
+                    )
+                )
+            elif row.keys() != self.names:
+                self._key_problems(row, prefix(index), problems)
+            if len(problems) > MAX_PROBLEMS:
+                break
+        if problems:
+            raise InputError(422, problems)
+        feed: Feed = {}
+        if self.numeric:
+            matrix = [[row[name] for name in self.numeric_names] for row in rows]
+            try:
+                self._numeric_feed(matrix, rows, prefix, feed)
+            except InputError as error:
+                problems.extend(error.problems)
+        for feature in self.categorical:
+            column = [row[feature.name] for row in rows]
+            try:
+                feed[feature.name] = self._categorical_column(
+                    feature, column, _locator(prefix, feature.name)
+                )
+            except InputError as error:
+                problems.extend(error.problems)
+        if problems:
+            raise InputError(422, problems)
+        return feed, len(rows)
+
+    def _key_problems(self, row: dict[str, Any], prefix: str, problems: list[Problem]) -> None:
+        for name in self.by_name:
+            if name not in row:
+                problems.append(
+                    Problem(f"{prefix}{name}", "required feature is missing", has_value=False)
+                )
+        for name in row:
+            if name not in self.by_name:
+                problems.append(
+                    Problem(
+                        f"{prefix}{name}",
+                        "not a feature of this model (GET /metadata lists the features)",
+                        row[name],
+                    )
+                )
+
+    def _numeric_feed(
+        self, matrix: list[list[Any]], rows: list[Any], prefix: Callable[[int], str], feed: Feed
+    ) -> None:
+        # Fast path: one type scan and one array for every numeric value in the batch;
+        # anything unusual (a null, a string, an overflow) takes the slow path, which
+        # checks value by value and names each problem.
+        values: NDArray[np.float32] | None = None
+        if set(map(type, chain.from_iterable(matrix))) <= _NUMBER_TYPES:
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    wide = np.array(matrix, dtype=np.float64)
+                    narrow = wide.astype(np.float32)
+                    good = bool(np.isfinite(narrow).all())
+                    if good and self.int_columns:
+                        ints = wide[:, self.int_columns]
+                        good = bool(((ints == np.round(ints)) & (np.abs(ints) <= _INT_LIMIT)).all())
+                if good:
+                    values = narrow
+            except OverflowError:
+                values = None
+        if values is None:
+            problems: list[Problem] = []
+            columns = []
+            for position, feature in enumerate(self.numeric):
+                column = [row[position] for row in matrix]
+                columns.append(
+                    self._check_numbers(
+                        feature,
+                        column,
+                        _locator(prefix, feature.name),
+                        problems,
+                        integral=feature.dtype == "int",
+                    )
+                )
+            if problems:
+                raise InputError(422, problems)
+            values = np.array(columns, dtype=np.float32).T
+        by_feature = np.ascontiguousarray(values.T)
+        for position, name in enumerate(self.numeric_names):
+            feed[name] = by_feature[position].reshape(-1, 1)
+
+    def _check_numbers(
+        self,
+        feature: FeatureSpec,
+        column: list[Any],
+        locate: Callable[[int], str],
+        problems: list[Problem],
+        integral: bool,
+    ) -> list[float]:
+        """Value-by-value checks of one numeric column; returns it with nulls as NaN."""
+        checked: list[float] = []
+        for index, value in enumerate(column):
+            if value is None:
+                if feature.nullable:
+                    checked.append(math.nan)
+                else:
+                    problems.append(
+                        Problem(
+                            locate(index),
+                            "must be a number, not null (the model was trained without nulls here)",
+                            None,
+                        )
+                    )
+                continue
+            if type(value) not in _NUMBER_TYPES:
+                problems.append(
+                    Problem(
+                        locate(index),
+                        f"must be a number ({feature.dtype}), not {_article(_kind(value))}",
+                        value,
+                    )
+                )
+                continue
+            try:
+                number = float(value)
+            except OverflowError:  # an integer literal beyond the float64 range
+                number = math.inf
+            if not math.isfinite(number):
+                problems.append(Problem(locate(index), "must be a finite number", value))
+            elif abs(number) > _FLOAT32_MAX:
+                problems.append(
+                    Problem(
+                        locate(index),
+                        f"must be within the float32 range (|x| <= {_FLOAT32_MAX:.6g})",
+                        value,
+                    )
+                )
+            elif integral and number != round(number):
+                problems.append(Problem(locate(index), "must be a whole number", value))
+            elif integral and abs(number) > _INT_LIMIT:
+                problems.append(
+                    Problem(locate(index), f"a whole number within ±{_INT_LIMIT} (2^53)", value)
+                )
+            else:
+                checked.append(number)
+        return checked
+
+    def _categorical_column(
+        self, feature: FeatureSpec, column: list[Any], locate: Callable[[int], str]
+    ) -> NDArray[Any]:
+        allowed = self.allowed[feature.name]
+        problems: list[Problem] = []
+        values: list[str] = []
+        for index, value in enumerate(column):
+            if type(value) is str and value in allowed:
+                values.append(value)
+            elif value is None and feature.nullable:
+                # The export stage feeds missing categories as "" too; the pipeline imputes.
+                values.append("")
+            else:
+                problems.append(
+                    Problem(
+                        locate(index),
+                        f"must be one of {sorted(allowed)}"
+                        + ("" if not feature.nullable else " or null"),
+                        value,
+                    )
+                )
+        if problems:
+            raise InputError(422, problems)
+        return np.array(values, dtype=object).reshape(-1, 1)
+
+    def reject_non_finite(
+        self,
+        feed: Feed,
+        probabilities: NDArray[np.float32],
+        status: int,
+        locate_row: Callable[[int], str],
+    ) -> None:
+        """Refuse rows whose probabilities overflowed: finite inputs far outside the
+        training range can drive a linear model's logits past the float32 range."""
+        bad_rows = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
+        if not bad_rows.size:
+            return
+        problems = []
+        for row in bad_rows[: MAX_PROBLEMS + 1].tolist():
+            outside = [
+                feature.name
+                for feature in self.numeric
+                if (feature.min is not None and feature.max is not None)
+                and not feature.min <= float(feed[feature.name][row, 0]) <= feature.max
+            ]
+            problems.append(
+                Problem(
+                    locate_row(row),
+                    "the model's probabilities are not finite for this row; features outside "
+                    f"the training range: {', '.join(outside) or 'none'}",
+                    has_value=False,
+                )
+            )
+        raise InputError(status, problems)
+
+    # --- POST /v2/models/{name}/infer: Open Inference Protocol tensors --------------
+
+    def decode_v2(self, payload: Any) -> tuple[Feed, int, list[str]]:
+        """The feed, the row count and the names of the outputs the client asked for."""
+        if not isinstance(payload, dict):
+            raise InputError.one(
+                400, "body", "must be a JSON object with an 'inputs' array", payload, True
+            )
+        unknown = sorted(set(payload) - {"id", "parameters", "inputs", "outputs"})
+        if unknown:
+            raise InputError(
+                400,
+                [
+                    Problem(
+                        name,
+                        "not a field of an inference request (id, parameters, inputs, outputs)",
+                        payload[name],
+                    )
+                    for name in unknown
+                ],
+            )
+        if "id" in payload and not isinstance(payload["id"], str):
+            raise InputError.one(400, "id", "must be a string", payload["id"], True)
+        if "parameters" in payload and not isinstance(payload["parameters"], dict):
+            raise InputError.one(
+                400, "parameters", "must be an object", payload["parameters"], True
+            )
+        outputs = self._v2_outputs(payload.get("outputs"))
+        inputs = payload.get("inputs")
+        if not isinstance(inputs, list):
+            raise InputError.one(
+                400,
+                "inputs",
+                "must be an array of input tensors, one per feature",
+                inputs,
+                "inputs" in payload,
+            )
+        tensors: dict[str, dict[str, Any]] = {}
+        problems: list[Problem] = []
+        for index, tensor in enumerate(inputs):
+            where = f"inputs[{index}]"
+            if not isinstance(tensor, dict):
+                problems.append(
+                    Problem(where, "must be an object with name, shape, datatype and data", tensor)
+                )
+                continue
+            name = tensor.get("name")
+            if name not in self.by_name:
+                problems.append(
+                    Problem(
+                        f"{where}.name",
+                        "not a feature of this model (GET /v2/models/{name} lists the inputs)",
+                        name,
+                    )
+                )
+            elif name in tensors:
+                problems.append(Problem(f"{where}.name", "feature given twice", name))
+            else:
+                tensors[name] = tensor
+        for name in self.by_name:
+            if name not in tensors and len(problems) <= MAX_PROBLEMS:
+                problems.append(
+                    Problem(f"inputs[name={name}]", "required input is missing", has_value=False)
+                )
+        if problems:
+            raise InputError(400, problems)
+        rows = self._v2_rows(inputs, tensors)
+        feed: Feed = {}
+        for index, tensor in enumerate(inputs):
+            name = tensor["name"]
+            feature = self.by_name[name]
+            data = _flatten_rows(tensor["data"])
+            datatype = tensor["datatype"]
+            locate = _locator(_tensor_prefix(index), "")
+            if feature.numeric:
+                if datatype not in V2_NUMERIC_TYPES:
+                    raise InputError.one(
+                        400,
+                        f"inputs[{index}].datatype",
+                        f"feature {name!r} is numeric: use one of {sorted(V2_NUMERIC_TYPES)}",
+                        datatype,
+                        True,
+                    )
+                problems = []
+                column = self._check_numbers(
+                    feature,
+                    data,
+                    locate,
+                    problems,
+                    integral=feature.dtype == "int" or not datatype.startswith("FP"),
+                )
+                if problems:
+                    raise InputError(400, problems)
+                feed[name] = np.array(column, dtype=np.float32).reshape(-1, 1)
+            else:
+                if datatype != "BYTES":
+                    raise InputError.one(
+                        400,
+                        f"inputs[{index}].datatype",
+                        f"feature {name!r} is categorical: use BYTES",
+                        datatype,
+                        True,
+                    )
+                try:
+                    feed[name] = self._categorical_column(feature, data, locate)
+                except InputError as error:
+                    raise InputError(400, error.problems) from None
+        return feed, rows, outputs
+
+    def _v2_outputs(self, requested: Any) -> list[str]:
+        if requested is None:
+            return list(V2_OUTPUTS)
+        if not isinstance(requested, list) or not requested:
+            raise InputError.one(
+                400,
+                "outputs",
+                'must be a non-empty array of {"name": ...} objects',
+                requested,
+                True,
+            )
+        names: list[str] = []
+        for index, item in enumerate(requested):
+            name = item.get("name") if isinstance(item, dict) else None
+            if name not in V2_OUTPUTS:
+                raise InputError.one(
+                    400,
+                    f"outputs[{index}]",
+                    f"must be an object naming one of {list(V2_OUTPUTS)}",
+                    item,
+                    True,
+                )
+            if name not in names:
+                names.append(name)
+        return names
+
+    def _v2_rows(self, inputs: list[dict[str, Any]], tensors: dict[str, dict[str, Any]]) -> int:
+        rows: int | None = None
+        for index, tensor in enumerate(inputs):
+            where = f"inputs[{index}]"
+            for key in ("shape", "datatype", "data"):
+                if key not in tensor:
+                    raise InputError.one(400, f"{where}.{key}", "is required")
+            extra = sorted(set(tensor) - {"name", "shape", "datatype", "data", "parameters"})
+            if extra:
+                raise InputError.one(
+                    400,
+                    f"{where}.{extra[0]}",
+                    "not a field of an input tensor (name, shape, datatype, parameters, data)",
+                    tensor[extra[0]],
+                    True,
+                )
+            shape = tensor["shape"]
+            if (
+                not isinstance(shape, list)
+                or not 1 <= len(shape) <= 2
+                or any(type(size) is not int for size in shape)
+                or (len(shape) == 2 and shape[1] != 1)
+            ):
+                raise InputError.one(
+                    400, f"{where}.shape", "must be [rows] or [rows, 1]", shape, True
+                )
+            if not isinstance(tensor["datatype"], str):
+                raise InputError.one(
+                    400, f"{where}.datatype", "must be a string", tensor["datatype"], True
+                )
+            if rows is None:
+                rows = shape[0]
+                if rows < 1:
+                    raise InputError.one(
+                        400, f"{where}.shape", "needs at least one row", shape, True
+                    )
+                if rows > self.max_rows:
+                    raise InputError.one(
+                        400,
+                        f"{where}.shape",
+                        f"at most {self.max_rows} rows (TABML_MAX_BATCH_ROWS)",
+                        shape,
+                        True,
+                    )
+            elif shape[0] != rows:
+                raise InputError.one(
+                    400,
+                    f"{where}.shape",
+                    f"every input needs the same number of rows; the first input has {rows}",
+                    shape,
+                    True,
+                )
+            data = tensor["data"]
+            if not isinstance(data, list):
+                raise InputError.one(400, f"{where}.data", "must be an array", data, True)
+            count = len(_flatten_rows(data))
+            if count != rows:
+                raise InputError.one(
+                    400,
+                    f"{where}.data",
+                    f"holds {count} values; shape {shape} needs {rows}",
+                    has_value=False,
+                )
+        assert rows is not None  # every feature is an input, and there is at least one
+        return rows
+
+
+def _flatten_rows(data: list[Any]) -> list[Any]:
+    """V2 tensors may be nested row-major: [[v], [v]] for shape [rows, 1]."""
+    if data and all(isinstance(item, list) and len(item) == 1 for item in data):
+        return [item[0] for item in data]
+    return data
+
+
+def _locator(prefix: Callable[[int], str], name: str) -> Callable[[int], str]:
+    """Where value `index` of one column sits in the request, for error messages."""
+
+    def locate(index: int) -> str:
+        return f"{prefix(index)}{name}"
+
+    return locate
+
+
+def _tensor_prefix(tensor: int) -> Callable[[int], str]:
+    def prefix(index: int) -> str:
+        return f"inputs[{tensor}].data[{index}]"
+
+    return prefix
+
+
+def _no_prefix(index: int) -> str:
+    return ""
+
+
+def _index_prefix(index: int) -> str:
+    return f"[{index}]."
+
+
+def _article(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
+# --- Response shaping --------------------------------------------------------------
+
+
+def records_response(
+    model: OnnxModel, labels: list[str], probabilities: NDArray[np.float32]
+) -> dict[str, Any]:
+    classes = model.classes
+    return {
+        "model_name": model.name,
+        "model_version": model.version,
+        "predictions": [
+            {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
+            for label, row in zip(labels, probabilities.tolist(), strict=True)
+        ],
+    }
+
+
+def v2_response(
+    model: OnnxModel,
+    labels: list[str],
+    probabilities: NDArray[np.float32],
+    outputs: list[str],
+    request_id: str | None,
+) -> dict[str, Any]:
+    tensors: list[dict[str, Any]] = []
+    for name in outputs:
+        if name == LABEL_OUTPUT:
+            tensors.append(
+                {"name": name, "datatype": "BYTES", "shape": [len(labels)], "data": labels}
+            )
+        else:
+            tensors.append(
+                {
+                    "name": name,
+                    "datatype": "FP32",
+                    "shape": list(probabilities.shape),
+                    "data": probabilities.reshape(-1),
+                }
+            )
+    body: dict[str, Any] = {
+        "model_name": model.name,
+        "model_version": model.version,
+        "outputs": tensors,
+    }
+    if request_id is not None:
+        body["id"] = request_id
+    return body
+
+
+# --- OpenAPI -----------------------------------------------------------------------
+
+
+def _field_name(index: int) -> str:
+    # Feature names need not be Python identifiers; the JSON name is the alias.
+    return f"feature_{index}"
+
+
+def _feature_type(feature: FeatureSpec) -> Any:
+    if feature.dtype == "category":
+        base: Any = Literal[tuple(feature.allowed or ())]
+    else:
+        # The model takes float32: larger magnitudes would reach it as infinity.
+        if feature.dtype == "int":
+            base = Annotated[int, Field(ge=-_INT_LIMIT, le=_INT_LIMIT)]
+        else:
+            base = Annotated[float, Field(ge=-_FLOAT32_MAX, le=_FLOAT32_MAX, allow_inf_nan=False)]
+    return base | None if feature.nullable else base
+
+
+def _feature_description(feature: FeatureSpec) -> str:
+    text = f"{feature.dtype} feature"
+    if feature.min is not None or feature.max is not None:
+        text += f"; training data range [{feature.min}, {feature.max}]"
+    if feature.nullable:
+        text += "; null allowed (imputed as in training)"
+    return text
+
+
+def row_model(features: Sequence[FeatureSpec]) -> type[BaseModel]:
+    """One row of features, as a pydantic model: the OpenAPI `Row` schema."""
+    fields: dict[str, Any] = {
+        _field_name(index): (
+            _feature_type(feature),
+            Field(alias=feature.name, description=_feature_description(feature)),
+        )
+        for index, feature in enumerate(features)
+    }
+    model: type[BaseModel] = create_model(
+        "Row", __config__=ConfigDict(extra="forbid", strict=True), **fields
+    )
+    return model
+
+
+def prediction_model(classes: Sequence[str]) -> type[BaseModel]:
+    probability_fields: dict[str, Any] = {
+        f"class_{index}": (float, Field(alias=name, ge=0.0, le=1.0))
+        for index, name in enumerate(classes)
+    }
+    probabilities: type[BaseModel] = create_model(
+        "ClassProbabilities", __config__=ConfigDict(extra="forbid"), **probability_fields
+    )
+    label_type: Any = Literal[tuple(classes)]
+    prediction: type[BaseModel] = create_model(
+        "Prediction",
+        __config__=ConfigDict(extra="forbid"),
+        label=(label_type, Field(description="the predicted class")),
+        probabilities=(probabilities, Field(description="probability of each class")),
+    )
+    response: type[BaseModel] = create_model(
+        "PredictResponse",
+        __config__=ConfigDict(extra="forbid"),
+        model_name=(str, ...),
+        model_version=(str, ...),
+        predictions=(list[prediction], Field(description="one prediction per row, in order")),
+    )
+    return response
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    class Detail(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        field: str
+        rule: str
+        value: str | None
+
+    error: str = Field(description="every problem as `field = value: rule`, joined by '; '")
+    details: list[Detail] = Field(default_factory=list)
+
+
+class HealthBody(BaseModel):
+    status: Literal["ok", "loading"]
+
+
+class V2Tensor(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+    parameters: dict[str, Any] | None = None
+    data: list[Any]
+
+
+class V2RequestOutput(BaseModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class V2InferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[V2Tensor]
+    outputs: list[V2RequestOutput] | None = None
+
+
+class V2InferResponse(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[V2Tensor]
+
+
+class V2TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class V2ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[V2TensorMetadata]
+    outputs: list[V2TensorMetadata]
+
+
+class V2ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class V2Ready(BaseModel):
+    ready: bool
+
+
+class V2Live(BaseModel):
+    live: bool
+
+
+def _schema_of(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    components.update(schema.pop("$defs", {}))
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def openapi_document(
+    model: OnnxModel, max_rows: int, max_body_bytes: int, version: str
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document: every feature named, typed and described."""
+    components: dict[str, Any] = {}
+    row = _schema_of(row_model(model.features), components)
+    predict_response = _schema_of(prediction_model(model.classes), components)
+    error = _schema_of(ErrorBody, components)
+    health = _schema_of(HealthBody, components)
+    v2_request = _schema_of(V2InferRequest, components)
+    v2_response = _schema_of(V2InferResponse, components)
+    v2_model = _schema_of(V2ModelMetadata, components)
+    v2_server = _schema_of(V2ServerMetadata, components)
+    v2_ready = _schema_of(V2Ready, components)
+    v2_live = _schema_of(V2Live, components)
+    components["PredictRequest"] = {
+        "oneOf": [row, {"type": "array", "items": row, "minItems": 1, "maxItems": max_rows}],
+        "description": "one row (an object keyed by feature name) or a batch (an array of "
+        f"rows, at most {max_rows}); bodies over {max_body_bytes} bytes get 413",
+    }
+
+    def json_content(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"content": {"application/json": {"schema": schema}}}
+
+    def errors(*statuses: int) -> dict[str, Any]:
+        reasons = {
+            400: "malformed JSON or an invalid inference request",
+            404: "unknown model name",
+            413: "body over the size limit",
+            415: "the body is not application/json",
+            422: "a row breaks the feature schema",
+            503: "the model is not loaded yet",
+        }
+        return {
+            str(status): {"description": reasons[status], **json_content(error)}
+            for status in statuses
+        }
+
+    def get(summary: str, schema: dict[str, Any], *statuses: int) -> dict[str, Any]:
+        return {
+            "get": {
+                "summary": summary,
+                "responses": {
+                    "200": {"description": "OK", **json_content(schema)},
+                    **errors(*statuses),
+                },
+            }
+        }
+
+    name_parameter = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "the model name",
+    }
+    metadata_schema = {
+        "type": "object",
+        "required": ["model", "data", "features", "target"],
+        "description": "metadata.json as the export stage wrote it",
+    }
+    paths: dict[str, Any] = {
+        "/predict": {
+            "post": {
+                "summary": "Predict the class and class probabilities of one row or a batch",
+                "requestBody": {
+                    "required": True,
+                    **json_content({"$ref": "#/components/schemas/PredictRequest"}),
+                },
+                "responses": {
+                    "200": {
+                        "description": "one prediction per row",
+                        **json_content(predict_response),
+                    },
+                    **errors(400, 413, 415, 422, 503),
+                },
+            }
+        },
+        "/health": get("Liveness: the process answers", health),
+        "/ready": get("Readiness: the model is loaded", health, 503),
+        "/metadata": get(
+            "Model and data versions, git revision, params, metrics, features", metadata_schema, 503
+        ),
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/v2": get("Open Inference Protocol: server metadata", v2_server),
+        "/v2/health/live": get("Open Inference Protocol: liveness", v2_live),
+        "/v2/health/ready": get("Open Inference Protocol: readiness", v2_ready, 503),
+        "/v2/models/{name}": {
+            "parameters": [name_parameter],
+            **get("Open Inference Protocol: model metadata", v2_model, 404, 503),
+        },
+        "/v2/models/{name}/ready": {
+            "parameters": [name_parameter],
+            **get("Open Inference Protocol: model readiness", v2_ready, 404, 503),
+        },
+        "/v2/models/{name}/infer": {
+            "parameters": [name_parameter],
+            "post": {
+                "summary": "Open Inference Protocol: inference, one input tensor per feature",
+                "requestBody": {"required": True, **json_content(v2_request)},
+                "responses": {
+                    "200": {
+                        "description": "label and probabilities tensors",
+                        **json_content(v2_response),
+                    },
+                    **errors(400, 404, 413, 415, 503),
+                },
+            },
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{model.name} prediction API",
+            "version": version,
+            "description": f"Model version {model.version}; classes {model.classes}.",
+        },
+        "paths": paths,
+        "components": {"schemas": components},
+    }
