@@ -1,0 +1,629 @@
+"""The prediction API in-process: every endpoint, and every class of bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tabml.serve.app import ServingApp
+from tabml.serve.settings import Settings
+from tests.serve.conftest import AsgiClient, ExportedModel, make_client
+
+TOLERANCE = 1e-5  # float32 inference against scikit-learn's float64
+
+
+def problem_fields(reply: Any) -> dict[str, str]:
+    body = reply.json()
+    assert set(body) == {"error", "details"}
+    return {detail["field"]: detail["rule"] for detail in body["details"]}
+
+
+# --- POST /predict -------------------------------------------------------------------
+
+
+def test_predict_one_row_matches_scikit_learn(
+    client: AsgiClient, breast_cancer_model: ExportedModel
+) -> None:
+    row = breast_cancer_model.feature_rows(1)[0]
+    reply = client.post("/predict", row)
+    assert reply.status == 200, reply.body
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    labels, probabilities = breast_cancer_model.expected([row])
+    assert body["model_name"] == "tabml-classifier"
+    assert body["model_version"] == breast_cancer_model.metadata["model"]["version"]
+    [prediction] = body["predictions"]
+    assert prediction["label"] == labels[0]
+    classes = breast_cancer_model.metadata["target"]["classes"]
+    assert list(prediction["probabilities"]) == classes
+    served = [prediction["probabilities"][name] for name in classes]
+    assert np.allclose(served, probabilities[0], atol=TOLERANCE)
+
+
+def test_predict_batch_matches_scikit_learn_row_by_row(
+    client: AsgiClient, breast_cancer_model: ExportedModel
+) -> None:
+    rows = breast_cancer_model.feature_rows()
+    reply = client.post("/predict", rows)
+    assert reply.status == 200, reply.body
+    predictions = reply.json()["predictions"]
+    labels, probabilities = breast_cancer_model.expected(rows)
+    assert [item["label"] for item in predictions] == labels
+    classes = breast_cancer_model.metadata["target"]["classes"]
+    served = np.array([[item["probabilities"][name] for name in classes] for item in predictions])
+    assert np.abs(served - probabilities).max() < TOLERANCE
+
+
+def test_predict_mixed_types_with_allowed_nulls(
+    mixed_client: AsgiClient, mixed_model: ExportedModel
+) -> None:
+    rows = mixed_model.feature_rows()
+    assert any(row["size"] is None for row in rows)  # the nullable feature is exercised
+    reply = mixed_client.post("/predict", rows[:50])
+    assert reply.status == 200, reply.body
+    labels, probabilities = mixed_model.expected(rows[:50])
+    predictions = reply.json()["predictions"]
+    assert [item["label"] for item in predictions] == labels
+    served = np.array(
+        [[item["probabilities"][name] for name in ("no", "yes")] for item in predictions]
+    )
+    assert np.abs(served - probabilities).max() < TOLERANCE
+
+
+def test_predict_accepts_whole_floats_for_int_features(mixed_client: AsgiClient) -> None:
+    reply = mixed_client.post("/predict", {"size": 10, "count": 3.0, "colour": "red"})
+    assert reply.status == 200, reply.body
+
+
+def test_predict_accepts_content_type_parameters(
+    client: AsgiClient, breast_cancer_model: ExportedModel
+) -> None:
+    body = json.dumps(breast_cancer_model.feature_rows(1)[0]).encode()
+    reply = client.request("POST", "/predict", body, content_type="application/json; charset=utf-8")
+    assert reply.status == 200, reply.body
+
+
+def test_predict_reads_a_body_sent_in_chunks(
+    client: AsgiClient, breast_cancer_model: ExportedModel
+) -> None:
+    body = json.dumps(breast_cancer_model.feature_rows(3)).encode()
+    reply = client.request("POST", "/predict", chunks=[body[:10], body[10:100], body[100:]])
+    assert reply.status == 200, reply.body
+    assert len(reply.json()["predictions"]) == 3
+
+
+# --- bad input: each gets a 4xx naming the field and the rule --------------------------
+
+VALID = {"size": 12.5, "count": 3, "colour": "red"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field", "rule"),
+    [
+        pytest.param(b'{"size": 1,', 400, "body", "must be valid JSON", id="truncated-json"),
+        pytest.param(b"", 400, "body", "must be valid JSON", id="empty-body"),
+        pytest.param(b"\xff\xfe{}", 400, "body", "must be valid JSON", id="not-utf8"),
+        pytest.param(b"[" * 4000, 400, "body", "must be valid JSON", id="nested-too-deep"),
+        pytest.param(b"42", 422, "body", "must be a JSON object", id="number-body"),
+        pytest.param(b"[]", 422, "body", "at least one row", id="empty-batch"),
+        pytest.param(
+            b'[{"size": 1, "count": 1, "colour": "red"}, 7]',
+            422,
+            "[1]",
+            "must be an object",
+            id="row-not-object",
+        ),
+        pytest.param(
+            b'{"count": 3, "colour": "red"}',
+            422,
+            "size",
+            "required feature is missing",
+            id="missing-feature",
+        ),
+        pytest.param(
+            b'{"size": 1, "count": 3, "colour": "red", "weight": 2}',
+            422,
+            "weight",
+            "not a feature of this model",
+            id="extra-feature",
+        ),
+        pytest.param(
+            b'[{"size": 1, "count": 3, "colour": "red"}, {"size": 1, "count": 3}]',
+            422,
+            "[1].colour",
+            "required feature is missing",
+            id="missing-in-batch",
+        ),
+        pytest.param(
+            b'{"size": "12", "count": 3, "colour": "red"}',
+            422,
+            "size",
+            "must be a number (float), not a string",
+            id="string-for-float",
+        ),
+        pytest.param(
+            b'{"size": true, "count": 3, "colour": "red"}',
+            422,
+            "size",
+            "not a boolean",
+            id="bool-for-float",
+        ),
+        pytest.param(
+            b'{"size": [1], "count": 3, "colour": "red"}',
+            422,
+            "size",
+            "not an array",
+            id="array-for-float",
+        ),
+        pytest.param(
+            b'{"size": 1, "count": 2.5, "colour": "red"}',
+            422,
+            "count",
+            "must be a whole number",
+            id="fraction-for-int",
+        ),
+        pytest.param(
+            b'{"size": 1, "count": null, "colour": "red"}',
+            422,
+            "count",
+            "not null",
+            id="null-not-allowed",
+        ),
+        pytest.param(
+            b'{"size": 1, "count": 3, "colour": "purple"}',
+            422,
+            "colour",
+            "must be one of ['blue', 'green', 'red']",
+            id="unknown-category",
+        ),
+        pytest.param(
+            b'{"size": 1, "count": 3, "colour": 1}',
+            422,
+            "colour",
+            "must be one of",
+            id="number-for-category",
+        ),
+        pytest.param(
+            b'{"size": NaN, "count": 3, "colour": "red"}',
+            422,
+            "size",
+            "must be a finite number",
+            id="nan",
+        ),
+        pytest.param(
+            b'{"size": Infinity, "count": 3, "colour": "red"}',
+            422,
+            "size",
+            "must be a finite number",
+            id="infinity",
+        ),
+        pytest.param(
+            b'{"size": 1, "count": -Infinity, "colour": "red"}',
+            422,
+            "count",
+            "must be a finite number",
+            id="minus-infinity",
+        ),
+        pytest.param(
+            b'{"size": 1e400, "count": 3, "colour": "red"}',
+            422,
+            "size",
+            "must be a finite number",
+            id="overflows-float64",
+        ),
+        pytest.param(
+            b'{"size": 1e39, "count": 3, "colour": "red"}',
+            422,
+            "size",
+            "float32 range",
+            id="overflows-float32",
+        ),
+        pytest.param(
+            b'{"size": 1, "count": ' + b"9" * 400 + b', "colour": "red"}',
+            422,
+            "count",
+            "must be a finite number",
+            id="huge-integer",
+        ),
+    ],
+)
+def test_bad_input_gets_a_4xx_naming_field_and_rule(
+    mixed_client: AsgiClient, body: bytes, status: int, field: str, rule: str
+) -> None:
+    reply = mixed_client.request("POST", "/predict", body)
+    assert reply.status == status, reply.body
+    problems = problem_fields(reply)
+    assert field in problems, problems
+    assert rule in problems[field]
+    assert field in reply.json()["error"]
+
+
+def test_every_problem_in_a_batch_is_reported_with_its_row(mixed_client: AsgiClient) -> None:
+    rows = [dict(VALID), {**VALID, "size": "x"}, dict(VALID), {**VALID, "colour": "pink"}]
+    reply = mixed_client.post("/predict", rows)
+    assert reply.status == 422
+    assert set(problem_fields(reply)) == {"[1].size", "[3].colour"}
+    assert reply.json()["details"][0]["value"] == '"x"'
+
+
+def test_problem_list_is_capped(mixed_client: AsgiClient) -> None:
+    rows = [{**VALID, "size": "x"} for _ in range(40)]
+    reply = mixed_client.post("/predict", rows)
+    assert reply.status == 422
+    assert len(reply.json()["details"]) == 20
+    assert "and 20 more problems" in reply.json()["error"]
+
+
+def test_batch_over_the_row_limit(mixed_client: AsgiClient) -> None:
+    reply = mixed_client.post("/predict", [VALID] * 51)
+    assert reply.status == 422
+    assert "at most 50 rows (TABML_MAX_BATCH_ROWS)" in problem_fields(reply)["body"]
+    assert mixed_client.post("/predict", [VALID] * 50).status == 200
+
+
+def test_body_over_the_size_limit_by_content_length(mixed_client: AsgiClient) -> None:
+    body = json.dumps([VALID] * 50).encode() + b" " * 4096
+    reply = mixed_client.request("POST", "/predict", body)
+    assert reply.status == 413
+    assert "content-length" in reply.json()["error"]
+    assert "TABML_MAX_BODY_BYTES" in reply.json()["error"]
+
+
+def test_body_over_the_size_limit_when_streamed(mixed_client: AsgiClient) -> None:
+    # No content-length (chunked transfer): the limit holds while reading.
+    reply = mixed_client.request("POST", "/predict", chunks=[b"[" + b" " * 3000] * 3)
+    assert reply.status == 413
+    assert "more than 4096 bytes" in reply.json()["error"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_wrong_content_type(mixed_client: AsgiClient, content_type: str | None) -> None:
+    reply = mixed_client.request(
+        "POST", "/predict", json.dumps(VALID).encode(), content_type=content_type
+    )
+    assert reply.status == 415
+    assert "application/json" in reply.json()["error"]
+
+
+def test_wrong_method_and_unknown_path(client: AsgiClient) -> None:
+    reply = client.get("/predict")
+    assert reply.status == 405
+    assert reply.headers["allow"] == "POST"
+    assert client.request("POST", "/health").status == 405
+    reply = client.get("/nowhere")
+    assert reply.status == 404
+    assert "/nowhere" in reply.json()["error"]
+
+
+# --- health, readiness, metadata, metrics, OpenAPI ---------------------------------------
+
+
+def test_health_and_ready(client: AsgiClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"status": "ok"}
+
+
+def test_not_ready_before_startup(breast_cancer_model: ExportedModel) -> None:
+    app = ServingApp(Settings(model_dir=breast_cancer_model.directory))
+    with AsgiClient(app, lifespan=False) as unstarted:
+        assert unstarted.get("/health").status == 200
+        for path in ("/ready", "/v2/health/ready", "/metadata"):
+            reply = unstarted.get(path)
+            assert reply.status == 503
+            assert reply.json() == {"error": "the model is not loaded yet"}
+        assert unstarted.post("/predict", {}).status == 503
+
+
+def test_the_model_is_not_loaded_at_import_or_construction(tmp_path: Any) -> None:
+    app = ServingApp(Settings(model_dir=tmp_path / "absent"))
+    assert app.model is None
+
+
+def test_startup_fails_with_the_reason_when_the_model_is_missing(tmp_path: Any) -> None:
+    with AsgiClient(ServingApp(Settings(model_dir=tmp_path))) as failed:
+        assert failed.startup["type"] == "lifespan.startup.failed"
+        assert "metadata.json" in failed.startup["message"]
+
+
+def test_startup_fails_when_metadata_and_graph_disagree(
+    tmp_path: Any, breast_cancer_model: ExportedModel
+) -> None:
+    metadata = json.loads(json.dumps(breast_cancer_model.metadata))
+    metadata["features"][0]["name"] = "renamed"
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "model.onnx").write_bytes(
+        (breast_cancer_model.directory / "model.onnx").read_bytes()
+    )
+    with AsgiClient(ServingApp(Settings(model_dir=tmp_path))) as failed:
+        assert failed.startup["type"] == "lifespan.startup.failed"
+        assert "missing from graph: ['renamed']" in failed.startup["message"]
+
+
+def test_metadata(client: AsgiClient, breast_cancer_model: ExportedModel) -> None:
+    body = client.get("/metadata").json()
+    assert body["model"]["version"] == breast_cancer_model.metadata["model"]["version"]
+    assert body["data"]["version"] == "test-data-version"
+    assert body["git"]["revision"] == "0123456789abcdef"
+    assert body["params"]["train"]["estimator"] == "logistic_regression"
+    assert "accuracy" in body["metrics"]
+    assert [item["name"] for item in body["features"]] == list(breast_cancer_model.schema.features)
+
+
+def metric(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{line_start} not in metrics")
+
+
+def test_metrics_count_requests_latency_and_classes(
+    client: AsgiClient, breast_cancer_model: ExportedModel
+) -> None:
+    rows = breast_cancer_model.feature_rows(10)
+    labels, _ = breast_cancer_model.expected(rows)
+    client.post("/predict", rows)
+    client.post("/predict", rows[0])
+    client.post("/predict", {})
+    reply = client.get("/metrics")
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    text = reply.body.decode()
+    ok = 'tabml_http_requests_total{endpoint="/predict",method="POST",status="200"}'
+    assert metric(text, ok) == 2
+    bad = 'tabml_http_requests_total{endpoint="/predict",method="POST",status="422"}'
+    assert metric(text, bad) == 1
+    hist = 'tabml_http_request_duration_seconds_count{endpoint="/predict",status="200"}'
+    assert metric(text, hist) == 2
+    for name in set(labels):
+        expected = labels.count(name) + (labels[0] == name)
+        assert metric(text, f'tabml_predicted_class_total{{class="{name}"}}') == expected
+    assert metric(text, "tabml_prediction_batch_rows_count") == 2
+    version = breast_cancer_model.metadata["model"]["version"]
+    assert f'version="{version}"' in text
+
+
+def test_unknown_paths_share_one_metric_label(client: AsgiClient) -> None:
+    for index in range(3):
+        client.get(f"/scan/{index}")
+    text = client.get("/metrics").body.decode()
+    assert (
+        metric(text, 'tabml_http_requests_total{endpoint="unmatched",method="GET",status="404"}')
+        == 3
+    )
+    assert "/scan/" not in text
+
+
+def test_openapi_names_every_feature_and_its_type(mixed_client: AsgiClient) -> None:
+    document = mixed_client.get("/openapi.json").json()
+    row = document["components"]["schemas"]["Row"]
+    assert row["additionalProperties"] is False
+    assert sorted(row["required"]) == ["colour", "count", "size"]
+    properties = row["properties"]
+    float32 = {
+        "type": "number",
+        "minimum": -3.4028234663852886e38,
+        "maximum": 3.4028234663852886e38,
+    }
+    assert float32 in properties["size"]["anyOf"]  # nullable float
+    assert {"type": "null"} in properties["size"]["anyOf"]
+    assert properties["count"]["type"] == "integer"
+    assert properties["count"]["maximum"] == 2**53
+    assert properties["colour"]["enum"] == ["red", "green", "blue"]
+    request = document["components"]["schemas"]["PredictRequest"]["oneOf"]
+    assert request[1]["maxItems"] == 50
+    prediction = document["components"]["schemas"]["Prediction"]
+    assert prediction["properties"]["label"]["enum"] == ["no", "yes"]
+    for path in (
+        "/predict",
+        "/health",
+        "/ready",
+        "/metadata",
+        "/metrics",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/{name}",
+        "/v2/models/{name}/ready",
+        "/v2/models/{name}/infer",
+    ):
+        assert path in document["paths"]
+
+
+# --- Open Inference Protocol (KServe V2) -----------------------------------------------
+
+
+def v2_request(rows: list[dict[str, Any]], model: ExportedModel, **extra: Any) -> dict[str, Any]:
+    inputs = []
+    for name in model.schema.features:
+        numeric = name in model.schema.numeric_features
+        inputs.append(
+            {
+                "name": name,
+                "shape": [len(rows), 1],
+                "datatype": "FP32" if numeric else "BYTES",
+                "data": [row[name] for row in rows],
+            }
+        )
+    return {"inputs": inputs, **extra}
+
+
+def test_v2_health_and_server_metadata(client: AsgiClient) -> None:
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    server = client.get("/v2").json()
+    assert server["name"] == "tabml"
+
+
+def test_v2_model_metadata_and_readiness(
+    client: AsgiClient, breast_cancer_model: ExportedModel
+) -> None:
+    version = breast_cancer_model.metadata["model"]["version"]
+    for path in ("/v2/models/tabml-classifier", f"/v2/models/tabml-classifier/versions/{version}"):
+        body = client.get(path).json()
+        assert body["name"] == "tabml-classifier"
+        assert body["versions"] == [version]
+        assert [item["name"] for item in body["inputs"]] == list(
+            breast_cancer_model.schema.features
+        )
+        assert body["outputs"][1] == {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}
+        assert client.get(f"{path}/ready").json() == {"name": "tabml-classifier", "ready": True}
+
+
+def test_v2_infer_matches_scikit_learn(
+    client: AsgiClient, breast_cancer_model: ExportedModel
+) -> None:
+    rows = breast_cancer_model.feature_rows(25)
+    reply = client.post(
+        "/v2/models/tabml-classifier/infer", v2_request(rows, breast_cancer_model, id="request-7")
+    )
+    assert reply.status == 200, reply.body
+    body = reply.json()
+    assert body["id"] == "request-7"
+    assert body["model_version"] == breast_cancer_model.metadata["model"]["version"]
+    labels, probabilities = breast_cancer_model.expected(rows)
+    label, proba = body["outputs"]
+    assert label == {"name": "label", "datatype": "BYTES", "shape": [25], "data": labels}
+    assert proba["shape"] == [25, 2]
+    assert np.abs(np.array(proba["data"]).reshape(25, 2) - probabilities).max() < TOLERANCE
+
+
+def test_v2_infer_mixed_types_nested_data_and_output_choice(
+    mixed_client: AsgiClient, mixed_model: ExportedModel
+) -> None:
+    rows = [row for row in mixed_model.feature_rows(20) if row["size"] is not None][:5]
+    request = v2_request(rows, mixed_model, outputs=[{"name": "label"}])
+    request["inputs"][1]["datatype"] = "INT64"
+    request["inputs"][0]["data"] = [[value] for value in request["inputs"][0]["data"]]
+    reply = mixed_client.post("/v2/models/tabml-classifier/infer", request)
+    assert reply.status == 200, reply.body
+    [label] = reply.json()["outputs"]
+    assert label["data"] == mixed_model.expected(rows)[0]
+
+
+def _drop_input(request: dict[str, Any]) -> None:
+    request["inputs"].pop(0)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "rule"),
+    [
+        (_drop_input, "inputs[name=size]", "required input is missing"),
+        (
+            lambda r: r["inputs"].append(dict(r["inputs"][0])),
+            "inputs[3].name",
+            "feature given twice",
+        ),
+        (
+            lambda r: r["inputs"][0].update(name="weight"),
+            "inputs[0].name",
+            "not a feature of this model",
+        ),
+        (lambda r: r["inputs"][0].update(datatype="BYTES"), "inputs[0].datatype", "is numeric"),
+        (
+            lambda r: r["inputs"][2].update(datatype="FP32"),
+            "inputs[2].datatype",
+            "is categorical: use BYTES",
+        ),
+        (lambda r: r["inputs"][1].update(shape=[3, 1]), "inputs[1].shape", "the first input has"),
+        (
+            lambda r: r["inputs"][1].update(shape=[2, 2]),
+            "inputs[1].shape",
+            "must be [rows] or [rows, 1]",
+        ),
+        (lambda r: r["inputs"][0].update(data=[1.0]), "inputs[0].data", "holds 1 values"),
+        (
+            lambda r: r["inputs"][0]["data"].__setitem__(1, "x"),
+            "inputs[0].data[1]",
+            "must be a number",
+        ),
+        (
+            lambda r: r["inputs"][1].update(datatype="INT32", data=[1, 2.5]),
+            "inputs[1].data[1]",
+            "whole number",
+        ),
+        (
+            lambda r: r["inputs"][2]["data"].__setitem__(0, "pink"),
+            "inputs[2].data[0]",
+            "must be one of",
+        ),
+        (lambda r: r["inputs"][0].pop("datatype"), "inputs[0].datatype", "is required"),
+        (lambda r: r.update(outputs=[{"name": "scores"}]), "outputs[0]", "must be an object"),
+        (lambda r: r.update(inputs={}), "inputs", "must be an array"),
+        (lambda r: r.update(id=5), "id", "must be a string"),
+        (lambda r: r.update(extra=True), "extra", "not a field of an inference request"),
+        (
+            lambda r: [item.update(shape=[0], data=[]) for item in r["inputs"]],
+            "inputs[0].shape",
+            "at least one row",
+        ),
+        (
+            lambda r: [
+                item.update(shape=[51], data=item["data"] * 25 + [item["data"][0]])
+                for item in r["inputs"]
+            ],
+            "inputs[0].shape",
+            "at most 50 rows",
+        ),
+    ],
+)
+def test_v2_bad_infer_requests_get_400(
+    mixed_client: AsgiClient, mixed_model: ExportedModel, change: Any, field: str, rule: str
+) -> None:
+    rows = [{"size": 1.0, "count": 2, "colour": "red"}, {"size": 3.0, "count": 4, "colour": "blue"}]
+    request = v2_request(rows, mixed_model)
+    change(request)
+    reply = mixed_client.post("/v2/models/tabml-classifier/infer", request)
+    assert reply.status == 400, reply.body
+    problems = problem_fields(reply)
+    assert field in problems, problems
+    assert rule in problems[field]
+
+
+def test_v2_unknown_model_or_version_is_404(
+    client: AsgiClient, breast_cancer_model: ExportedModel
+) -> None:
+    for path in (
+        "/v2/models/other",
+        "/v2/models/other/ready",
+        "/v2/models/tabml-classifier/versions/0/ready",
+    ):
+        reply = client.get(path)
+        assert reply.status == 404
+        assert "not found" in reply.json()["error"]
+    reply = client.post(
+        "/v2/models/other/infer",
+        v2_request(breast_cancer_model.feature_rows(1), breast_cancer_model),
+    )
+    assert reply.status == 404
+
+
+def test_v2_infer_wrong_content_type(client: AsgiClient) -> None:
+    reply = client.request(
+        "POST", "/v2/models/tabml-classifier/infer", b"{}", content_type="text/plain"
+    )
+    assert reply.status == 415
+
+
+def test_apps_keep_separate_metrics(breast_cancer_model: ExportedModel) -> None:
+    with make_client(breast_cancer_model) as first, make_client(breast_cancer_model) as second:
+        first.get("/health")
+        text = second.get("/metrics").body.decode()
+        assert 'endpoint="/health"' not in text
+
+
+def test_rows_whose_probabilities_overflow_get_a_4xx_naming_the_row(
+    client: AsgiClient, breast_cancer_model: ExportedModel
+) -> None:
+    rows = breast_cancer_model.feature_rows(2)
+    rows[1] = dict.fromkeys(rows[1], 3.0e38)
+    reply = client.post("/predict", rows)
+    assert reply.status == 422, reply.body
+    problems = problem_fields(reply)
+    assert list(problems) == ["[1]"]
+    assert "probabilities are not finite" in problems["[1]"]
+    assert "mean_radius" in problems["[1]"]  # outside its training range
+    reply = client.post("/v2/models/tabml-classifier/infer", v2_request(rows, breast_cancer_model))
+    assert reply.status == 400
+    assert "inputs[*].data[1]" in problem_fields(reply)
