@@ -11,7 +11,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --locked
 
 .PHONY: help setup repro test test-fast lint format typecheck push pull status metrics plots \
-        exp-show benchmark clean
+        report exp-show benchmark clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,11 @@ metrics: setup ## Show metrics, and their diff against main
 
 plots: setup ## Render the plots to dvc_plots/index.html (diff against main)
 	$(RUN) dvc plots diff main
+
+BASE ?= main
+report: setup ## The pull-request report and quality gate against BASE (default main)
+	$(RUN) tabml report --base $(BASE) --out report.md --summary report.json
+	@echo "report written to report.md"
 
 exp-show: setup ## Compare experiments
 	$(RUN) dvc exp show

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tabml.config import Params, load_params, load_schema
-from tabml.errors import PipelineError
+from tabml.errors import InputError, PipelineError
 
 Handler = Callable[[argparse.Namespace, Params], str]
 SCHEMA_HEADER = """\
@@ -86,6 +86,44 @@ def _export(args: argparse.Namespace, params: Params) -> str:
     )
 
 
+class QualityGateError(PipelineError):
+    """The challenger is worse than the champion beyond the gate's tolerances."""
+
+
+def _report(args: argparse.Namespace, params: Params) -> str:
+    from tabml.report.render import render
+    from tabml.report.sources import build_report
+
+    report = build_report(
+        root=Path.cwd(),
+        base=args.base,
+        new_ref=args.new_ref,
+        params=params,
+        params_path=str(args.params),
+        metrics_path=str(args.metrics),
+        roc_path=str(args.roc),
+        artifact_url=args.artifact_url,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(report), encoding="utf-8")
+    verdict = report.verdict
+    if args.summary:
+        summary = {
+            "passed": verdict.passed,
+            "failures": verdict.explain(),
+            "metrics": {
+                c.name: {"base": c.base, "new": c.new, "status": c.status}
+                for c in verdict.comparisons
+            },
+        }
+        args.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if not verdict.passed:
+        raise QualityGateError(
+            "quality gate failed (report in {}): {}".format(args.out, "; ".join(verdict.explain()))
+        )
+    return f"quality gate passed against {args.base}; report in {args.out}"
+
+
 def _infer_schema(args: argparse.Namespace) -> str:
     import pandas as pd
     import yaml
@@ -93,13 +131,13 @@ def _infer_schema(args: argparse.Namespace) -> str:
     from tabml.schema_infer import infer_schema
 
     if not args.data.is_file():
-        raise PipelineError(f"--data {args.data}: no such file")
+        raise InputError(f"--data {args.data}: no such file")
     suffix = args.data.suffix.lower()
     if suffix not in (".csv", ".parquet"):
-        raise PipelineError(f"--data {args.data}: must be a .csv or .parquet file")
+        raise InputError(f"--data {args.data}: must be a .csv or .parquet file")
     frame = pd.read_csv(args.data) if suffix == ".csv" else pd.read_parquet(args.data)
     if args.target not in frame.columns:
-        raise PipelineError(
+        raise InputError(
             f"--target {args.target!r}: no such column in {args.data}; "
             f"columns are {[str(c) for c in frame.columns]}"
         )
@@ -145,6 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--data", type=Path, required=True, help="CSV or Parquet file")
     sub.add_argument("--target", required=True, help="the label column")
     sub.add_argument("--out", type=Path, required=True, help="the schema YAML to write")
+    sub = stage(
+        "report",
+        _report,
+        "compare metrics and params with a base revision; exit 1 if the gate fails",
+    )
+    sub.add_argument("--base", required=True, help="the champion's git revision, e.g. main")
+    sub.add_argument("--new-ref", default="this work tree", help="how to name the challenger")
+    path(sub, "--out", "report.md")
+    sub.add_argument("--summary", type=Path, default=None, help="also write the verdict as JSON")
+    sub.add_argument("--artifact-url", default=None, help="link to the uploaded plots")
+    path(sub, "--metrics", metrics)
+    path(sub, "--roc", "plots/roc.json")
     sub = stage("ingest", _ingest, "materialise the raw dataset named in params.yaml")
     path(sub, "--out", raw)
     sub = stage("validate", _validate, "check the raw data against the schema and rules")
@@ -188,6 +238,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = args.handler(args, load_params(args.params))
     except PipelineError as error:
         print(f"tabml {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        return error.exit_code
     print(f"tabml {args.command}: {message}")
     return 0

@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tabml.errors import PipelineError
+from tabml.errors import InputError
 
 
-class ConfigError(PipelineError):
+class ConfigError(InputError):
     """A configuration file is missing, unparsable or breaks a rule."""
 
 
@@ -113,6 +113,18 @@ class ExportParams(_Strict):
     target_opset: Annotated[int, Field(ge=13)] = 17
 
 
+class MetricRule(_Strict):
+    direction: Literal["higher", "lower"] = Field(description="which way is better")
+    tolerance: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class GateParams(_Strict):
+    """The challenger fails when a listed metric is worse than the champion's by more
+    than its tolerance; metrics not listed are reported, not gated."""
+
+    metrics: dict[str, MetricRule] = Field(default_factory=dict)
+
+
 class Params(_Strict):
     data: DataParams
     validate_: ValidateParams = Field(alias="validate")
@@ -120,6 +132,7 @@ class Params(_Strict):
     train: TrainParams
     evaluate: EvaluateParams = EvaluateParams()
     export: ExportParams = ExportParams()
+    gate: GateParams = GateParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +23,7 @@ def test_bad_params_exit_1_naming_the_key(
     raw["train"]["estimator"] = "svm"
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
-    assert main(["--params", str(params), "train"]) == 1
+    assert main(["--params", str(params), "train"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tabml train: error: ")
     assert "train.estimator = 'svm'" in err
@@ -110,6 +113,39 @@ def test_infer_schema_refuses_bad_arguments(
     (tmp_path / "d.txt").write_text("x,y\n")
     args = [a.format(csv=tmp_path / "d.csv", txt=tmp_path / "d.txt") for a in args]
     out = tmp_path / "schema.yaml"
-    assert main(["infer-schema", *args, "--out", str(out)]) == 1
+    assert main(["infer-schema", *args, "--out", str(out)]) == 2
     assert expected in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_report_exits_1_when_the_gate_fails(
+    tmp_path: Path,
+    repo_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copy(repo_root / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "metrics").mkdir()
+    champion = json.loads((repo_root / "metrics/metrics.json").read_text())
+    (tmp_path / "metrics/metrics.json").write_text(json.dumps(champion))
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t.invalid",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "champion"]):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True, capture_output=True)
+    challenger = {**champion, "roc_auc": champion["roc_auc"] - 0.1}
+    (tmp_path / "metrics/metrics.json").write_text(json.dumps(challenger))
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["report", "--base", "main", "--summary", "summary.json"]) == 1
+    assert "quality gate failed" in capsys.readouterr().err
+    assert "❌ quality gate failed" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "summary.json").read_text())["passed"] is False
+
+    assert main(["report", "--base", "main", "--metrics", str(tmp_path / "metrics/x.json")]) == 2
+    assert "must be relative to the repository root" in capsys.readouterr().err

@@ -172,7 +172,8 @@ def build_metadata(
         "data": {"version": data_version, "rows": data_rows},
         "features": features,
         "target": {"name": schema.target.name, "classes": [str(c) for c in model.classes_]},
-        "params": params.model_dump(mode="json", by_alias=True),
+        # The gate judges pull requests; it plays no part in building the model.
+        "params": params.model_dump(mode="json", by_alias=True, exclude={"gate"}),
         "metrics": metrics,
         "parity": {
             "rows": parity.rows,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from tabml.config import DataParams
-from tabml.errors import PipelineError
+from tabml.errors import InputError
 
 # The label column each bundled dataset gets, named for what it holds.
 BUNDLED_TARGETS = {"breast_cancer": "diagnosis", "wine": "cultivar", "iris": "species"}
@@ -45,7 +45,7 @@ def ingest(data: DataParams, root: Path, out: Path) -> None:
     assert data.path is not None  # enforced by DataParams
     source = root / data.path
     if not source.is_file():
-        raise PipelineError(
+        raise InputError(
             f"data.path = {data.path!r}: no such file; add it with `dvc add {data.path}` "
             "or `dvc import-url URL {data.path}`"
         )
