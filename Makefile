@@ -11,7 +11,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --locked
 
 .PHONY: help setup repro test test-fast lint format typecheck push pull status metrics plots \
-        report exp-show benchmark clean
+        report exp-show benchmark clean serve image serve-requirements
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,3 +74,31 @@ benchmark: setup ## Pipeline benchmarks (minutes); figures go to benchmarks/resu
 
 clean: ## Remove caches and the environments (not the DVC cache)
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache dvc_plots
+
+# --- serving ----------------------------------------------------------------------------
+IMAGE ?= tabml-serve:latest
+CONTAINER_TOOL ?= $(or $(shell command -v docker 2>/dev/null),$(shell command -v podman 2>/dev/null),docker)
+# Extra build flags, e.g. "--pull=never --network=host" for podman without a registry.
+IMAGE_BUILD_FLAGS ?=
+METADATA = python3 -c 'import json, sys; m = json.load(open("models/metadata.json")); print(m[sys.argv[1]][sys.argv[2]])'
+
+serve: setup ## Run the prediction API on models/ without a container (TABML_* settings)
+	TABML_MODEL_DIR=$${TABML_MODEL_DIR:-models} $(RUN) python -m tabml.serve
+
+image: ## Build the serving image from models/ (IMAGE=name:tag, BASE_IMAGE=..., CONTAINER_TOOL=...)
+	@test -f models/model.onnx && test -f models/metadata.json || \
+		{ echo "models/ lacks model.onnx or metadata.json: run make repro or make pull" >&2; exit 1; }
+	$(CONTAINER_TOOL) build $(if $(findstring podman,$(CONTAINER_TOOL)),--format=docker) \
+		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $(IMAGE_BUILD_FLAGS) \
+		--build-arg SOURCE="$$(git remote get-url origin 2>/dev/null || echo unknown)" \
+		--build-arg REVISION="$$(git rev-parse HEAD)" \
+		--build-arg VERSION="$$(git describe --tags --always --dirty)" \
+		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		--build-arg MODEL_NAME="$$($(METADATA) model name)" \
+		--build-arg MODEL_VERSION="$$($(METADATA) model version)" \
+		--build-arg DATA_VERSION="$$($(METADATA) data version)" \
+		--tag $(IMAGE) .
+
+serve-requirements: setup ## Re-export requirements/serve.txt (the image's pins) from uv.lock
+	$(UV) export --only-group serve --no-emit-project --format requirements.txt --quiet \
+		-o requirements/serve.txt
