@@ -1,0 +1,70 @@
+"""The files the serving image is built from: linted Dockerfile, pins in step with uv.lock."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.serve.conftest import REPO_ROOT
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def test_hadolint_reports_nothing() -> None:
+    result = subprocess.run(
+        [tool("hadolint"), "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_serving_requirements_match_the_lock_file() -> None:
+    result = subprocess.run(
+        [
+            tool("uv"),
+            "export",
+            "--only-group",
+            "serve",
+            "--no-emit-project",
+            "--format",
+            "requirements.txt",
+            "--quiet",
+            "--frozen",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    committed = (REPO_ROOT / "requirements" / "serve.txt").read_text()
+    pins = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    assert pins == [line for line in committed.splitlines() if not line.startswith("#")], (
+        "requirements/serve.txt is stale: run `make serve-requirements`"
+    )
+
+
+def test_serving_requirements_leave_out_the_training_stack() -> None:
+    committed = (REPO_ROOT / "requirements" / "serve.txt").read_text().lower()
+    for package in ("scikit-learn", "dvc", "pandas", "skl2onnx", "onnx=="):
+        assert f"\n{package}" not in committed
+
+
+def test_dockerignore_keeps_the_context_to_what_the_image_needs() -> None:
+    lines = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    assert lines[lines.index("*")] == "*"  # everything is excluded unless listed
+    for copied in (
+        "requirements/serve.txt",
+        "src/tabml/serve/",
+        "models/model.onnx",
+        "models/metadata.json",
+    ):
+        assert f"!{copied}" in lines
