@@ -86,6 +86,23 @@ def _export(args: argparse.Namespace, params: Params) -> str:
     )
 
 
+def _model_card(args: argparse.Namespace, params: Params) -> str:
+    from tabml.stages import model_card
+
+    card = model_card.run(
+        model_path=args.model,
+        train_path=args.train,
+        test_path=args.test,
+        schema=load_schema(args.schema),
+        params=params,
+        metadata_path=args.metadata,
+        importance_path=args.importance,
+        card_out=args.out,
+        json_out=args.json,
+    )
+    return f"wrote {args.out} and {args.json} for model {card.model_version}"
+
+
 class QualityGateError(PipelineError):
     """The challenger is worse than the champion beyond the gate's tolerances."""
 
@@ -226,6 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
     path(sub, "--schema", resolved)
     path(sub, "--onnx", "models/model.onnx")
     path(sub, "--metadata", "models/metadata.json")
+    sub = stage(
+        "model-card",
+        _model_card,
+        "the model card: metrics with intervals, slices, fairness, importance",
+    )
+    path(sub, "--model", model)
+    path(sub, "--train", train_data)
+    path(sub, "--test", test_data)
+    path(sub, "--schema", resolved)
+    path(sub, "--metadata", "models/metadata.json")
+    path(sub, "--importance", "plots/feature_importance.json")
+    path(sub, "--out", "models/model_card.md")
+    path(sub, "--json", "reports/model_card.json")
     return parser
 
 

@@ -113,6 +113,19 @@ class ExportParams(_Strict):
     target_opset: Annotated[int, Field(ge=13)] = 17
 
 
+class ModelCardParams(_Strict):
+    intended_use: Annotated[str, Field(min_length=1)] = (
+        "Demonstration of the template's pipeline; not for clinical use."
+    )
+    limitations: list[str] = Field(default_factory=list)
+    slices: list[str] = Field(default_factory=list, description="columns to report metrics by")
+    slice_bins: Annotated[int, Field(ge=2, le=10)] = 3
+    sensitive_attribute: str | None = None
+    bootstrap_samples: Annotated[int, Field(ge=50, le=10000)] = 300
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    seed: int = 42
+
+
 class MetricRule(_Strict):
     direction: Literal["higher", "lower"] = Field(description="which way is better")
     tolerance: Annotated[float, Field(ge=0.0)] = 0.0
@@ -132,6 +145,7 @@ class Params(_Strict):
     train: TrainParams
     evaluate: EvaluateParams = EvaluateParams()
     export: ExportParams = ExportParams()
+    model_card: ModelCardParams = ModelCardParams()
     gate: GateParams = GateParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -14,7 +14,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-STAGES = ["ingest", "validate", "split", "train", "evaluate", "export"]
+STAGES = ["ingest", "validate", "split", "train", "evaluate", "export", "model_card"]
 COMMAND_TIMEOUT = 600
 
 
@@ -28,8 +28,13 @@ class Project:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            args, cwd=self.path, env=self.env, capture_output=True, text=True,
-            timeout=COMMAND_TIMEOUT, check=False,
+            args,
+            cwd=self.path,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -82,8 +87,10 @@ def project_env(home: Path) -> dict[str, str]:
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         HOME=str(home),
         DVC_NO_ANALYTICS="1",
-        GIT_AUTHOR_NAME="tabml tests", GIT_AUTHOR_EMAIL="tests@tabml.invalid",
-        GIT_COMMITTER_NAME="tabml tests", GIT_COMMITTER_EMAIL="tests@tabml.invalid",
+        GIT_AUTHOR_NAME="tabml tests",
+        GIT_AUTHOR_EMAIL="tests@tabml.invalid",
+        GIT_COMMITTER_NAME="tabml tests",
+        GIT_COMMITTER_EMAIL="tests@tabml.invalid",
     )
     return env
 
@@ -92,7 +99,10 @@ def template_files() -> list[str]:
     """The files a clone of this checkout would have: tracked plus new, not ignored."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     return [name for name in listed if name and (REPO_ROOT / name).is_file()]
 

@@ -56,11 +56,23 @@ def rclone_s3(root: Path) -> Iterator[S3Server]:
     log = root.parent / f"rclone-{port}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(BIN / "rclone"), "serve", "s3", "--addr", f"127.0.0.1:{port}",
-             "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", "--config", os.devnull,
-             # Tests create buckets and objects behind the server's back: list afresh.
-             "--dir-cache-time", "0s", str(root)],
-            stdout=sink, stderr=subprocess.STDOUT,
+            [
+                str(BIN / "rclone"),
+                "serve",
+                "s3",
+                "--addr",
+                f"127.0.0.1:{port}",
+                "--auth-key",
+                f"{ACCESS_KEY},{SECRET_KEY}",
+                "--config",
+                os.devnull,
+                # Tests create buckets and objects behind the server's back: list afresh.
+                "--dir-cache-time",
+                "0s",
+                str(root),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_for_port(port, process, log)

@@ -62,19 +62,25 @@ def duplicated_header(frame: pd.DataFrame) -> str:
 
 CASES: dict[str, tuple[Callable[[pd.DataFrame], str], str]] = {
     "missing column": (missing_column, "column 'mean_radius', rule column_in_dataframe"),
-    "wrong dtype": (wrong_dtype,
-                    "column 'mean_texture', rule coerce_dtype('float64'): 1 bad row(s), "
-                    "e.g. line 12: 'twelve'"),
+    "wrong dtype": (
+        wrong_dtype,
+        "column 'mean_texture', rule coerce_dtype('float64'): 1 bad row(s), e.g. line 12: 'twelve'",
+    ),
     "nan label": (nan_label, "column 'diagnosis', rule not_nullable: 2 bad row(s)"),
-    "unknown label": (unknown_label,
-                      "column 'diagnosis', rule isin(['benign', 'malignant']): 1 bad row(s), "
-                      "e.g. line 9: 'benighn'"),
-    "out of range": (out_of_range,
-                     "column 'mean_area', rule in_range(0.0, 3700.0): 1 bad row(s), "
-                     "e.g. line 22: -100.0"),
+    "unknown label": (
+        unknown_label,
+        "column 'diagnosis', rule isin(['benign', 'malignant']): 1 bad row(s), "
+        "e.g. line 9: 'benighn'",
+    ),
+    "out of range": (
+        out_of_range,
+        "column 'mean_area', rule in_range(0.0, 3700.0): 1 bad row(s), e.g. line 22: -100.0",
+    ),
     "empty file": (empty_file, "rule file_not_empty"),
-    "duplicated header": (duplicated_header,
-                          "rule header_not_repeated_in_data: 1 bad row(s), e.g. line 301"),
+    "duplicated header": (
+        duplicated_header,
+        "rule header_not_repeated_in_data: 1 bad row(s), e.g. line 301",
+    ),
 }
 
 

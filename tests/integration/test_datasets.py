@@ -18,8 +18,9 @@ pytestmark = pytest.mark.slow
     # Iris holds two identical flowers (rows 102 and 143): real data, allowed by a param.
     [("wine", "csv", False), ("iris", "parquet", True)],
 )
-def test_multiclass_dataset_from_a_dvc_tracked_file(fresh: Project, dataset: str, suffix: str,
-                                                    duplicates: bool) -> None:
+def test_multiclass_dataset_from_a_dvc_tracked_file(
+    fresh: Project, dataset: str, suffix: str, duplicates: bool
+) -> None:
     # The user's own file, with other columns, another label and three classes.
     path = f"data/external/{dataset}.{suffix}"
     frame = bundled_frame(dataset)
@@ -39,7 +40,8 @@ def test_multiclass_dataset_from_a_dvc_tracked_file(fresh: Project, dataset: str
     metadata = json.loads((fresh.path / "models/metadata.json").read_text())
     assert len(metadata["target"]["classes"]) == 3
     assert [f["name"] for f in metadata["features"]] == [
-        c for c in frame.columns if c not in {"cultivar", "species"}]
+        c for c in frame.columns if c not in {"cultivar", "species"}
+    ]
     metrics = json.loads((fresh.path / "metrics/metrics.json").read_text())
     assert metrics["accuracy"] > 0.85
     assert metrics["roc_auc"] > 0.95

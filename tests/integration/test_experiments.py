@@ -12,14 +12,24 @@ pytestmark = pytest.mark.slow
 
 
 def test_exp_run_show_and_metrics_diff(trained: Project) -> None:
-    trained.dvc("exp", "run", "-n", "strong-regularisation",
-                "-S", "train.logistic_regression.C=0.01")
-    trained.dvc("exp", "run", "-n", "forest", "-S", "train.estimator=random_forest",
-                "-S", "train.random_forest.n_estimators=50")
+    trained.dvc(
+        "exp", "run", "-n", "strong-regularisation", "-S", "train.logistic_regression.C=0.01"
+    )
+    trained.dvc(
+        "exp",
+        "run",
+        "-n",
+        "forest",
+        "-S",
+        "train.estimator=random_forest",
+        "-S",
+        "train.random_forest.n_estimators=50",
+    )
     shown = json.loads(trained.dvc("exp", "show", "--json").stdout)
     experiments = {
         exp["name"]: exp["revs"][0]["data"]
-        for commit in shown for exp in (commit.get("experiments") or [])
+        for commit in shown
+        for exp in (commit.get("experiments") or [])
     }
     assert set(experiments) == {"strong-regularisation", "forest"}
     forest_params = experiments["forest"]["params"]["params.yaml"]["data"]["train"]
@@ -38,6 +48,11 @@ def test_plots_show_and_diff_render(trained: Project) -> None:
     trained.dvc("plots", "diff", "HEAD", "--out", "dvc_plots", "--json")
     trained.dvc("plots", "show", "--out", "dvc_plots")
     page = (trained.path / "dvc_plots/index.html").read_text()
-    for title in ("ROC curve", "Precision-recall curve", "Calibration", "Confusion matrix",
-                  "Feature importance"):
+    for title in (
+        "ROC curve",
+        "Precision-recall curve",
+        "Calibration",
+        "Confusion matrix",
+        "Feature importance",
+    ):
         assert title in page

@@ -15,14 +15,28 @@ from .project import STAGES, Project, new_project
 pytestmark = pytest.mark.slow
 
 OUTPUTS = [
-    "data/raw/dataset.csv", "data/validated/dataset.parquet", "data/validated/schema.json",
-    "reports/validation.json", "data/split/train.parquet", "data/split/test.parquet",
-    "models/model.joblib", "metrics/metrics.json", "plots/roc.json",
-    "plots/precision_recall.json", "plots/calibration.json", "plots/confusion_matrix.json",
-    "plots/feature_importance.json", "models/model.onnx", "models/metadata.json",
+    "data/raw/dataset.csv",
+    "data/validated/dataset.parquet",
+    "data/validated/schema.json",
+    "reports/validation.json",
+    "data/split/train.parquet",
+    "data/split/test.parquet",
+    "models/model.joblib",
+    "metrics/metrics.json",
+    "plots/roc.json",
+    "plots/precision_recall.json",
+    "plots/calibration.json",
+    "plots/confusion_matrix.json",
+    "plots/feature_importance.json",
+    "models/model.onnx",
+    "models/metadata.json",
+    "models/model_card.md",
+    "reports/model_card.json",
 ]
+# Files that record the git revision the pipeline ran on, so their hashes differ by commit.
+RECORDS_REVISION = {"models/metadata.json", "models/model_card.md", "reports/model_card.json"}
 # Files that must come out byte for byte the same from the same code, data and params.
-DETERMINISTIC = [name for name in OUTPUTS if name not in {"models/metadata.json"}]
+DETERMINISTIC = [name for name in OUTPUTS if name not in RECORDS_REVISION]
 
 
 def md5(path: Path) -> str:
@@ -48,18 +62,18 @@ def test_metadata_versions_are_the_hashes_dvc_records(reproduced: Project) -> No
     assert metadata["data"]["rows"] == 569
     revision = reproduced.git("rev-list", "--max-parents=0", "HEAD").strip()
     assert metadata["git"] == {"revision": revision, "dirty": False}
-    assert metadata["metrics"] == json.loads(
-        (reproduced.path / "metrics/metrics.json").read_text())
+    assert metadata["metrics"] == json.loads((reproduced.path / "metrics/metrics.json").read_text())
     assert metadata["parity"]["max_abs_diff"] <= 1e-5
     assert len(metadata["features"]) == 30
     assert metadata["target"]["classes"] == ["benign", "malignant"]
 
 
-def without_metadata_hash(lock: dict[str, Any]) -> dict[str, Any]:
-    """dvc.lock less the hash of models/metadata.json, which records the git revision."""
-    for out in lock["stages"]["export"]["outs"]:
-        if out["path"] == "models/metadata.json":
-            out.pop("md5"), out.pop("size")
+def without_revision_hashes(lock: dict[str, Any]) -> dict[str, Any]:
+    """dvc.lock less the hashes of the files that record the git revision."""
+    for stage in lock["stages"].values():
+        for entry in [*stage.get("deps", []), *stage.get("outs", [])]:
+            if entry["path"] in RECORDS_REVISION:
+                entry.pop("md5"), entry.pop("size")
     return lock
 
 
@@ -67,8 +81,9 @@ def test_committed_lock_matches_a_fresh_run(reproduced: Project, repo_root: Path
     """dvc.lock in the repository is what the committed code, params and data produce."""
     committed = yaml.safe_load((repo_root / "dvc.lock").read_text())
     fresh = yaml.safe_load((reproduced.path / "dvc.lock").read_text())
-    assert without_metadata_hash(committed) == without_metadata_hash(fresh), (
-        "dvc.lock is stale: run `make repro` and commit dvc.lock")
+    assert without_revision_hashes(committed) == without_revision_hashes(fresh), (
+        "dvc.lock is stale: run `make repro` and commit dvc.lock"
+    )
     for name in ("metrics/metrics.json", "plots/roc.json", "reports/validation.json"):
         assert (repo_root / name).read_bytes() == (reproduced.path / name).read_bytes(), name
 
@@ -81,10 +96,15 @@ def test_second_repro_runs_no_stage(trained: Project) -> None:
 
 def test_changing_a_train_param_reruns_only_train_and_what_follows(trained: Project) -> None:
     before = md5(trained.path / "data/split/train.parquet")
-    trained.set_params(train={"logistic_regression": {"C": 0.05, "max_iter": 1000,
-                                                       "class_weight": None}})
-    assert trained.repro() == ["train", "evaluate", "export"]
+    trained.set_params(
+        train={"logistic_regression": {"C": 0.05, "max_iter": 1000, "class_weight": None}}
+    )
+    card = (trained.path / "models/model_card.md").read_text()
+    assert trained.repro() == ["train", "evaluate", "export", "model_card"]
     assert md5(trained.path / "data/split/train.parquet") == before
+    new_card = (trained.path / "models/model_card.md").read_text()
+    assert new_card != card
+    assert "C=0.05" in new_card
     metadata = json.loads((trained.path / "models/metadata.json").read_text())
     assert metadata["params"]["train"]["logistic_regression"]["C"] == 0.05
 
@@ -92,7 +112,7 @@ def test_changing_a_train_param_reruns_only_train_and_what_follows(trained: Proj
 def test_changing_an_evaluate_param_keeps_the_model(trained: Project) -> None:
     model = md5(trained.path / "models/model.joblib")
     trained.set_params(evaluate={"calibration_bins": 5})
-    assert trained.repro() == ["evaluate", "export"]
+    assert trained.repro() == ["evaluate", "export", "model_card"]
     assert md5(trained.path / "models/model.joblib") == model
     assert len(json.loads((trained.path / "plots/calibration.json").read_text())) <= 5
 
@@ -106,3 +126,34 @@ def test_two_clean_runs_are_byte_identical(reproduced: Project, tmp_path: Path) 
     second = json.loads((again.path / "models/metadata.json").read_text())
     first.pop("git"), second.pop("git")
     assert first == second
+    first_card = json.loads((reproduced.path / "reports/model_card.json").read_text())
+    second_card = json.loads((again.path / "reports/model_card.json").read_text())
+    first_card.pop("git_revision"), second_card.pop("git_revision")
+    assert first_card == second_card
+
+
+def test_model_card_has_every_section_with_real_numbers(reproduced: Project) -> None:
+    card = (reproduced.path / "models/model_card.md").read_text()
+    data = json.loads((reproduced.path / "reports/model_card.json").read_text())
+    metadata = json.loads((reproduced.path / "models/metadata.json").read_text())
+    for heading in (
+        "## Intended use",
+        "## Training data",
+        "## Metrics",
+        "## Metrics by slice",
+        "## Fairness",
+        "## Feature importance",
+        "## Limitations",
+    ):
+        assert heading in card
+    assert data["model_version"] == metadata["model"]["version"]
+    assert data["data_version"] == metadata["data"]["version"]
+    assert data["metrics"]["accuracy"]["value"] == pytest.approx(
+        metadata["metrics"]["accuracy"], abs=1e-4
+    )
+    assert data["metrics"]["accuracy"]["low"] < data["metrics"]["accuracy"]["high"]
+    assert data["train_rows"] + data["test_rows"] == 569
+    assert len(data["slices"]) == 6
+    assert data["fairness"]["attribute"] == "mean_radius"
+    importance = json.loads((reproduced.path / "plots/feature_importance.json").read_text())
+    assert data["importance"] == importance

@@ -13,9 +13,14 @@ from .servers import ACCESS_KEY, SECRET_KEY, rclone_s3
 pytestmark = pytest.mark.slow
 
 TRACKED_BY_DVC = [
-    "data/raw/dataset.csv", "data/validated/dataset.parquet", "data/split/train.parquet",
-    "data/split/test.parquet", "models/model.joblib", "models/model.onnx",
+    "data/raw/dataset.csv",
+    "data/validated/dataset.parquet",
+    "data/split/train.parquet",
+    "data/split/test.parquet",
+    "models/model.joblib",
+    "models/model.onnx",
     "models/metadata.json",
+    "models/model_card.md",
 ]
 
 
@@ -58,8 +63,11 @@ def test_s3_remote_round_trip_and_import_url(trained: Project, tmp_path: Path) -
     with rclone_s3(tmp_path / "s3") as server:
         server.bucket("models")
         trained.dvc("remote", "add", "--local", "-d", "s3", "s3://models/tabml")
-        for option, value in [("endpointurl", server.endpoint), ("access_key_id", ACCESS_KEY),
-                              ("secret_access_key", SECRET_KEY)]:
+        for option, value in [
+            ("endpointurl", server.endpoint),
+            ("access_key_id", ACCESS_KEY),
+            ("secret_access_key", SECRET_KEY),
+        ]:
             trained.dvc("remote", "modify", "--local", "s3", option, value)
         trained.dvc("push")
         assert any((server.root / "models/tabml/files/md5").iterdir())
@@ -72,22 +80,26 @@ def test_s3_remote_round_trip_and_import_url(trained: Project, tmp_path: Path) -
 
         # A dataset that lives in object storage enters the pipeline with import-url.
         incoming = server.bucket("incoming")
-        (incoming / "cancer.csv").write_bytes((trained.path / "data/raw/dataset.csv")
-                                              .read_bytes())
-        pulled.dvc("import-url", "s3://incoming/cancer.csv", "data/external/cancer.csv",
-                   "--fs-config", f"endpointurl={server.endpoint}",
-                   "--fs-config", f"access_key_id={ACCESS_KEY}",
-                   "--fs-config", f"secret_access_key={SECRET_KEY}")
+        (incoming / "cancer.csv").write_bytes((trained.path / "data/raw/dataset.csv").read_bytes())
+        pulled.dvc(
+            "import-url",
+            "s3://incoming/cancer.csv",
+            "data/external/cancer.csv",
+            "--fs-config",
+            f"endpointurl={server.endpoint}",
+            "--fs-config",
+            f"access_key_id={ACCESS_KEY}",
+            "--fs-config",
+            f"secret_access_key={SECRET_KEY}",
+        )
         pulled.set_params(data={"source": "file", "path": "data/external/cancer.csv"})
         # Same bytes as the bundled data: ingest reruns and yields the same raw file, so
-        # only export, whose metadata records the new data params, runs again.
-        assert pulled.repro() == ["ingest", "export"]
+        # only export and model_card, which record the new data params, run again.
+        assert pulled.repro() == ["ingest", "export", "model_card"]
         assert md5(pulled.path / "models/model.onnx") == md5(trained.path / "models/model.onnx")
         assert (pulled.path / "data/external/cancer.csv.dvc").is_file()
 
 
 def copy_local_config(source: Project, dest: Project) -> None:
     """Remote credentials live in .dvc/config.local, which git does not carry."""
-    (dest.path / ".dvc/config.local").write_bytes(
-        (source.path / ".dvc/config.local").read_bytes())
-
+    (dest.path / ".dvc/config.local").write_bytes((source.path / ".dvc/config.local").read_bytes())

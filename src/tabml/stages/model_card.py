@@ -1,0 +1,423 @@
+"""model_card: a versioned Markdown model card with the numbers behind every claim.
+
+Sections: intended use, training data (version and summary statistics), params,
+test metrics with bootstrap confidence intervals, metrics per slice, fairness across
+a sensitive attribute (fairlearn), permutation importance, and known limitations.
+The card data is also written as JSON so that it can be diffed and served.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    selection_rate,
+)
+from numpy.typing import NDArray
+from sklearn import metrics as skm
+from sklearn.pipeline import Pipeline
+
+from tabml.config import DataSchema, ModelCardParams, NumericFeature, Params
+from tabml.errors import InputError
+from tabml.stages.train import model_input
+
+DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class SliceRow:
+    column: str
+    group: str
+    rows: int
+    accuracy: float
+    f1: float | None
+
+
+@dataclass(frozen=True)
+class Fairness:
+    attribute: str
+    positive_class: str
+    demographic_parity_difference: float
+    equalized_odds_difference: float
+    by_group: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    model_version: str
+    data_version: str
+    git_revision: str | None
+    estimator: str
+    hyperparameters: dict[str, Any]
+    intended_use: str
+    classes: list[str]
+    train_rows: int
+    test_rows: int
+    class_balance: dict[str, float]
+    feature_summary: list[dict[str, Any]]
+    metrics: dict[str, Interval]
+    confidence: float
+    slices: list[SliceRow]
+    fairness: Fairness | None
+    importance: list[dict[str, Any]]
+    limitations: list[str]
+    params: dict[str, Any]
+
+
+def _r(value: float) -> float:
+    return round(float(value), DECIMALS)
+
+
+def _positive_scores(
+    y_true: NDArray[Any], y_pred: NDArray[Any], classes: list[str]
+) -> dict[str, float]:
+    binary = len(classes) == 2
+    args: dict[str, Any] = (
+        {"pos_label": classes[-1], "average": "binary"}
+        if binary
+        else {"average": "macro", "labels": classes}
+    )
+    return {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "f1": float(skm.f1_score(y_true, y_pred, zero_division=0, **args)),
+        "precision": float(skm.precision_score(y_true, y_pred, zero_division=0, **args)),
+        "recall": float(skm.recall_score(y_true, y_pred, zero_division=0, **args)),
+    }
+
+
+def bootstrap_metrics(
+    y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str], params: ModelCardParams
+) -> dict[str, Interval]:
+    """Point estimates with percentile bootstrap intervals over resampled test rows."""
+    y_pred = np.asarray(classes)[proba.argmax(axis=1)]
+    point = _positive_scores(y_true, y_pred, classes)
+    rng = np.random.default_rng(params.seed)
+    samples: dict[str, list[float]] = {name: [] for name in point}
+    for _ in range(params.bootstrap_samples):
+        rows = rng.integers(0, len(y_true), len(y_true))
+        for name, value in _positive_scores(y_true[rows], y_pred[rows], classes).items():
+            samples[name].append(value)
+    tail = (1 - params.confidence) / 2 * 100
+    return {
+        name: Interval(
+            _r(point[name]), _r(np.percentile(values, tail)), _r(np.percentile(values, 100 - tail))
+        )
+        for name, values in samples.items()
+    }
+
+
+def slice_groups(column: pd.Series, spec: Any, bins: int) -> pd.Series:
+    """Group labels in a natural order: categories as they are, numbers cut into `bins`
+    quantile ranges ("6.98 to 12.3"), gaps as "missing"."""
+    if isinstance(spec, NumericFeature):
+        codes, edges = pd.qcut(column, q=bins, labels=False, retbins=True, duplicates="drop")
+        names = [f"{edges[i]:.4g} to {edges[i + 1]:.4g}" for i in range(len(edges) - 1)]
+        labels = codes.map(lambda code: names[int(code)] if code == code else "missing")
+        order = [*names, "missing"]
+    else:
+        labels = column.astype(object).where(column.notna(), "missing").astype(str)
+        order = [*sorted(set(labels) - {"missing"}), "missing"]
+    present = [name for name in order if name in set(labels)]
+    return pd.Series(pd.Categorical(labels, categories=present, ordered=True), index=column.index)
+
+
+def slice_metrics(
+    test: pd.DataFrame,
+    y_true: NDArray[Any],
+    y_pred: NDArray[Any],
+    schema: DataSchema,
+    params: ModelCardParams,
+) -> list[SliceRow]:
+    rows: list[SliceRow] = []
+    for column in params.slices:
+        groups = slice_groups(test[column], schema.features[column], params.slice_bins)
+        for group in groups.cat.categories:
+            mask = (groups == group).to_numpy()
+            truth, pred = y_true[mask], y_pred[mask]
+            scores = _positive_scores(truth, pred, schema.target.classes)
+            has_all = len(set(truth)) == len(schema.target.classes)
+            rows.append(
+                SliceRow(
+                    column,
+                    str(group),
+                    int(mask.sum()),
+                    _r(scores["accuracy"]),
+                    _r(scores["f1"]) if has_all else None,
+                )
+            )
+    return rows
+
+
+def fairness_report(
+    test: pd.DataFrame,
+    y_true: NDArray[Any],
+    y_pred: NDArray[Any],
+    schema: DataSchema,
+    params: ModelCardParams,
+) -> Fairness | None:
+    """Demographic-parity and equalized-odds differences for the positive class.
+
+    Multiclass problems are judged one class against the rest, for the schema's last
+    class, as for binary ones.
+    """
+    attribute = params.sensitive_attribute
+    if attribute is None:
+        return None
+    groups = slice_groups(test[attribute], schema.features[attribute], params.slice_bins)
+    positive = schema.target.classes[-1]
+    truth, pred = (y_true == positive).astype(int), (y_pred == positive).astype(int)
+    frame = MetricFrame(
+        metrics={
+            "selection_rate": selection_rate,
+            "true_positive_rate": lambda t, p: skm.recall_score(t, p, zero_division=0),
+            "accuracy": skm.accuracy_score,
+        },
+        y_true=truth,
+        y_pred=pred,
+        sensitive_features=groups.to_numpy(),
+    )
+    by_group = [
+        {
+            "group": str(group),
+            **{name: _r(value) for name, value in frame.by_group.loc[group].items()},
+            "rows": int((groups == group).sum()),
+        }
+        for group in groups.cat.categories
+    ]
+    return Fairness(
+        attribute=attribute,
+        positive_class=positive,
+        demographic_parity_difference=_r(
+            demographic_parity_difference(truth, pred, sensitive_features=groups.to_numpy())
+        ),
+        equalized_odds_difference=_r(
+            equalized_odds_difference(truth, pred, sensitive_features=groups.to_numpy())
+        ),
+        by_group=by_group,
+    )
+
+
+def feature_summary(train: pd.DataFrame, schema: DataSchema) -> list[dict[str, Any]]:
+    summary = []
+    for name in schema.features:
+        column = train[name]
+        row: dict[str, Any] = {"feature": name, "null_share": _r(column.isna().mean())}
+        if name in schema.numeric_features:
+            row.update(
+                mean=_r(column.mean()),
+                std=_r(column.std()),
+                min=_r(column.min()),
+                max=_r(column.max()),
+            )
+        else:
+            row["top"] = str(column.mode(dropna=True).iloc[0]) if column.notna().any() else None
+            row["distinct"] = int(column.nunique())
+        summary.append(row)
+    return summary
+
+
+def check_columns(params: ModelCardParams, schema: DataSchema) -> None:
+    named = [("model_card.slices", c) for c in params.slices]
+    if params.sensitive_attribute is not None:
+        named.append(("model_card.sensitive_attribute", params.sensitive_attribute))
+    for key, column in named:
+        if column not in schema.features:
+            raise InputError(
+                f"{key}: {column!r} is not a feature of the schema; "
+                f"features are {list(schema.features)}"
+            )
+
+
+def build_card(
+    *,
+    model: Pipeline,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    schema: DataSchema,
+    params: Params,
+    metadata: dict[str, Any],
+    importance: list[dict[str, Any]],
+) -> ModelCard:
+    card_params = params.model_card
+    check_columns(card_params, schema)
+    classes = schema.target.classes
+    fitted = [str(c) for c in model.classes_]
+    proba = model.predict_proba(model_input(test, schema))[:, [fitted.index(c) for c in classes]]
+    y_true = test[schema.target.name].astype(str).to_numpy()
+    y_pred = np.asarray(classes)[proba.argmax(axis=1)]
+    balance = train[schema.target.name].astype(str).value_counts(normalize=True)
+    return ModelCard(
+        name=params.export.model_name,
+        model_version=metadata["model"]["version"],
+        data_version=metadata["data"]["version"],
+        git_revision=metadata["git"]["revision"],
+        estimator=params.train.estimator,
+        hyperparameters=params.train.hyperparameters(),
+        intended_use=card_params.intended_use,
+        classes=classes,
+        train_rows=len(train),
+        test_rows=len(test),
+        class_balance={c: _r(balance.get(c, 0.0)) for c in classes},
+        feature_summary=feature_summary(train, schema),
+        metrics=bootstrap_metrics(y_true, proba, classes, card_params),
+        confidence=card_params.confidence,
+        slices=slice_metrics(test, y_true, y_pred, schema, card_params),
+        fairness=fairness_report(test, y_true, y_pred, schema, card_params),
+        importance=importance,
+        limitations=[
+            *card_params.limitations,
+            f"Evaluated on {len(test)} held-out rows; intervals are "
+            f"{card_params.confidence:.0%} bootstrap intervals over those rows.",
+            "Trained on the feature ranges summarised above; inputs outside them are "
+            "extrapolation.",
+        ],
+        params=params.model_dump(mode="json", by_alias=True, exclude={"gate"}),
+    )
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def render_card(card: ModelCard) -> str:
+    """The model card as Markdown (pure)."""
+    lines = [
+        f"# Model card: {card.name}",
+        "",
+        f"- Model version: `{card.model_version}` (md5 of model.onnx)",
+        f"- Data version: `{card.data_version}` (DVC md5 of the raw data)",
+        f"- Git revision: `{card.git_revision or 'unknown'}`",
+        f"- Estimator: {card.estimator} with "
+        + ", ".join(f"{k}={v}" for k, v in card.hyperparameters.items()),
+        f"- Classes: {', '.join(card.classes)} (positive class: {card.classes[-1]})",
+        "",
+        "## Intended use",
+        "",
+        card.intended_use,
+        "",
+        "## Training data",
+        "",
+        f"{card.train_rows} training rows and {card.test_rows} test rows. Class balance in "
+        "training: "
+        + ", ".join(f"{c} {share:.1%}" for c, share in card.class_balance.items())
+        + ".",
+        "",
+        "| feature | mean | std | min | max | top | distinct | null share |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for row in card.feature_summary:
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(row.get(k))
+                for k in ("feature", "mean", "std", "min", "max", "top", "distinct", "null_share")
+            )
+            + " |"
+        )
+    level = f"{card.confidence:.0%}"
+    lines += [
+        "",
+        "## Metrics",
+        "",
+        f"On the test set, with {level} bootstrap intervals:",
+        "",
+        f"| metric | value | {level} interval |",
+        "|---|---:|---|",
+    ]
+    lines += [f"| {name} | {i.value} | {i.low} to {i.high} |" for name, i in card.metrics.items()]
+    lines += ["", "## Metrics by slice", ""]
+    if card.slices:
+        lines += ["| column | group | rows | accuracy | f1 |", "|---|---|---:|---:|---:|"]
+        lines += [
+            f"| {s.column} | {s.group} | {s.rows} | {s.accuracy} | {_cell(s.f1)} |"
+            for s in card.slices
+        ]
+    else:
+        lines.append("No slices configured (`model_card.slices` in params.yaml).")
+    lines += ["", "## Fairness", ""]
+    if card.fairness:
+        f = card.fairness
+        lines += [
+            f"Across groups of `{f.attribute}`, for the positive class `{f.positive_class}`:",
+            "",
+            f"- Demographic-parity difference: {f.demographic_parity_difference}",
+            f"- Equalized-odds difference: {f.equalized_odds_difference}",
+            "",
+            "| group | rows | selection rate | true positive rate | accuracy |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {g['group']} | {g['rows']} | {g['selection_rate']} | "
+            f"{g['true_positive_rate']} | {g['accuracy']} |"
+            for g in f.by_group
+        ]
+    else:
+        lines.append("No sensitive attribute configured (`model_card.sensitive_attribute`).")
+    lines += [
+        "",
+        "## Feature importance",
+        "",
+        "Permutation importance on the test set (drop in log loss when a feature is shuffled):",
+        "",
+        "| feature | importance | std |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {r['feature']} | {r['importance']} | {r['std']} |" for r in card.importance]
+    lines += [
+        "",
+        "## Limitations",
+        "",
+        *[f"- {item}" for item in card.limitations],
+        "",
+        "## Params",
+        "",
+        "```json",
+        json.dumps(card.params, indent=2),
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run(
+    *,
+    model_path: Path,
+    train_path: Path,
+    test_path: Path,
+    schema: DataSchema,
+    params: Params,
+    metadata_path: Path,
+    importance_path: Path,
+    card_out: Path,
+    json_out: Path,
+) -> ModelCard:
+    card = build_card(
+        model=joblib.load(model_path),
+        train=pd.read_parquet(train_path),
+        test=pd.read_parquet(test_path),
+        schema=schema,
+        params=params,
+        metadata=json.loads(metadata_path.read_text(encoding="utf-8")),
+        importance=json.loads(importance_path.read_text(encoding="utf-8")),
+    )
+    card_out.parent.mkdir(parents=True, exist_ok=True)
+    card_out.write_text(render_card(card), encoding="utf-8")
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
+    return card

@@ -1,0 +1,147 @@
+"""model_card: every section holds real numbers from the model and the data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabml.config import DataSchema, ModelCardParams, Params, TrainParams
+from tabml.errors import InputError
+from tabml.stages.model_card import bootstrap_metrics, build_card, render_card, slice_groups
+from tabml.stages.train import fit
+
+METADATA: dict[str, Any] = {
+    "model": {"version": "m" * 32},
+    "data": {"version": "d" * 32},
+    "git": {"revision": "abc123"},
+}
+IMPORTANCE = [{"feature": "size", "importance": 0.3, "std": 0.01}]
+
+
+def card_params(default_params: Params, **card: Any) -> Params:
+    return default_params.model_copy(
+        update={"model_card": ModelCardParams.model_validate({"bootstrap_samples": 50, **card})}
+    )
+
+
+def test_card_has_every_section_with_numbers(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    params = card_params(
+        default_params,
+        slices=["colour", "size"],
+        sensitive_attribute="colour",
+        limitations=["Tiny data."],
+    )
+    card = build_card(
+        model=model,
+        train=tiny_frame,
+        test=tiny_frame,
+        schema=tiny_schema,
+        params=params,
+        metadata=METADATA,
+        importance=IMPORTANCE,
+    )
+    accuracy = card.metrics["accuracy"]
+    assert accuracy.low <= accuracy.value <= accuracy.high
+    assert accuracy.high - accuracy.low > 0
+    assert {s.group for s in card.slices if s.column == "colour"} == {"blue", "green", "red"}
+    assert len([s for s in card.slices if s.column == "size"]) == 3
+    assert sum(s.rows for s in card.slices if s.column == "size") == len(tiny_frame)
+    assert card.fairness is not None
+    assert 0 <= card.fairness.demographic_parity_difference <= 1
+    rates = [g["selection_rate"] for g in card.fairness.by_group]
+    assert card.fairness.demographic_parity_difference == pytest.approx(
+        max(rates) - min(rates), abs=1e-3
+    )
+    markdown = render_card(card)
+    for heading in (
+        "## Intended use",
+        "## Training data",
+        "## Metrics",
+        "## Metrics by slice",
+        "## Fairness",
+        "## Feature importance",
+        "## Limitations",
+        "## Params",
+    ):
+        assert heading in markdown
+    assert "Tiny data." in markdown
+    assert "`" + "d" * 32 + "`" in markdown
+    assert "| size | 0.3 | 0.01 |" in markdown
+
+
+def test_card_changes_when_params_change(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    def card_for(c: float) -> str:
+        params = default_params.model_copy(
+            update={
+                "train": TrainParams.model_validate(
+                    {"estimator": "logistic_regression", "logistic_regression": {"C": c}}
+                )
+            }
+        )
+        params = card_params(params)
+        model = fit(tiny_frame, tiny_schema, params.train)
+        return render_card(
+            build_card(
+                model=model,
+                train=tiny_frame,
+                test=tiny_frame,
+                schema=tiny_schema,
+                params=params,
+                metadata=METADATA,
+                importance=IMPORTANCE,
+            )
+        )
+
+    assert card_for(1.0) != card_for(0.001)
+
+
+def test_unknown_slice_column_is_named(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    with pytest.raises(
+        InputError,
+        match=r"model_card.sensitive_attribute: 'gender' is not a "
+        r"feature",
+    ):
+        build_card(
+            model=model,
+            train=tiny_frame,
+            test=tiny_frame,
+            schema=tiny_schema,
+            params=card_params(default_params, sensitive_attribute="gender"),
+            metadata=METADATA,
+            importance=IMPORTANCE,
+        )
+
+
+def test_bootstrap_is_seeded_and_narrows_with_more_rows() -> None:
+    rng = np.random.default_rng(1)
+    params = ModelCardParams(bootstrap_samples=200)
+
+    def width(rows: int) -> float:
+        y = rng.choice(["a", "b"], rows)
+        p = np.where(y == "b", 0.7, 0.3) + rng.normal(0, 0.25, rows)
+        proba = np.column_stack([1 - p, p])
+        interval = bootstrap_metrics(y, proba, ["a", "b"], params)["accuracy"]
+        again = bootstrap_metrics(y, proba, ["a", "b"], params)["accuracy"]
+        assert interval == again
+        return interval.high - interval.low
+
+    assert width(2000) < width(100)
+
+
+def test_numeric_slices_are_ordered_ranges() -> None:
+    from tabml.config import NumericFeature
+
+    column = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.nan])
+    groups = slice_groups(column, NumericFeature(dtype="float"), 3)
+    assert list(groups.cat.categories) == ["1 to 2.667", "2.667 to 4.333", "4.333 to 6", "missing"]
