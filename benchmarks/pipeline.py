@@ -1,0 +1,544 @@
+"""Pipeline benchmarks: cold and no-op `dvc repro`, and how each stage scales with rows.
+
+Run on demand (never part of the test suite):
+
+    uv run python benchmarks/pipeline.py --sizes 569,100000,1000000
+
+Every measurement runs in a throwaway copy of the repository (the git-tracked files,
+committed into a fresh git repository, with an empty DVC cache), never in the work
+tree. Three things are measured:
+
+* cold `dvc repro` (fresh copy, empty cache) and no-op `dvc repro` (the second run),
+  on the default data with params.yaml as shipped;
+* for each size: the bundled breast-cancer data replicated to that many rows and read
+  through `data.source: file`; each dvc.yaml stage command run on its own, with its wall
+  time and peak resident memory (ru_maxrss of the child from `os.wait4`);
+* for each size: a full `dvc repro --force` and a following no-op `dvc repro`, so the
+  overhead DVC adds (hashing, caching, lock files) shows next to the bare stage times.
+
+The sources are frozen once per run (the work tree's tracked files, or `--ref REV`), so
+edits made while it runs cannot reach some measurements and not others. The copy's
+`src/` comes first on PYTHONPATH, so its code runs rather than the editable install's.
+Each command runs under a tiny launcher that reports wall time, CPU time and ru_maxrss;
+the 1-minute load average at its start is recorded too, as wall time on a busy machine
+is not the code's cost alone.
+
+Replicas after the first get a multiplicative jitter of at most 1e-6 per feature value,
+clipped to the schema's ranges, so every row stays distinct and valid: the validate
+stage keeps its shipped duplicate-row check (`validate.allow_duplicate_rows: false`).
+
+Results go to pipeline.json (machine, versions, every figure) and pipeline.md (a table
+for the README) in the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tabml.config import load_schema
+from tabml.stages.ingest import bundled_frame
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SIZES = (569, 100_000, 1_000_000)
+DATASET = "breast_cancer"
+SCHEMA_FILE = Path("schemas/breast_cancer.yaml")
+JITTER = 1e-6
+CSV_FLOAT_FORMAT = "%.10g"  # keeps the jitter (7th significant digit) in the file
+LIBRARIES = (
+    "tabml",
+    "dvc",
+    "numpy",
+    "pandas",
+    "pandera",
+    "pyarrow",
+    "scikit-learn",
+    "skl2onnx",
+    "onnx",
+    "onnxruntime",
+)
+KIB_PER_MIB = 1024
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One command: wall and CPU seconds, peak RSS (MiB) of its process tree.
+
+    `load_1m` is the machine's 1-minute load average when the command started: other
+    work on the machine inflates wall time (CPU seconds much less), so it is recorded.
+    """
+
+    seconds: float
+    cpu_seconds: float
+    peak_mb: float
+    load_1m: float
+
+
+@dataclass
+class SizeResult:
+    """The fastest of the repeats for each command (in `stages`, `repro`, `noop_repro`),
+    and every repeat in `samples`."""
+
+    rows: int
+    csv_mb: float
+    stages: dict[str, Measurement] = field(default_factory=dict)
+    stages_total_seconds: float = 0.0
+    repro: Measurement | None = None
+    noop_repro: Measurement | None = None
+    samples: dict[str, list[Measurement]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def child_env() -> dict[str, str]:
+    """The environment for every child: this interpreter's bin first, the copy's code."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env
+
+
+# A small launcher runs each measured command. Linux starts a child's ru_maxrss at the
+# RSS of the process it was forked from, so forking from this (large) process would put
+# a floor of several hundred MB under every figure; the launcher's floor is about 10 MB.
+LAUNCHER = """
+import json, os, sys, time
+log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - start
+code = os.waitstatus_to_exitcode(status)
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps({"seconds": seconds, "cpu": cpu, "maxrss_kib": usage.ru_maxrss, "exit": code}))
+"""
+
+
+def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Measurement:
+    """Run `argv` to completion through the launcher; fail with its output if it fails."""
+    load = os.getloadavg()[0]
+    with tempfile.NamedTemporaryFile(suffix=".log") as log:
+        launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, log.name, *argv]
+        out = subprocess.run(launcher, cwd=cwd, env=env, check=True, capture_output=True)
+        result = json.loads(out.stdout)
+        if result["exit"] != 0:
+            output = Path(log.name).read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"{shlex.join(argv)} exited {result['exit']}:\n{output}")
+    return Measurement(
+        seconds=round(result["seconds"], 3),
+        cpu_seconds=round(result["cpu"], 3),
+        peak_mb=round(result["maxrss_kib"] / KIB_PER_MIB, 1),
+        load_1m=round(load, 2),
+    )
+
+
+def run_quiet(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+    subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
+
+
+# --------------------------------------------------------------------------- workspace
+
+
+def tracked_files(root: Path) -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True, capture_output=True)
+    return [name for name in out.stdout.decode().split("\0") if name]
+
+
+def snapshot(root: Path, ref: str | None, dest: Path) -> Path:
+    """Freeze the sources once: the work tree's tracked files, or the tree of commit `ref`.
+
+    Every scenario copies this snapshot, so edits made in `root` while the benchmark
+    runs cannot leak into some measurements and not others.
+    """
+    dest.mkdir(parents=True)
+    if ref is not None:
+        tar = subprocess.run(["git", "archive", ref], cwd=root, check=True, capture_output=True)
+        with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as archive:
+            archive.extractall(dest, filter="data")
+        return dest
+    for name in tracked_files(root):
+        source = root / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest
+
+
+def make_copy(source: Path, dest: Path, env: dict[str, str]) -> Path:
+    """Copy the snapshot into `dest`, commit it, point the DVC remote at a temp folder."""
+    shutil.copytree(source, dest)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    run_quiet(["git", "init", "-q", "-b", "main"], dest, env)
+    run_quiet([*git, "add", "-A"], dest, env)
+    run_quiet([*git, "commit", "-q", "-m", "benchmark copy"], dest, env)
+    run_quiet(
+        ["dvc", "remote", "modify", "--local", "local", "url", str(dest.parent / "remote")],
+        dest,
+        env,
+    )
+    return dest
+
+
+def copy_env(copy: Path, env: dict[str, str]) -> dict[str, str]:
+    """Make `tabml` import the copy's source, not the editable install's."""
+    return {**env, "PYTHONPATH": str(copy / "src")}
+
+
+# --------------------------------------------------------------------------- data
+
+
+def replicated_frame(rows: int, schema_path: Path, seed: int = 0) -> pd.DataFrame:
+    """The bundled data repeated to `rows` rows; replicas after the first are jittered."""
+    base = bundled_frame(DATASET)
+    schema = load_schema(schema_path)
+    reps = -(-rows // len(base))
+    frame = pd.concat([base] * reps, ignore_index=True).iloc[:rows].copy()
+    features = list(schema.numeric_features)
+    values = frame[features].to_numpy(dtype=np.float64)
+    noise = np.random.default_rng(seed).uniform(-JITTER, JITTER, size=values.shape)
+    noise[: len(base)] = 0.0  # the first replica is the original data, exactly
+    jittered = values * (1.0 + noise)
+    for i, name in enumerate(features):
+        spec = schema.features[name]
+        low, high = getattr(spec, "min", None), getattr(spec, "max", None)
+        if low is not None or high is not None:
+            jittered[:, i] = np.clip(jittered[:, i], low, high)
+    frame[features] = jittered
+    if rows > len(base) and frame.duplicated().any():
+        raise RuntimeError("jittered replicas still contain duplicate rows")
+    return frame
+
+
+def write_dataset(copy: Path, rows: int) -> tuple[str, float]:
+    """Write the replicated data into the copy's data/external; return its path and MB."""
+    relative = f"data/external/{DATASET}_{rows}.csv"
+    path = copy / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replicated_frame(rows, copy / SCHEMA_FILE).to_csv(
+        path, index=False, lineterminator="\n", float_format=CSV_FLOAT_FORMAT
+    )
+    return relative, round(path.stat().st_size / 1e6, 1)
+
+
+def use_file_source(copy: Path, relative: str) -> None:
+    params_path = copy / "params.yaml"
+    params = yaml.safe_load(params_path.read_text(encoding="utf-8"))
+    params["data"] = {"source": "file", "sklearn_dataset": None, "path": relative}
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+
+def stage_commands(copy: Path) -> dict[str, list[str]]:
+    """Each stage's exact `cmd` from dvc.yaml, in file order (which is pipeline order)."""
+    stages = yaml.safe_load((copy / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    return {name: shlex.split(stage["cmd"]) for name, stage in stages.items()}
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def fastest(samples: list[Measurement]) -> Measurement:
+    """The repeat least disturbed by other work on the machine: the lowest wall time."""
+    return min(samples, key=lambda m: m.seconds)
+
+
+def repeated(
+    label: str, repeat: int, argv: list[str], cwd: Path, env: dict[str, str]
+) -> list[Measurement]:
+    samples = []
+    for _ in range(repeat):
+        samples.append(measure(argv, cwd, env))
+        log(f"  {label}: {samples[-1]}")
+    return samples
+
+
+def bench_default_repro(
+    source: Path, work: Path, repeat: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """Cold then no-op `dvc repro`, each repeat in a fresh copy with an empty cache."""
+    cold: list[Measurement] = []
+    noop: list[Measurement] = []
+    for i in range(repeat):
+        copy = make_copy(source, work / f"default_{i}" / "repo", env)
+        copy_environment = copy_env(copy, env)
+        cold += repeated("cold dvc repro", 1, ["dvc", "repro"], copy, copy_environment)
+        noop += repeated("no-op dvc repro", 1, ["dvc", "repro"], copy, copy_environment)
+        shutil.rmtree(copy.parent)
+    return {
+        "cold": asdict(fastest(cold)),
+        "noop": asdict(fastest(noop)),
+        "samples": {"cold": [asdict(m) for m in cold], "noop": [asdict(m) for m in noop]},
+    }
+
+
+def bench_size(source: Path, work: Path, rows: int, repeat: int, env: dict[str, str]) -> SizeResult:
+    copy = make_copy(source, work / f"rows_{rows}" / "repo", env)
+    env = copy_env(copy, env)
+    relative, csv_mb = write_dataset(copy, rows)
+    use_file_source(copy, relative)
+    result = SizeResult(rows=rows, csv_mb=csv_mb)
+    for stage, argv in stage_commands(copy).items():
+        result.samples[stage] = repeated(f"{rows} rows, {stage}", repeat, argv, copy, env)
+        result.stages[stage] = fastest(result.samples[stage])
+    result.stages_total_seconds = round(sum(m.seconds for m in result.stages.values()), 3)
+    force = ["dvc", "repro", "--force"]
+    result.samples["repro"] = repeated(f"{rows} rows, dvc repro --force", repeat, force, copy, env)
+    result.repro = fastest(result.samples["repro"])
+    noop = ["dvc", "repro"]
+    result.samples["noop_repro"] = repeated(f"{rows} rows, no-op", repeat, noop, copy, env)
+    result.noop_repro = fastest(result.samples["noop_repro"])
+    shutil.rmtree(copy.parent)
+    return result
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def git_output(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def source_info(root: Path, ref: str | None) -> dict[str, Any]:
+    """Which code was measured: a commit, or the work tree and the files it had changed."""
+    if ref is not None:
+        return {"source": f"git archive {ref}", "revision": git_output(root, "rev-parse", ref)}
+    changed = git_output(root, "status", "--porcelain", "--untracked-files=no")
+    return {
+        "source": "work tree (tracked files)",
+        "revision": git_output(root, "rev-parse", "HEAD"),
+        "changed_files": [line[3:] for line in changed.splitlines()],
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "python": platform.python_version(),
+        "libraries": {name: version(name) for name in LIBRARIES},
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    machine, code = report["machine"], report["code"]
+    lines = [
+        "# Pipeline benchmark",
+        "",
+        f"Measured {machine['date']} on {machine['cpu_count']} CPUs, {machine['memory_gib']} GiB "
+        f"({machine['platform']}), Python {machine['python']}, "
+        f"dvc {machine['libraries']['dvc']}, pandas {machine['libraries']['pandas']}, "
+        f"scikit-learn {machine['libraries']['scikit-learn']}; code: {code['source']} "
+        f"at {code['revision'][:7]}; estimator `{report['estimator']}`. "
+        f"Produced by `benchmarks/pipeline.py` in {report.get('benchmark_seconds', 0):.0f} s; "
+        "every figure in `pipeline.json`.",
+        "",
+        f"Each command ran {report.get('repeat', 1)} time(s); the tables show the fastest run "
+        "(the least disturbed by other work on the machine), the JSON every run. "
+        "Peak MB is the largest resident set of the command's process tree (`ru_maxrss`; "
+        "for `dvc repro` that includes the stage processes it starts). Wall seconds depend "
+        "on what else the machine runs: the 1-minute load average at the start of the "
+        f"measured commands ranged {load_range(report)} (2 or more means the CPUs were "
+        "shared), so CPU seconds are given next to wall seconds.",
+        "",
+        *default_repro_table(report["default_repro"]),
+        "",
+        "Scaling: the bundled breast-cancer data replicated to each size, written as a CSV "
+        f"file and read with `data.source: file`; {report['duplicate_rows']}. Each stage "
+        "column is that stage's dvc.yaml command run alone. `dvc repro` "
+        "is a separate full run (`--force`); its difference to the stage sum is DVC's own "
+        "cost (hashing, caching, lock file). No-op is the `dvc repro` after it.",
+        "",
+        *scaling_table(report["sizes"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def load_range(report: dict[str, Any]) -> str:
+    measured = [m for runs in report["default_repro"].get("samples", {}).values() for m in runs]
+    for size in report["sizes"]:
+        measured += [m for runs in size.get("samples", {}).values() for m in runs]
+    loads = [m["load_1m"] for m in measured if "load_1m" in m]
+    return f"{min(loads):.2f} to {max(loads):.2f}" if loads else "(not recorded)"
+
+
+def cell(m: dict[str, float], memory: bool = True) -> str:
+    """Wall seconds, CPU seconds in brackets, then peak MB."""
+    text = f"{m['seconds']:.2f} ({m.get('cpu_seconds', float('nan')):.2f})"
+    return f"{text} / {m['peak_mb']:.0f}" if memory else text
+
+
+def default_repro_table(default: dict[str, Any]) -> list[str]:
+    if not default:
+        return []
+    lines = [
+        "Default data (569 rows, params.yaml as shipped):",
+        "",
+        "| `dvc repro` | wall s (CPU s) / peak MB |",
+        "|---|---:|",
+    ]
+    for name, label in (("cold", "cold (fresh copy, empty cache)"), ("noop", "no-op (rerun)")):
+        if name in default:
+            lines.append(f"| {label} | {cell(default[name])} |")
+    return lines
+
+
+def scaling_table(sizes: list[dict[str, Any]]) -> list[str]:
+    stages = list(sizes[0]["stages"]) if sizes else []
+    header = " | ".join(stages)
+    lines = [
+        "Cells: wall s (CPU s) / peak MB.",
+        "",
+        f"| rows | CSV MB | {header} | stage sum | `dvc repro --force` | no-op `dvc repro` |",
+        "|---:|---:|" + "---:|" * (len(stages) + 3),
+    ]
+    for size in sizes:
+        measured = list(size["stages"].values())
+        total = {
+            "seconds": sum(m["seconds"] for m in measured),
+            "cpu_seconds": sum(m.get("cpu_seconds", float("nan")) for m in measured),
+        }
+        cells = " | ".join(cell(m) for m in measured)
+        lines.append(
+            f"| {size['rows']:,} | {size['csv_mb']:.1f} | {cells} | {cell(total, memory=False)} "
+            f"| {cell(size['repro'])} | {cell(size['noop_repro'])} |"
+        )
+    return lines
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_reports(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "pipeline.json", json.dumps(report, indent=2) + "\n")
+    write_atomic(out / "pipeline.md", markdown(report))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = [int(part) for part in text.split(",") if part.strip()]
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("--sizes takes positive row counts, e.g. 569,100000")
+    return sizes
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--sizes", type=parse_sizes, default=list(DEFAULT_SIZES), help="row counts, comma-separated"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO_ROOT / "benchmarks" / "results",
+        help="folder for pipeline.json and pipeline.md",
+    )
+    parser.add_argument(
+        "--repo", type=Path, default=REPO_ROOT, help="repository whose code is benchmarked"
+    )
+    parser.add_argument(
+        "--ref",
+        default=None,
+        help="benchmark this commit (git archive) instead of the work tree's tracked files",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each command; tables show the fastest, the JSON every run",
+    )
+    parser.add_argument(
+        "--skip-default", action="store_true", help="skip cold / no-op repro on the default data"
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only rewrite pipeline.md from an existing pipeline.json",
+    )
+    return parser.parse_args(argv)
+
+
+def run_benchmarks(args: argparse.Namespace, source: Path, work: Path) -> dict[str, Any]:
+    params = yaml.safe_load((source / "params.yaml").read_text(encoding="utf-8"))
+    report: dict[str, Any] = {
+        "machine": machine_info(),
+        "code": source_info(args.repo, args.ref),
+        "estimator": params["train"]["estimator"],
+        "duplicate_rows": f"replicas after the first jittered by at most {JITTER:g} "
+        "(relative, clipped to the schema ranges), `validate.allow_duplicate_rows` left false",
+        "repeat": args.repeat,
+        "default_repro": {},
+        "sizes": [],
+    }
+    env = child_env()
+    if not args.skip_default:
+        log("cold and no-op dvc repro on the default data")
+        report["default_repro"] = bench_default_repro(source, work, args.repeat, env)
+    for rows in args.sizes:
+        log(f"{rows} rows")
+        report["sizes"].append(asdict(bench_size(source, work, rows, args.repeat, env)))
+        write_reports(report, args.out)  # keep what is done if a later size fails
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render_only:
+        report = json.loads((args.out / "pipeline.json").read_text(encoding="utf-8"))
+        write_atomic(args.out / "pipeline.md", markdown(report))
+        return 0
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tabml-bench-") as tmp:
+        work = Path(tmp)
+        source = snapshot(args.repo, args.ref, work / "source")
+        report = run_benchmarks(args, source, work)
+    report["benchmark_seconds"] = round(time.perf_counter() - started, 1)
+    write_reports(report, args.out)
+    log(f"wrote {args.out / 'pipeline.json'} and {args.out / 'pipeline.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
