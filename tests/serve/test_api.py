@@ -627,3 +627,14 @@ def test_rows_whose_probabilities_overflow_get_a_4xx_naming_the_row(
     reply = client.post("/v2/models/tabml-classifier/infer", v2_request(rows, breast_cancer_model))
     assert reply.status == 400
     assert "inputs[*].data[1]" in problem_fields(reply)
+
+
+@pytest.mark.parametrize("value", [3.402823466385289e38, -3.4028236e38])
+def test_values_just_past_the_float32_maximum_are_refused(
+    mixed_client: AsgiClient, value: float
+) -> None:
+    # They would round to the float32 maximum; the schema's bound is the exact maximum.
+    reply = mixed_client.post("/predict", {**VALID, "size": value})
+    assert reply.status == 422
+    assert "float32 range" in problem_fields(reply)["size"]
+    assert mixed_client.post("/predict", {**VALID, "size": 3.4028234663852886e38}).status == 200

@@ -10,6 +10,7 @@ tests fuzz both views against each other through the OpenAPI document.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -135,6 +136,10 @@ class RowDecoder:
             index for index, feature in enumerate(self.numeric) if feature.dtype == "int"
         ]
         self.max_rows = max_rows
+        # itemgetter fetches a row's numeric values in one C call.
+        self._getter: Callable[[dict[str, Any]], Any] = (
+            operator.itemgetter(*self.numeric_names) if self.numeric else _no_values
+        )
 
     # --- POST /predict: one JSON object, or an array of them -----------------------
 
@@ -163,6 +168,37 @@ class RowDecoder:
                 payload,
                 True,
             )
+        # Fast path: rows of the right length whose keys all look up are exactly the
+        # features; anything else is described row by row.
+        width = len(self.by_name)
+        if not all(type(row) is dict and len(row) == width for row in rows):
+            raise InputError(422, self._shape_problems(rows, prefix))
+        try:
+            matrix = [self._numeric_values(row) for row in rows] if self.numeric else []
+            categorical = {
+                feature.name: [row[feature.name] for row in rows] for feature in self.categorical
+            }
+        except KeyError:
+            raise InputError(422, self._shape_problems(rows, prefix)) from None
+        problems: list[Problem] = []
+        feed: Feed = {}
+        if self.numeric:
+            try:
+                self._numeric_feed(matrix, rows, prefix, feed)
+            except InputError as error:
+                problems.extend(error.problems)
+        for feature in self.categorical:
+            try:
+                feed[feature.name] = self._categorical_column(
+                    feature, categorical[feature.name], _locator(prefix, feature.name)
+                )
+            except InputError as error:
+                problems.extend(error.problems)
+        if problems:
+            raise InputError(422, problems)
+        return feed, len(rows)
+
+    def _shape_problems(self, rows: list[Any], prefix: Callable[[int], str]) -> list[Problem]:
         problems: list[Problem] = []
         for index, row in enumerate(rows):
             if type(row) is not dict:
@@ -177,26 +213,7 @@ class RowDecoder:
                 self._key_problems(row, prefix(index), problems)
             if len(problems) > MAX_PROBLEMS:
                 break
-        if problems:
-            raise InputError(422, problems)
-        feed: Feed = {}
-        if self.numeric:
-            matrix = [[row[name] for name in self.numeric_names] for row in rows]
-            try:
-                self._numeric_feed(matrix, rows, prefix, feed)
-            except InputError as error:
-                problems.extend(error.problems)
-        for feature in self.categorical:
-            column = [row[feature.name] for row in rows]
-            try:
-                feed[feature.name] = self._categorical_column(
-                    feature, column, _locator(prefix, feature.name)
-                )
-            except InputError as error:
-                problems.extend(error.problems)
-        if problems:
-            raise InputError(422, problems)
-        return feed, len(rows)
+        return problems
 
     def _key_problems(self, row: dict[str, Any], prefix: str, problems: list[Problem]) -> None:
         for name in self.by_name:
@@ -215,25 +232,17 @@ class RowDecoder:
                 )
 
     def _numeric_feed(
-        self, matrix: list[list[Any]], rows: list[Any], prefix: Callable[[int], str], feed: Feed
+        self,
+        matrix: list[tuple[Any, ...]],
+        rows: list[Any],
+        prefix: Callable[[int], str],
+        feed: Feed,
     ) -> None:
         # Fast path: one type scan and one array for every numeric value in the batch;
         # anything unusual (a null, a string, an overflow) takes the slow path, which
         # checks value by value and names each problem.
-        values: NDArray[np.float32] | None = None
-        if set(map(type, chain.from_iterable(matrix))) <= _NUMBER_TYPES:
-            try:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    wide = np.array(matrix, dtype=np.float64)
-                    narrow = wide.astype(np.float32)
-                    good = bool(np.isfinite(narrow).all())
-                    if good and self.int_columns:
-                        ints = wide[:, self.int_columns]
-                        good = bool(((ints == np.round(ints)) & (np.abs(ints) <= _INT_LIMIT)).all())
-                if good:
-                    values = narrow
-            except OverflowError:
-                values = None
+        flat = list(chain.from_iterable(matrix))
+        values = _fast_numbers(flat, self.int_columns, len(self.numeric))
         if values is None:
             problems: list[Problem] = []
             columns = []
@@ -254,6 +263,10 @@ class RowDecoder:
         by_feature = np.ascontiguousarray(values.T)
         for position, name in enumerate(self.numeric_names):
             feed[name] = by_feature[position].reshape(-1, 1)
+
+    def _numeric_values(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        values = self._getter(row)
+        return values if len(self.numeric_names) > 1 else (values,)
 
     def _check_numbers(
         self,
@@ -449,13 +462,18 @@ class RowDecoder:
                         datatype,
                         True,
                     )
+                integral = feature.dtype == "int" or not datatype.startswith("FP")
+                fast = _fast_numbers(data, [0] if integral else [], 1)
+                if fast is not None:
+                    feed[name] = fast
+                    continue
                 problems = []
                 column = self._check_numbers(
                     feature,
                     data,
                     locate,
                     problems,
-                    integral=feature.dtype == "int" or not datatype.startswith("FP"),
+                    integral=integral,
                 )
                 if problems:
                     raise InputError(400, problems)
@@ -568,6 +586,30 @@ class RowDecoder:
         return rows
 
 
+def _fast_numbers(
+    flat: list[Any], int_columns: Sequence[int], width: int
+) -> NDArray[np.float32] | None:
+    """`flat` as a float32 [rows, width] array when every value is a plain, finite number
+    in range (whole numbers in `int_columns`); None sends the caller to the value-by-value
+    checks, which name each problem. One type scan and one array for the whole batch."""
+    if not set(map(type, flat)) <= _NUMBER_TYPES:
+        return None
+    try:
+        wide = np.array(flat, dtype=np.float64).reshape(-1, width)
+    except OverflowError:  # an integer literal beyond the float64 range
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        # Compared in float64: a value just past the float32 maximum would round to it.
+        if not (np.abs(wide) <= _FLOAT32_MAX).all():  # also False for NaN and infinity
+            return None
+        narrow = wide.astype(np.float32)
+        if int_columns:
+            ints = wide[:, list(int_columns)]
+            if not ((ints == np.round(ints)) & (np.abs(ints) <= _INT_LIMIT)).all():
+                return None
+    return narrow
+
+
 def _flatten_rows(data: list[Any]) -> list[Any]:
     """V2 tensors may be nested row-major: [[v], [v]] for shape [rows, 1]."""
     if data and all(isinstance(item, list) and len(item) == 1 for item in data):
@@ -591,6 +633,10 @@ def _tensor_prefix(tensor: int) -> Callable[[int], str]:
     return prefix
 
 
+def _no_values(row: dict[str, Any]) -> tuple[Any, ...]:
+    return ()
+
+
 def _no_prefix(index: int) -> str:
     return ""
 
@@ -610,12 +656,14 @@ def records_response(
     model: OnnxModel, labels: list[str], probabilities: NDArray[np.float32]
 ) -> dict[str, Any]:
     classes = model.classes
+    # Lengths match by construction (the loader checks the probability columns against
+    # the classes); zip(strict=True) would double the cost of a 1,000-row response.
     return {
         "model_name": model.name,
         "model_version": model.version,
         "predictions": [
-            {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
-            for label, row in zip(labels, probabilities.tolist(), strict=True)
+            {"label": label, "probabilities": dict(zip(classes, row))}  # noqa: B905
+            for label, row in zip(labels, probabilities.tolist())  # noqa: B905
         ],
     }
 
