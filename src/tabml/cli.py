@@ -103,6 +103,54 @@ def _model_card(args: argparse.Namespace, params: Params) -> str:
     return f"wrote {args.out} and {args.json} for model {card.model_version}"
 
 
+class DriftDetectedError(PipelineError):
+    """The production sample drifted past the thresholds in params.yaml."""
+
+
+def _drift(args: argparse.Namespace, params: Params) -> str:
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    from tabml.monitor.drift import check_sample, compare, summary_json
+    from tabml.monitor.html import render_html
+    from tabml.monitor.sample import read_sample
+    from tabml.stages.train import model_input
+
+    schema = load_schema(args.schema)
+    reference_path = args.reference or Path(f"data/split/{params.drift.reference}.parquet")
+    reference = pd.read_parquet(reference_path)
+    sample = read_sample(args.sample, schema.target.name)
+    features = check_sample(sample.features, schema, params.drift, str(args.sample))
+    model = joblib.load(args.model)
+    predictions = sample.predictions
+    if predictions is None:
+        predictions = np.asarray(model.predict(model_input(features, schema))).astype(str)
+    summary = compare(
+        reference,
+        features,
+        schema,
+        np.asarray(model.predict(model_input(reference, schema))).astype(str),
+        predictions.astype(str),
+        params.drift,
+        json.loads(args.metrics.read_text(encoding="utf-8")),
+        sample.labels,
+    )
+    result = summary_json(summary, params.drift)
+    for out in (args.json_out, args.html_out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    args.html_out.write_text(render_html(summary, params.drift, str(args.sample)), encoding="utf-8")
+    if result["drift_detected"] and args.fail_on_drift:
+        raise DriftDetectedError("drift detected: " + "; ".join(result["reasons"]))
+    verdict = (
+        "drift detected: " + "; ".join(result["reasons"])
+        if result["drift_detected"]
+        else "no drift"
+    )
+    return f"{verdict} ({args.json_out}, {args.html_out})"
+
+
 class QualityGateError(PipelineError):
     """The challenger is worse than the champion beyond the gate's tolerances."""
 
@@ -256,6 +304,25 @@ def build_parser() -> argparse.ArgumentParser:
     path(sub, "--importance", "plots/feature_importance.json")
     path(sub, "--out", "models/model_card.md")
     path(sub, "--json", "reports/model_card.json")
+    sub = stage("drift", _drift, "compare a production sample with the training reference")
+    sub.add_argument(
+        "--sample",
+        type=Path,
+        required=True,
+        help="logged predictions (.jsonl), or a .csv or .parquet file",
+    )
+    sub.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="reference rows (default: the split that drift.reference names)",
+    )
+    path(sub, "--model", model)
+    path(sub, "--schema", resolved)
+    path(sub, "--metrics", metrics)
+    path(sub, "--json-out", "reports/drift.json")
+    path(sub, "--html-out", "reports/drift.html")
+    sub.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift is found")
     return parser
 
 

@@ -126,6 +126,19 @@ class ModelCardParams(_Strict):
     seed: int = 42
 
 
+class DriftParams(_Strict):
+    """When a production sample counts as drifted from the training reference."""
+
+    reference: Literal["train", "test"] = "train"
+    p_value: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
+    psi_threshold: Annotated[float, Field(gt=0.0)] = 0.2
+    psi_bins: Annotated[int, Field(ge=2, le=50)] = 10
+    max_drifted_features: Annotated[int, Field(ge=0)] = 0
+    prediction_psi_threshold: Annotated[float, Field(gt=0.0)] = 0.1
+    metric_tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    min_sample_rows: Annotated[int, Field(ge=5)] = 30
+
+
 class MetricRule(_Strict):
     direction: Literal["higher", "lower"] = Field(description="which way is better")
     tolerance: Annotated[float, Field(ge=0.0)] = 0.0
@@ -146,9 +159,15 @@ class Params(_Strict):
     evaluate: EvaluateParams = EvaluateParams()
     export: ExportParams = ExportParams()
     model_card: ModelCardParams = ModelCardParams()
+    drift: DriftParams = DriftParams()
     gate: GateParams = GateParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def model_settings(self) -> dict[str, Any]:
+        """The sections that shape the model, as JSON: all but `drift` and `gate`,
+        which watch and judge a model without taking part in building it."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"drift", "gate"})
 
 
 # --------------------------------------------------------------------------- data schema

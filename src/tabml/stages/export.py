@@ -172,8 +172,7 @@ def build_metadata(
         "data": {"version": data_version, "rows": data_rows},
         "features": features,
         "target": {"name": schema.target.name, "classes": [str(c) for c in model.classes_]},
-        # The gate judges pull requests; it plays no part in building the model.
-        "params": params.model_dump(mode="json", by_alias=True, exclude={"gate"}),
+        "params": params.model_settings(),
         "metrics": metrics,
         "parity": {
             "rows": parity.rows,

@@ -288,7 +288,7 @@ def build_card(
             "Trained on the feature ranges summarised above; inputs outside them are "
             "extrapolation.",
         ],
-        params=params.model_dump(mode="json", by_alias=True, exclude={"gate"}),
+        params=params.model_settings(),
     )
 
 

@@ -1,0 +1,159 @@
+"""drift: a sample like the reference passes; shifted features and class balance are named."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+
+from tabml.config import DataSchema, DriftParams, SplitParams, TrainParams, load_schema
+from tabml.errors import InputError
+from tabml.monitor.drift import DriftSummary, check_sample, compare, summary_json
+from tabml.monitor.html import render_html
+from tabml.monitor.sample import read_sample
+from tabml.stages.ingest import bundled_frame
+from tabml.stages.split import split_frame
+from tabml.stages.train import fit, model_input
+
+PARAMS = DriftParams()
+EVALUATION = {"accuracy": 0.96, "f1": 0.95}
+
+
+@pytest.fixture(scope="module")
+def cancer(repo_root: Path) -> tuple[pd.DataFrame, pd.DataFrame, DataSchema, Pipeline]:
+    schema = load_schema(repo_root / "schemas/breast_cancer.yaml")
+    train, test = split_frame(bundled_frame("breast_cancer"), "diagnosis", SplitParams())
+    return train, test, schema, fit(train, schema, TrainParams(estimator="logistic_regression"))
+
+
+def run_drift(
+    cancer: tuple[pd.DataFrame, pd.DataFrame, DataSchema, Pipeline],
+    sample: pd.DataFrame,
+    params: DriftParams = PARAMS,
+    labels: Any = None,
+) -> DriftSummary:
+    train, _, schema, model = cancer
+    features = check_sample(
+        sample.drop(columns="diagnosis", errors="ignore"), schema, params, "sample"
+    )
+    return compare(
+        train,
+        features,
+        schema,
+        model.predict(model_input(train, schema)),
+        model.predict(model_input(features, schema)),
+        params,
+        EVALUATION,
+        labels,
+    )
+
+
+def test_sample_from_the_test_split_shows_no_drift(cancer: Any) -> None:
+    summary = run_drift(cancer, cancer[1])
+    assert summary.drifted_features == []
+    assert not summary.predictions.drifted
+    assert summary.reasons(PARAMS) == []
+    assert summary_json(summary, PARAMS)["drift_detected"] is False
+
+
+def test_one_shifted_feature_is_named(cancer: Any) -> None:
+    shifted = cancer[1].copy()
+    shifted["mean_texture"] += shifted["mean_texture"].std()
+    summary = run_drift(cancer, shifted)
+    assert summary.drifted_features == ["mean_texture"]
+    [reason] = summary.reasons(PARAMS)
+    assert "1 of 30 features drifted: mean_texture" in reason
+
+
+def test_changed_class_balance_is_flagged(cancer: Any) -> None:
+    test = cancer[1]
+    malignant = test[test["diagnosis"] == "malignant"]
+    benign = test[test["diagnosis"] == "benign"].head(5)
+    summary = run_drift(cancer, pd.concat([malignant, benign]))
+    assert summary.predictions.drifted
+    assert summary.predictions.sample_shares[1] > 0.8
+    assert "mean_radius" in summary.drifted_features
+
+
+def test_thresholds_come_from_params(cancer: Any) -> None:
+    shifted = cancer[1].copy()
+    shifted["mean_texture"] += shifted["mean_texture"].std()
+    lenient = DriftParams(psi_threshold=50.0)
+    assert run_drift(cancer, shifted, lenient).drifted_features == []
+    tolerant = DriftParams(max_drifted_features=1)
+    assert run_drift(cancer, shifted, tolerant).reasons(tolerant) == []
+
+
+def test_labels_give_live_metrics(cancer: Any) -> None:
+    test = cancer[1]
+    flipped = np.where(test["diagnosis"] == "benign", "malignant", "benign")
+    summary = run_drift(cancer, test, labels=flipped)
+    assert summary.live is not None
+    assert summary.live.metrics["accuracy"] < 0.1
+    assert any("accuracy" in d for d in summary.live.degraded)
+    assert any("live metrics fell below" in r for r in summary.reasons(PARAMS))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda s: s.iloc[0:0], "the sample has no rows"),
+        (lambda s: s.head(10), "10 rows, fewer than drift.min_sample_rows = 30"),
+        (lambda s: s.drop(columns=["mean_radius"]), "missing columns ['mean_radius']"),
+        (lambda s: s.assign(patient_id=1), "unexpected columns ['patient_id']"),
+        (
+            lambda s: s.astype({"mean_area": object}).assign(mean_area=["big"] * len(s)),
+            "column 'mean_area' must be numeric",
+        ),
+    ],
+)
+def test_bad_samples_are_errors_not_a_false_no_drift(
+    cancer: Any, change: Any, expected: str
+) -> None:
+    sample = change(cancer[1].drop(columns="diagnosis"))
+    with pytest.raises(InputError, match=re.escape(expected)):
+        check_sample(sample, cancer[2], PARAMS, "sample")
+
+
+def test_logged_predictions_are_read(tmp_path: Path, cancer: Any) -> None:
+    test, schema = cancer[1], cancer[2]
+    log = tmp_path / "predictions.jsonl"
+    lines = [
+        json.dumps(
+            {
+                "timestamp": "2026-11-23T12:00:00Z",
+                "model_version": "v1",
+                "features": row[list(schema.features)].to_dict(),
+                "prediction": {"label": row["diagnosis"], "probabilities": {}},
+                "actual": row["diagnosis"],
+            }
+        )
+        for _, row in test.iterrows()
+    ]
+    log.write_text("\n".join(lines) + "\n")
+    sample = read_sample(log, "diagnosis")
+    assert sample.features.shape == (len(test), 30)
+    assert sample.predictions is not None
+    assert list(sample.labels) == list(test["diagnosis"])  # type: ignore[arg-type]
+
+    log.write_text(lines[0] + "\n{broken\n")
+    with pytest.raises(InputError, match="line 2 is not valid JSON"):
+        read_sample(log, "diagnosis")
+    log.write_text('{"x": 1}\n')
+    with pytest.raises(InputError, match='line 1 has no "features" object'):
+        read_sample(log, "diagnosis")
+
+
+def test_html_report_shows_the_verdict_and_a_chart_per_feature(cancer: Any) -> None:
+    shifted = cancer[1].copy()
+    shifted["mean_texture"] += shifted["mean_texture"].std()
+    page = render_html(run_drift(cancer, shifted), PARAMS, "sample.csv")
+    assert "Drift detected: 1 of 30 features drifted: mean_texture" in page
+    assert page.count("<svg") == 31  # predictions + one per feature
+    assert "<script" not in page
