@@ -11,7 +11,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --locked
 
 .PHONY: help setup repro test test-fast lint format typecheck push pull status metrics plots \
-        report exp-show benchmark clean serve image serve-requirements
+        report exp-show benchmark clean serve image serve-requirements benchmark-serve
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -102,3 +102,6 @@ image: ## Build the serving image from models/ (IMAGE=name:tag, BASE_IMAGE=..., 
 serve-requirements: setup ## Re-export requirements/serve.txt (the image's pins) from uv.lock
 	$(UV) export --only-group serve --no-emit-project --format requirements.txt --quiet \
 		-o requirements/serve.txt
+
+benchmark-serve: setup ## Serving benchmark vs MLServer, FastAPI, bare ASGI (minutes; needs wrk)
+	$(RUN) python benchmarks/serve.py

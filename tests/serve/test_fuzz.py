@@ -94,4 +94,4 @@ def test_reads_conform(api_schema: schemathesis.BaseSchema, path: str) -> None:
 def test_writes_conform(
     api_schema: schemathesis.BaseSchema, path: str, mode: GenerationMode
 ) -> None:
-    fuzz(api_schema, "POST", path, mode, 150)
+    fuzz(api_schema, "POST", path, mode, 100)

@@ -1,0 +1,759 @@
+"""Serving benchmark: tabml's API against MLServer, FastAPI + scikit-learn and a bare ASGI ceiling.
+
+Every server runs pinned to one core (taskset) and wrk, on loopback, to the other, in
+one run, so the figures compare as ratios. It measures, per server: peak requests per
+second with p50/p99 latency for single rows and 1,000-row batches, RSS after load and
+cold start (process start to ready); for tabml also p99 at half its peak rate, a
+60-second soak at 80% of peak (errors, RSS growth) and, when podman is set up as the
+container test leaves it, the image size and container start to ready.
+
+Needs: wrk and taskset (Debian: wrk, util-linux), a model in models/ (`make repro`),
+and two throwaway venvs for the baselines, created on first use under /tmp (not in
+uv.lock): MLServer with mlserver-sklearn (uvloop<0.22: MLServer 1.7 fails to start on
+newer uvloop), and FastAPI with scikit-learn at the lock file's version.
+
+    uv run python benchmarks/serve.py            # about 6 minutes
+    uv run python benchmarks/serve.py --quick    # shorter runs, for trying it out
+
+Figures go to benchmarks/results/serve.json and serve.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ROOT / "benchmarks" / "serve_apps"
+RESULTS = ROOT / "benchmarks" / "results"
+MODELS = ROOT / "models"
+SERVER_CORE, LOAD_CORE = "0", "1"
+MLSERVER_VENV = Path("/tmp/tabml-bench-mlserver")
+FASTAPI_VENV = Path("/tmp/tabml-bench-fastapi")
+PODMAN_ROOT = Path(os.environ.get("TABML_TEST_CACHE", Path.home() / ".cache" / "tabml-test"))
+PODMAN_ROOT = PODMAN_ROOT / "podman"
+BASE_IMAGE = "localhost/tabml-python-base:bookworm"
+BATCH_ROWS = 1000
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def get_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes] | None, timeout: float = 120) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before {url} was ready")
+        if get_status(url) == 200:
+            return time.monotonic() - started
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        for child in children:
+            pids.extend(process_tree(int(child)))
+    return pids
+
+
+def rss_mib(pid: int) -> float:
+    total_kib = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        if match:
+            total_kib += int(match.group(1))
+    return total_kib / 1024
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    ready_path: str
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = ROOT
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def running(server: Server, log_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    """Start the server pinned to SERVER_CORE; yield it with its cold start in seconds."""
+    log = (log_dir / f"{server.name}.log").open("wb")
+    environ = {**os.environ, **server.env}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *server.command],
+        env=environ,
+        cwd=server.cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(server.url + server.ready_path, process)
+        yield process, time.monotonic() - started
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+# --- wrk -------------------------------------------------------------------------------
+
+LUA = """\
+local file = io.open("{body}", "rb")
+wrk.method = "POST"
+wrk.body = file:read("*a")
+file:close()
+wrk.headers["Content-Type"] = "application/json"
+{delay}
+"""
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    connections: int
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def wrk(
+    url: str,
+    body: Path,
+    *,
+    connections: int,
+    seconds: float,
+    work: Path,
+    delay_ms: int | None = None,
+) -> Load:
+    script = work / f"wrk-{body.stem}-{delay_ms}.lua"
+    delay = f"function delay() return {delay_ms} end" if delay_ms else ""
+    script.write_text(LUA.format(body=body, delay=delay))
+    result = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            LOAD_CORE,
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = result.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non_2xx:
+        errors += int(non_2xx.group(1))
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    if sockets:
+        errors += sum(int(value) for value in sockets.groups())
+    return Load(rps, p50, p99, requests, errors, connections)
+
+
+def at_rate(url: str, body: Path, rate: float, seconds: float, work: Path) -> Load:
+    """Closed-loop load held near `rate` requests/s: each connection waits between requests."""
+    delay_ms = 20
+    connections = max(1, round(rate * delay_ms / 1000))
+    return wrk(url, body, connections=connections, seconds=seconds, work=work, delay_ms=delay_ms)
+
+
+# --- request bodies ----------------------------------------------------------------------
+
+
+def write_bodies(work: Path) -> dict[str, Path]:
+    metadata = json.loads((MODELS / "metadata.json").read_text())
+    names = [feature["name"] for feature in metadata["features"]]
+    sys.path.insert(0, str(ROOT / "src"))
+    from tabml.stages.ingest import bundled_frame  # the benchmark may use training code
+
+    dataset = metadata["params"]["data"].get("sklearn_dataset") or "breast_cancer"
+    frame = bundled_frame(dataset)[names].astype("float64")
+    rows = json.loads(frame.to_json(orient="records"))
+    batch = [rows[index % len(rows)] for index in range(BATCH_ROWS)]
+
+    def v2(chosen: list[dict[str, float]], mlserver: bool) -> dict[str, Any]:
+        inputs = [
+            {
+                "name": name,
+                "datatype": "FP32",
+                "shape": [len(chosen)] if mlserver else [len(chosen), 1],
+                "data": [row[name] for row in chosen],
+            }
+            for name in names
+        ]
+        if mlserver:
+            return {
+                "parameters": {"content_type": "pd"},
+                "inputs": inputs,
+                "outputs": [{"name": "predict_proba"}],
+            }
+        return {"inputs": inputs}
+
+    bodies = {
+        "row": rows[0],
+        "batch": batch,
+        "v2_row": v2(rows[:1], False),
+        "v2_batch": v2(batch, False),
+        "mlserver_row": v2(rows[:1], True),
+        "mlserver_batch": v2(batch, True),
+    }
+    paths = {}
+    for name, payload in bodies.items():
+        paths[name] = work / f"{name}.json"
+        paths[name].write_text(json.dumps(payload))
+    return paths
+
+
+# --- the servers -----------------------------------------------------------------------
+
+
+def ensure_venv(path: Path, packages: list[str]) -> Path:
+    python = path / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *packages], check=True)
+    return python
+
+
+def servers(work: Path) -> list[Server]:
+    uvicorn_flags = [
+        "--no-access-log",
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--log-level",
+        "warning",
+    ]
+    tabml = Server("tabml", [sys.executable, "-m", "tabml.serve"], "/ready", free_port())
+    tabml.env = {
+        "TABML_PORT": str(tabml.port),
+        "TABML_MODEL_DIR": str(MODELS),
+        "TABML_LOG_LEVEL": "warning",
+        "TABML_MAX_BATCH_ROWS": "10000",
+    }
+    ceiling_port = free_port()
+    ceiling = Server(
+        "ceiling",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "ceiling:app",
+            "--app-dir",
+            str(APPS),
+            "--port",
+            str(ceiling_port),
+            "--lifespan",
+            "off",
+            *uvicorn_flags,
+        ],
+        "/",
+        ceiling_port,
+    )
+    sklearn = version("scikit-learn")
+    fastapi_python = ensure_venv(
+        FASTAPI_VENV,
+        ["fastapi", "uvicorn[standard]", "pandas", "joblib", f"scikit-learn=={sklearn}"],
+    )
+    fastapi_port = free_port()
+    fastapi = Server(
+        "fastapi_sklearn",
+        [
+            str(fastapi_python),
+            "-m",
+            "uvicorn",
+            "fastapi_sklearn:app",
+            "--app-dir",
+            str(APPS),
+            "--port",
+            str(fastapi_port),
+            *uvicorn_flags,
+        ],
+        "/ready",
+        fastapi_port,
+        env={"TABML_MODEL_DIR": str(MODELS)},
+    )
+    mlserver_python = ensure_venv(
+        MLSERVER_VENV, ["mlserver", "mlserver-sklearn", "uvloop<0.22", f"scikit-learn=={sklearn}"]
+    )
+    model_dir = work / "mlserver"
+    (model_dir / "tabml").mkdir(parents=True)
+    shutil.copy2(MODELS / "model.joblib", model_dir / "tabml" / "model.joblib")
+    mlserver_port = free_port()
+    (model_dir / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": mlserver_port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                "parallel_workers": 0,
+                "host": "127.0.0.1",
+            }
+        )
+    )
+    (model_dir / "tabml" / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "tabml",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib"},
+            }
+        )
+    )
+    mlserver = Server(
+        "mlserver",
+        [str(mlserver_python.parent / "mlserver"), "start", str(model_dir)],
+        "/v2/models/tabml/ready",
+        mlserver_port,
+    )
+    return [tabml, mlserver, fastapi, ceiling]
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def endpoints(name: str) -> dict[str, tuple[str, str]]:
+    """Workload -> (path, body name) for each server."""
+    if name == "tabml":
+        return {
+            "row": ("/predict", "row"),
+            "batch": ("/predict", "batch"),
+            "v2_row": ("/v2/models/tabml-classifier/infer", "v2_row"),
+            "v2_batch": ("/v2/models/tabml-classifier/infer", "v2_batch"),
+        }
+    if name == "mlserver":
+        return {
+            "v2_row": ("/v2/models/tabml/infer", "mlserver_row"),
+            "v2_batch": ("/v2/models/tabml/infer", "mlserver_batch"),
+        }
+    if name == "fastapi_sklearn":
+        return {"row": ("/predict", "row"), "batch": ("/predict", "batch")}
+    return {"row": ("/predict", "row")}
+
+
+def check_answers(server: Server, path: str, body: Path) -> None:
+    request = urllib.request.Request(
+        server.url + path, data=body.read_bytes(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        if response.status != 200:
+            raise RuntimeError(f"{server.name} {path}: {response.status}")
+
+
+def cold_starts(server: Server, log_dir: Path, trials: int) -> list[float]:
+    times = []
+    for _ in range(trials):
+        with running(server, log_dir) as (_, seconds):
+            times.append(seconds)
+    return times
+
+
+def container_figures(work: Path, trials: int) -> dict[str, Any] | None:
+    if shutil.which("podman") is None or not (PODMAN_ROOT / "storage").exists():
+        return None
+    conf = PODMAN_ROOT / "containers.conf"
+    podman = [
+        "podman",
+        "--root",
+        str(PODMAN_ROOT / "storage"),
+        "--runroot",
+        str(PODMAN_ROOT / "run"),
+    ]
+    environ = {**os.environ, "CONTAINERS_CONF": str(conf)}
+    if subprocess.run([*podman, "image", "exists", BASE_IMAGE], env=environ).returncode:
+        return None
+    tag = "localhost/tabml-serve:benchmark"
+    subprocess.run(
+        [
+            "make",
+            "-s",
+            "image",
+            f"CONTAINER_TOOL={' '.join(podman)}",
+            f"BASE_IMAGE={BASE_IMAGE}",
+            f"IMAGE={tag}",
+            "IMAGE_BUILD_FLAGS=--pull=never --network=host --volume="
+            "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro",
+        ],
+        cwd=ROOT,
+        env=environ,
+        check=True,
+        capture_output=True,
+    )
+    size = int(
+        subprocess.run(
+            [*podman, "image", "inspect", "--format", "{{.Size}}", tag],
+            env=environ,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    starts = []
+    for trial in range(trials):
+        port = free_port()
+        name = f"tabml-bench-{os.getpid()}-{trial}"
+        started = time.monotonic()
+        try:
+            subprocess.run(
+                [
+                    *podman,
+                    "run",
+                    "--detach",
+                    "--name",
+                    name,
+                    "--network=host",
+                    f"--env=TABML_PORT={port}",
+                    "--env=TABML_HOST=127.0.0.1",
+                    tag,
+                ],
+                env=environ,
+                check=True,
+                capture_output=True,
+            )
+            wait_ready(f"http://127.0.0.1:{port}/ready", None, timeout=60)
+            starts.append(time.monotonic() - started)
+        finally:
+            subprocess.run(
+                [*podman, "rm", "--force", "--time=2", name], env=environ, capture_output=True
+            )
+    return {
+        "image_bytes": size,
+        "container_start_s": starts,
+        "container_start_median_s": statistics.median(starts),
+    }
+
+
+def run(seconds: float, soak_seconds: float, trials: int) -> dict[str, Any]:
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (Debian: apt-get install wrk util-linux)")
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("needs two cores: one for the server, one for wrk")
+    for name in ("model.onnx", "metadata.json", "model.joblib"):
+        if not (MODELS / name).is_file():
+            sys.exit(f"models/{name} is missing: run `make repro` first")
+    figures: dict[str, Any] = {"servers": {}}
+    with tempfile.TemporaryDirectory(prefix="tabml-bench-") as temp:
+        work = Path(temp)
+        bodies = write_bodies(work)
+        for server in servers(work):
+            print(f"== {server.name}", flush=True)
+            result: dict[str, Any] = {"loads": {}}
+            with running(server, work) as (process, _):
+                for workload, (path, body) in endpoints(server.name).items():
+                    check_answers(server, path, bodies[body])
+                    wrk(server.url + path, bodies[body], connections=8, seconds=2, work=work)
+                    load = wrk(
+                        server.url + path, bodies[body], connections=16, seconds=seconds, work=work
+                    )
+                    print(
+                        f"   {workload}: {load.rps:,.0f} req/s  p50 {load.p50_ms:.2f} ms  "
+                        f"p99 {load.p99_ms:.2f} ms  errors {load.errors}",
+                        flush=True,
+                    )
+                    result["loads"][workload] = asdict(load)
+                result["rss_mib_after_load"] = rss_mib(process.pid)
+                if server.name == "tabml":
+                    peak = result["loads"]["row"]["rps"]
+                    half = at_rate(server.url + "/predict", bodies["row"], peak / 2, seconds, work)
+                    result["half_peak_row"] = asdict(half)
+                    print(
+                        f"   half peak: {half.rps:,.0f} req/s p99 {half.p99_ms:.2f} ms", flush=True
+                    )
+                    result["soak"] = soak(
+                        server, process.pid, bodies["row"], peak * 0.8, soak_seconds, work
+                    )
+            result["cold_start_s"] = cold_starts(server, work, trials)
+            result["cold_start_median_s"] = statistics.median(result["cold_start_s"])
+            print(f"   cold start {result['cold_start_median_s']:.2f} s", flush=True)
+            figures["servers"][server.name] = result
+        figures["container"] = container_figures(work, trials)
+    figures["environment"] = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "onnxruntime": version("onnxruntime"),
+        "uvicorn": version("uvicorn"),
+        "scikit-learn": version("scikit-learn"),
+        "mlserver": _venv_version(MLSERVER_VENV, "mlserver"),
+        "fastapi": _venv_version(FASTAPI_VENV, "fastapi"),
+        "wrk_seconds": seconds,
+        "soak_seconds": soak_seconds,
+        "model": json.loads((MODELS / "metadata.json").read_text())["model"]["version"],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    return figures
+
+
+def soak(
+    server: Server, pid: int, body: Path, rate: float, seconds: float, work: Path
+) -> dict[str, Any]:
+    """Load at `rate` for `seconds`, sampling RSS; growth is measured after a warm-up."""
+    samples: list[float] = []
+    delay_ms = 20
+    connections = max(1, round(rate * delay_ms / 1000))
+    script = work / "soak.lua"
+    script.write_text(LUA.format(body=body, delay=f"function delay() return {delay_ms} end"))
+    command = [
+        "taskset",
+        "-c",
+        LOAD_CORE,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "-s",
+        str(script),
+        server.url + "/predict",
+    ]
+    with tempfile.TemporaryFile("w+") as output:
+        load = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
+        while load.poll() is None:
+            samples.append(rss_mib(pid))
+            time.sleep(1)
+        output.seek(0)
+        text = output.read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    errors = sum(int(value) for value in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", text))
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    if sockets:
+        errors += sum(int(value) for value in sockets.groups())
+    warm = samples[min(5, len(samples) - 1)]
+    growth = (samples[-1] - warm) / warm * 100
+    print(
+        f"   soak: {rps:,.0f} req/s for {seconds:g} s, errors {errors}, RSS {warm:.1f} -> "
+        f"{samples[-1]:.1f} MiB ({growth:+.1f}%)",
+        flush=True,
+    )
+    return {
+        "target_rps": rate,
+        "rps": rps,
+        "p99_ms": p99,
+        "errors": errors,
+        "rss_mib_samples": samples,
+        "rss_growth_percent": growth,
+    }
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def _venv_version(venv: Path, package: str) -> str | None:
+    result = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            f"from importlib.metadata import version; print(version({package!r}))",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip() or None
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+def to_markdown(figures: dict[str, Any]) -> str:
+    """The README table and the targets of the serving issue, as ratios from this run."""
+    servers = figures["servers"]
+    labels = {
+        "tabml": "tabml (ONNX, ASGI)",
+        "mlserver": "MLServer + mlserver-sklearn",
+        "fastapi_sklearn": "FastAPI + scikit-learn",
+        "ceiling": "bare ASGI constant JSON",
+    }
+    lines = [
+        "| server | request | req/s | rows/s | p50 ms | p99 ms | RSS MiB | cold start s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, result in servers.items():
+        for workload, load in result["loads"].items():
+            rows = BATCH_ROWS if "batch" in workload else 1
+            request = {
+                "row": "1 row (records)",
+                "batch": f"{BATCH_ROWS} rows (records)",
+                "v2_row": "1 row (V2 infer)",
+                "v2_batch": f"{BATCH_ROWS} rows (V2 infer)",
+            }[workload]
+            lines.append(
+                f"| {labels[name]} | {request} | {load['rps']:,.0f} | "
+                f"{load['rps'] * rows:,.0f} | {load['p50_ms']:.2f} | {load['p99_ms']:.2f} | "
+                f"{result['rss_mib_after_load']:.0f} | {result['cold_start_median_s']:.2f} |"
+            )
+    tabml, mlserver, ceiling = servers["tabml"], servers["mlserver"], servers["ceiling"]
+    row_rps = tabml["loads"]["row"]["rps"]
+    v2_row = tabml["loads"]["v2_row"]["rps"]
+    targets = [
+        (
+            "single-row req/s vs MLServer (V2 vs V2)",
+            v2_row / mlserver["loads"]["v2_row"]["rps"],
+            ">= 10x",
+            v2_row / mlserver["loads"]["v2_row"]["rps"] >= 10,
+        ),
+        (
+            "single-row req/s vs ceiling (/predict)",
+            row_rps / ceiling["loads"]["row"]["rps"],
+            ">= 0.25",
+            row_rps / ceiling["loads"]["row"]["rps"] >= 0.25,
+        ),
+        (
+            "1000-row rows/s vs MLServer (V2 vs V2)",
+            tabml["loads"]["v2_batch"]["rps"] / mlserver["loads"]["v2_batch"]["rps"],
+            ">= 2x",
+            tabml["loads"]["v2_batch"]["rps"] / mlserver["loads"]["v2_batch"]["rps"] >= 2,
+        ),
+        (
+            "p99 at half peak (ms)",
+            tabml["half_peak_row"]["p99_ms"],
+            "< 5",
+            tabml["half_peak_row"]["p99_ms"] < 5,
+        ),
+        (
+            "cold start to ready, no container (s)",
+            tabml["cold_start_median_s"],
+            "< 1",
+            tabml["cold_start_median_s"] < 1,
+        ),
+        ("soak errors", tabml["soak"]["errors"], "0", tabml["soak"]["errors"] == 0),
+        (
+            "soak RSS growth (%)",
+            tabml["soak"]["rss_growth_percent"],
+            "<= 5",
+            tabml["soak"]["rss_growth_percent"] <= 5,
+        ),
+    ]
+    lines += ["", "| target | this run | wanted | met |", "|---|---:|---:|---|"]
+    for name, value, wanted, met in targets:
+        lines.append(f"| {name} | {value:,.2f} | {wanted} | {'yes' if met else 'NO'} |")
+    container = figures.get("container")
+    environment = figures["environment"]
+    lines += [
+        "",
+        f"Half-peak run: {tabml['half_peak_row']['rps']:,.0f} req/s. Soak: "
+        f"{environment['soak_seconds']:g} s at {tabml['soak']['rps']:,.0f} req/s "
+        f"(80% of peak), {tabml['soak']['errors']} errors, RSS "
+        f"{tabml['soak']['rss_growth_percent']:+.1f}%.",
+    ]
+    if container:
+        lines.append(
+            f"Image: {container['image_bytes'] / 1e6:,.0f} MB (Debian bookworm base "
+            f"made with debootstrap); container start to ready "
+            f"{container['container_start_median_s']:.2f} s (median)."
+        )
+    lines.append(
+        f"One run on {environment['cpu']} ({environment['cores']} cores), "
+        f"{environment['date']}: each server pinned to core {SERVER_CORE}, wrk (1 thread, 16 "
+        f"connections, {environment['wrk_seconds']:g} s) to core {LOAD_CORE}, loopback. "
+        f"Python {environment['python']}, onnxruntime {environment['onnxruntime']}, MLServer "
+        f"{environment['mlserver']} (parallel_workers 0), FastAPI {environment['fastapi']}, "
+        f"scikit-learn {environment['scikit-learn']}. Load average at start: "
+        + ", ".join(f"{value:.1f}" for value in figures["load_average_at_start"])
+        + "."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 s loads, 10 s soak")
+    parser.add_argument("--seconds", type=float, default=10, help="seconds per wrk load")
+    parser.add_argument("--soak-seconds", type=float, default=60)
+    arguments = parser.parse_args()
+    seconds = 3 if arguments.quick else arguments.seconds
+    soak_seconds = 10 if arguments.quick else arguments.soak_seconds
+    figures = run(seconds, soak_seconds, trials=3 if arguments.quick else 5)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "serve.json").write_text(json.dumps(figures, indent=2) + "\n")
+    markdown = to_markdown(figures)
+    (RESULTS / "serve.md").write_text("# Serving benchmark\n\n" + markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

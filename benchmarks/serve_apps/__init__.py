@@ -1,0 +1,1 @@
+"""Servers the serving benchmark compares tabml's API with; each runs in its own venv."""
