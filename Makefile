@@ -105,3 +105,12 @@ serve-requirements: setup ## Re-export requirements/serve.txt (the image's pins)
 
 benchmark-serve: setup ## Serving benchmark vs MLServer, FastAPI, bare ASGI (minutes; needs wrk)
 	$(RUN) python benchmarks/serve.py
+
+.PHONY: lint-workflows dvc-check
+lint-workflows: setup ## actionlint (+shellcheck), zizmor --offline and hadolint, as CI runs them
+	$(RUN) actionlint
+	$(RUN) zizmor --offline .github
+	$(RUN) hadolint Dockerfile
+
+dvc-check: setup ## Fail when dvc.lock does not match the code and params (the CI check)
+	$(RUN) python .github/scripts/dvc_lock_check.py

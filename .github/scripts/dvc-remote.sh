@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Can this run use the DVC remote? Writes `enabled=true|false` to $GITHUB_OUTPUT.
+#
+# The remote steps (pull, repro --pull, push) need a shared remote (not a local folder,
+# which is the template's default) and credentials for it. When either is missing the
+# workflow says why in a notice and goes on without the remote, so a fresh copy of the
+# template passes before anyone has configured storage.
+#
+# Credentials come from the environment the workflow sets: AWS_ACCESS_KEY_ID (S3, from a
+# secret or an OIDC step), GOOGLE_APPLICATION_CREDENTIALS (GCS) or
+# AZURE_STORAGE_CONNECTION_STRING (Azure). TRUSTED=false (a pull request from a fork)
+# turns the remote off whatever the environment holds.
+set -euo pipefail
+
+output=${GITHUB_OUTPUT:-/dev/stdout}
+
+skip() {
+  echo "::notice title=DVC remote skipped::$1"
+  echo "enabled=false" >>"$output"
+  exit 0
+}
+
+if [ "${TRUSTED:-false}" != "true" ]; then
+  skip "this run gets no secrets (a pull request from a fork): the pipeline runs without the DVC remote and nothing is pushed."
+fi
+
+name=$(dvc config core.remote 2>/dev/null || true)
+if [ -z "$name" ]; then
+  skip "no default DVC remote is configured; add one with 'dvc remote add -d NAME URL' (README: Data and model versions)."
+fi
+url=$(dvc config "remote.$name.url")
+
+case "$url" in
+  s3://*) credential=${AWS_ACCESS_KEY_ID:-} ; wanted="the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY secrets (or an OIDC role step)" ;;
+  gs://*) credential=${GOOGLE_APPLICATION_CREDENTIALS:-} ; wanted="GOOGLE_APPLICATION_CREDENTIALS (a google-github-actions/auth step)" ;;
+  azure://*) credential=${AZURE_STORAGE_CONNECTION_STRING:-} ; wanted="the AZURE_STORAGE_CONNECTION_STRING secret" ;;
+  *://*) credential=configured ; wanted="" ;;
+  *) skip "the default DVC remote '$name' is a local folder ($url), which a CI runner cannot reach; point it at shared storage (README: Data and model versions)." ;;
+esac
+
+if [ -z "$credential" ]; then
+  skip "the DVC remote '$name' ($url) needs $wanted, and none is set for this run."
+fi
+
+echo "DVC remote '$name' at $url: enabled"
+echo "enabled=true" >>"$output"

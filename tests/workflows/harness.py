@@ -1,0 +1,268 @@
+"""Run the workflows with `act` in host mode on a temporary copy of the template.
+
+act runs every `run:` step on this machine, in a copy of the project it makes under the
+run's action cache. Third-party actions cannot be fetched here, so each one the
+workflows pin is mapped (`--local-repository owner/name@sha=DIR`) to a local composite
+stand-in (standins/), which records what it was asked to do. The mapping is read from
+the workflows themselves, so a re-pinned action needs no change here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.project import BIN, Project
+from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server, free_port, wait_for_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+STANDINS = Path(__file__).resolve().parent / "standins"
+# Stand-in folder per third-party action; actions/checkout is act's own (it uses the copy).
+STANDIN_FOR = {
+    "actions/setup-python": "setup-python",
+    "astral-sh/setup-uv": "setup-uv",
+    "actions/upload-artifact": "upload-artifact",
+    "iterative/setup-cml": "setup-cml",
+    "docker/setup-buildx-action": "setup-buildx-action",
+    "docker/login-action": "login-action",
+    "docker/build-push-action": "build-push-action",
+}
+ACT_TIMEOUT = 900
+# The repository act reports as github.repository (from the origin URL).
+REPOSITORY = "acme/tabml-models"
+
+
+def require_tool(name: str) -> str:
+    """The path of `name` (the project's venv first); skip when missing, fail under CI."""
+    found = BIN / name if (BIN / name).is_file() else shutil.which(name)
+    if found is None:
+        reason = f"{name} is not installed (uv sync, or bash .ci/install-system-tools)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run this test: {reason}")
+        pytest.skip(reason)
+    return str(found)
+
+
+def load_workflow(name: str) -> dict[Any, Any]:
+    loaded: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    return loaded
+
+
+def pinned_actions() -> set[str]:
+    """Every `owner/name@ref` that a workflow uses."""
+    found = set()
+    for path in WORKFLOWS.glob("*.yml"):
+        found.update(re.findall(r"uses:\s*([\w.-]+/[\w.-]+@[^\s#]+)", path.read_text()))
+    return found
+
+
+def local_repository_flags() -> list[str]:
+    flags = []
+    for uses in sorted(pinned_actions()):
+        action = uses.split("@")[0]
+        if action == "actions/checkout":
+            continue
+        if action not in STANDIN_FOR:
+            raise AssertionError(f"{uses}: no stand-in in {STANDINS} for this action")
+        flags += ["--local-repository", f"{uses}={STANDINS / STANDIN_FOR[action]}"]
+    return flags
+
+
+def publish_origin(project: Project, bare: Path) -> None:
+    """Give the project an origin on GitHub (as act sees it) that pushes to `bare`."""
+    project.run("git", "init", "-q", "--bare", str(bare))
+    project.git("remote", "add", "origin", f"https://github.com/{REPOSITORY}.git")
+    project.git("config", "remote.origin.pushurl", str(bare))
+    project.git("push", "-q", "origin", "main")
+    # What a full-history checkout has: origin/main, as the bare repository holds it.
+    project.git("fetch", "-q", str(bare), "+refs/heads/*:refs/remotes/origin/*")
+
+
+def pr_event(number: int, head_repo: str, head_ref: str, base_ref: str = "main") -> dict[str, Any]:
+    owner, name = REPOSITORY.split("/")
+    return {
+        "number": number,
+        "action": "synchronize",
+        "repository": {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}},
+        "pull_request": {
+            "number": number,
+            "head": {"ref": head_ref, "repo": {"full_name": head_repo}},
+            "base": {"ref": base_ref, "repo": {"full_name": REPOSITORY}},
+        },
+    }
+
+
+def push_event(ref: str = "refs/heads/main") -> dict[str, Any]:
+    owner, name = REPOSITORY.split("/")
+    return {
+        "ref": ref,
+        "repository": {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}},
+    }
+
+
+@dataclass
+class ActRun:
+    returncode: int
+    output: str
+    record: Path
+
+    def calls(self, kind: str) -> list[dict[str, Any]]:
+        path = self.record / "calls.jsonl"
+        if not path.is_file():
+            return []
+        entries = [json.loads(line) for line in path.read_text().splitlines()]
+        return [entry for entry in entries if entry["kind"] == kind]
+
+    def step_ran(self, name: str) -> bool:
+        return f"Success - Main {name}" in self.output or f"Failure - Main {name}" in self.output
+
+    def step_succeeded(self, name: str) -> bool:
+        return f"Success - Main {name}" in self.output
+
+    def step_failed(self, name: str) -> bool:
+        return f"Failure - Main {name}" in self.output
+
+    def explain(self) -> str:
+        return f"act exited {self.returncode}; last output:\n{self.output[-12000:]}"
+
+
+def uv_dir() -> str:
+    found = shutil.which("uv") or (
+        str(REPO_ROOT / ".tools" / "bin" / "uv")
+        if (REPO_ROOT / ".tools" / "bin" / "uv").is_file()
+        else None
+    )
+    if found is None:
+        pytest.fail("uv is not on PATH (make setup installs it into .tools/)")
+    return str(Path(found).parent)
+
+
+def run_act(
+    project: Project,
+    workflow: str,
+    event_name: str,
+    event: dict[str, Any],
+    work: Path,
+    *,
+    secrets: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    path: list[Path] | None = None,
+    job: str | None = None,
+) -> ActRun:
+    """`act EVENT` for `workflow` in `project`, with every state folder under `work`."""
+    act = require_tool("act")
+    work.mkdir(parents=True, exist_ok=True)
+    record = work / "record"
+    event_file = work / "event.json"
+    event_file.write_text(json.dumps(event))
+    secret_file = work / "secrets.env"
+    secret_file.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
+    environ = {
+        key: value
+        for key, value in project.env.items()
+        if not key.startswith(("GITHUB_", "RUNNER_", "ACT", "INPUT_")) and key != "VIRTUAL_ENV"
+    }
+    uv_cache = subprocess.run(
+        [shutil.which("uv") or "uv", "cache", "dir"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    extra_path = [str(p) for p in (path or [])]
+    # The workflow finds tools as a runner does: uv on PATH, not this checkout's venv.
+    system_path = [
+        entry for entry in environ.get("PATH", "").split(os.pathsep) if entry != str(BIN)
+    ]
+    environ.update(
+        PATH=os.pathsep.join([*extra_path, uv_dir(), *system_path]),
+        XDG_CACHE_HOME=str(work / "xdg-cache"),
+        XDG_CONFIG_HOME=str(work / "xdg-config"),
+        UV_CACHE_DIR=uv_cache or str(Path.home() / ".cache" / "uv"),
+    )
+    command = [
+        act,
+        event_name,
+        "--eventpath",
+        str(event_file),
+        "--workflows",
+        str(WORKFLOWS.relative_to(REPO_ROOT) / workflow),
+        "--platform",
+        "ubuntu-latest=-self-hosted",
+        "--action-cache-path",
+        str(work / "action-cache"),
+        "--no-cache-server",
+        "--secret-file",
+        str(secret_file),
+        "--env",
+        f"STANDIN_RECORD={record}",
+        "--env",
+        f"STANDIN_SCRIPT={STANDINS / 'standin.py'}",
+        *local_repository_flags(),
+    ]
+    for key, value in (env or {}).items():
+        command += ["--env", f"{key}={value}"]
+    if job:
+        command += ["--job", job]
+    result = subprocess.run(
+        command,
+        cwd=project.path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=ACT_TIMEOUT,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    (work / "act.log").write_text(output)
+    return ActRun(result.returncode, output, record)
+
+
+@contextmanager
+def s3_server(root: Path) -> Iterator[S3Server]:
+    """`rclone serve s3` on 127.0.0.1 serving `root`, stopped by PID.
+
+    Unlike tests/integration/servers.py, with rclone's default directory cache: with
+    `--dir-cache-time 0s` a second `dvc push --run-cache` of the same entries hangs in
+    PutObject (rclone 1.7x), and these tests push the run-cache more than once.
+    Buckets must exist before the server starts listing them.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = root.parent / f"rclone-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                require_tool("rclone"),
+                "serve",
+                "s3",
+                "--addr",
+                f"127.0.0.1:{port}",
+                "--auth-key",
+                f"{ACCESS_KEY},{SECRET_KEY}",
+                "--config",
+                os.devnull,
+                str(root),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, process, log)
+        yield S3Server(f"http://127.0.0.1:{port}", root)
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()

@@ -1,0 +1,198 @@
+"""Local stand-ins for third-party actions and CLIs that cannot be reached offline.
+
+Each stand-in does the part of the real thing that can run here and records what it
+was asked to do as one JSON line in $STANDIN_RECORD/calls.jsonl, for the tests to read:
+
+  setup-python, setup-uv     check the tool is on PATH (the host's; nothing is installed)
+  upload-artifact            copy the paths into $STANDIN_RECORD/artifacts/NAME
+  setup-cml                  put a `cml` command on PATH that records its arguments and
+                             the report file it was given (nothing is posted)
+  setup-buildx, login        check `docker` is on PATH / record the registry and user
+  build-push                 really build with `docker build` (podman here); a push is
+                             recorded with the built image's labels instead of sent
+  gh                         record `gh release create` and its notes file
+
+Usage: standin.py KIND [ARGS...]; inputs come from INPUT_* variables, as for real actions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def record_dir() -> Path:
+    path = Path(os.environ["STANDIN_RECORD"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record(kind: str, **data: Any) -> None:
+    with (record_dir() / "calls.jsonl").open("a") as out:
+        out.write(json.dumps({"kind": kind, **data}) + "\n")
+
+
+def inputs(*names: str) -> dict[str, str]:
+    return {name: os.environ.get(f"INPUT_{name.upper()}", "") for name in names}
+
+
+def lines(value: str) -> list[str]:
+    return [line.strip() for line in value.replace(",", "\n").splitlines() if line.strip()]
+
+
+def set_output(name: str, value: str) -> None:
+    with Path(os.environ["GITHUB_OUTPUT"]).open("a") as out:
+        out.write(f"{name}={value}\n")
+
+
+def require(tool: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        sys.exit(f"stand-in: {tool} is not on PATH")
+    return found
+
+
+def setup_python() -> None:
+    given = inputs("python-version")
+    version = subprocess.run(
+        [require("python3"), "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    print(f"stand-in setup-python: asked for {given['python-version']}, using the host's {version}")
+    record("setup-python", inputs=given, host=version)
+
+
+def setup_uv() -> None:
+    given = inputs("enable-cache", "cache-dependency-glob", "version")
+    record("setup-uv", inputs=given, uv=require("uv"))
+
+
+def upload_artifact() -> None:
+    given = inputs("name", "path", "retention-days")
+    workspace = Path(os.environ["GITHUB_WORKSPACE"])
+    target = record_dir() / "artifacts" / given["name"]
+    copied = []
+    for entry in lines(given["path"].replace(",", "\n")):
+        source = workspace / entry
+        if not source.exists():
+            sys.exit(f"stand-in upload-artifact: {entry} does not exist")
+        destination = target / entry.rstrip("/")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, destination, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, destination)
+        copied.append(entry)
+    url = (
+        f"{os.environ['GITHUB_SERVER_URL']}/{os.environ['GITHUB_REPOSITORY']}"
+        f"/actions/runs/{os.environ['GITHUB_RUN_ID']}/artifacts/{given['name']}"
+    )
+    set_output("artifact-url", url)
+    record("upload-artifact", inputs=given, copied=copied, url=url)
+
+
+def command_shim(name: str) -> None:
+    """A `name` command on PATH for the next steps that runs `standin.py name ...`."""
+    bin_dir = Path(os.environ["RUNNER_TEMP"]) / "standin-bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / name
+    shim.write_text(f'#!/bin/sh\nexec python3 "{HERE / "standin.py"}" {name} "$@"\n')
+    shim.chmod(0o755)
+    with Path(os.environ["GITHUB_PATH"]).open("a") as out:
+        out.write(f"{bin_dir}\n")
+
+
+def setup_cml() -> None:
+    command_shim("cml")
+    record("setup-cml", inputs=inputs("version"))
+
+
+def cml(args: list[str]) -> None:
+    files = {arg: Path(arg).read_text() for arg in args if Path(arg).is_file()}
+    record(
+        "cml",
+        args=args,
+        files=files,
+        token_set=bool(os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN")),
+    )
+
+
+def gh(args: list[str]) -> None:
+    notes = None
+    if "--notes-file" in args:
+        notes = Path(args[args.index("--notes-file") + 1]).read_text()
+    if args[:2] == ["release", "create"] and "--verify-tag" in args:
+        subprocess.run(["git", "rev-parse", "--verify", f"refs/tags/{args[2]}"], check=True)
+    record("gh", args=args, notes=notes, token_set=bool(os.environ.get("GH_TOKEN")))
+
+
+def setup_buildx() -> None:
+    record("setup-buildx", docker=require("docker"))
+
+
+def login() -> None:
+    given = inputs("registry", "username", "password")
+    record(
+        "login",
+        registry=given["registry"],
+        username=given["username"],
+        password_set=bool(given["password"]),
+    )
+
+
+def build_push() -> None:
+    given = inputs("context", "tags", "labels", "build-args", "load", "push", "cache-from")
+    tags = lines(given["tags"])
+    labels = [line.strip() for line in given["labels"].splitlines() if line.strip()]
+    build_args = [line.strip() for line in given["build-args"].splitlines() if line.strip()]
+    command = [require("docker"), "build"]
+    for tag in tags:
+        command += ["--tag", tag]
+    for label in labels:
+        command += ["--label", label]
+    for arg in build_args:
+        command += ["--build-arg", arg]
+    command.append(given["context"] or ".")
+    print("stand-in build-push:", " ".join(command), flush=True)
+    subprocess.run(command, check=True)
+    inspected = json.loads(
+        subprocess.run(
+            [require("docker"), "image", "inspect", tags[0]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]
+    record(
+        "build-push",
+        inputs=given,
+        tags=tags,
+        pushed=given["push"] == "true",
+        image_labels=inspected["Config"]["Labels"],
+    )
+
+
+HANDLERS = {
+    "setup-python": setup_python,
+    "setup-uv": setup_uv,
+    "upload-artifact": upload_artifact,
+    "setup-cml": setup_cml,
+    "setup-buildx": setup_buildx,
+    "login": login,
+    "build-push": build_push,
+}
+
+if __name__ == "__main__":
+    kind, rest = sys.argv[1], sys.argv[2:]
+    if kind == "cml":
+        cml(rest)
+    elif kind == "gh":
+        gh(rest)
+    else:
+        HANDLERS[kind]()

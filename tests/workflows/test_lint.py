@@ -1,0 +1,151 @@
+"""Workflow, shell and Dockerfile linters report nothing, and the security baseline holds.
+
+Each linter is also run on a deliberately bad workflow, so a linter that silently
+checks nothing would fail here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .harness import REPO_ROOT, WORKFLOWS, load_workflow, require_tool
+
+GITHUB = REPO_ROOT / ".github"
+SCRIPTS = GITHUB / "scripts"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
+PINNED = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\b")
+BAD_WORKFLOW = """\
+name: bad
+on: pull_request
+jobs:
+  greet:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "${{ github.event.pull_request.title }}"
+"""
+
+
+def lint(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def actionlint(*paths: str) -> subprocess.CompletedProcess[str]:
+    shellcheck = require_tool("shellcheck")
+    return lint(require_tool("actionlint"), f"-shellcheck={shellcheck}", *paths)
+
+
+def zizmor(*paths: str) -> subprocess.CompletedProcess[str]:
+    return lint(require_tool("zizmor"), "--offline", "--no-progress", *paths)
+
+
+def test_workflows_exist() -> None:
+    assert {path.name for path in WORKFLOW_FILES} == {"ci.yml", "train.yml", "release.yml"}
+
+
+def test_actionlint_reports_nothing() -> None:
+    result = actionlint(*map(str, WORKFLOW_FILES))
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_zizmor_reports_nothing() -> None:
+    result = zizmor(str(GITHUB))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout + result.stderr
+
+
+def test_linters_catch_an_unsafe_workflow(tmp_path: Path) -> None:
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(BAD_WORKFLOW)
+    found = actionlint(str(bad))
+    assert found.returncode != 0
+    assert "github.event.pull_request.title" in found.stdout
+    found = zizmor(str(bad))
+    assert found.returncode != 0
+    for audit in ("template-injection", "unpinned-uses", "artipacked", "excessive-permissions"):
+        assert audit in found.stdout, found.stdout
+
+
+def test_hadolint_reports_nothing() -> None:
+    dockerfile = REPO_ROOT / "Dockerfile"
+    if not dockerfile.is_file():
+        pytest.skip("no Dockerfile in this checkout yet")
+    result = lint(require_tool("hadolint"), str(dockerfile))
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get update && apt-get install -y curl\n")
+    result = lint(require_tool("hadolint"), str(bad))
+    assert result.returncode != 0
+    assert "DL3007" in result.stdout and "DL3008" in result.stdout
+
+
+def test_shell_scripts_pass_shellcheck() -> None:
+    scripts = [
+        *SCRIPTS.glob("*.sh"),
+        REPO_ROOT / ".ci" / "run",
+        REPO_ROOT / ".ci" / "install-system-tools",
+    ]
+    result = lint(require_tool("shellcheck"), *map(str, scripts))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pre_commit_config_is_valid() -> None:
+    result = lint(require_tool("pre-commit"), "validate-config", ".pre-commit-config.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_every_action_is_pinned_to_a_commit_with_its_version(path: Path) -> None:
+    for line in path.read_text().splitlines():
+        if re.match(r"^\s*(-\s*)?uses:", line):
+            assert PINNED.match(line), f"{path.name}: not pinned to a SHA with '# vX.Y.Z': {line}"
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_security_baseline(path: Path) -> None:
+    workflow = load_workflow(path.name)
+    assert workflow["permissions"] == {}, "no default token permissions at the top"
+    assert workflow["concurrency"]["cancel-in-progress"] is True
+    assert "${{" in workflow["concurrency"]["group"]
+    for name, job in workflow["jobs"].items():
+        assert isinstance(job.get("timeout-minutes"), int), f"{name}: timeout-minutes"
+        assert isinstance(job.get("permissions"), dict), f"{name}: job permissions"
+        assert "write-all" not in str(job["permissions"])
+        for step in job["steps"]:
+            assert "${{" not in step.get("run", ""), f"{name}: expression inside run: {step}"
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, f"{name}: checkout"
+
+
+def test_write_permissions_are_where_they_are_needed() -> None:
+    train = load_workflow("train.yml")["jobs"]["train"]["permissions"]
+    assert train == {"contents": "read", "pull-requests": "write"}
+    release = load_workflow("release.yml")["jobs"]["release"]["permissions"]
+    assert release == {"contents": "write", "packages": "write"}
+    for job in load_workflow("ci.yml")["jobs"].values():
+        assert job["permissions"] == {"contents": "read"}
+
+
+def test_no_workflow_commits_to_the_branch() -> None:
+    for path in WORKFLOW_FILES:
+        text = path.read_text()
+        assert "git commit" not in text and "git push origin HEAD" not in text, path.name
+        for push in re.findall(r"git [^\n]*push[^\n]*", text):
+            assert "refs/tags/" in push, f"{path.name}: only tags are pushed: {push}"
+
+
+def test_dependabot_covers_actions_python_and_docker() -> None:
+    config = yaml.safe_load((GITHUB / "dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert ecosystems == {"github-actions", "uv", "docker"}
