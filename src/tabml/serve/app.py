@@ -13,6 +13,7 @@ Routes
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import time
@@ -20,7 +21,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -148,11 +148,7 @@ class Metrics:
 
     def observe_predictions(self, labels: list[str]) -> None:
         self.batch_rows.observe(len(labels))
-        if len(labels) == 1:
-            counts: dict[str, int] = {labels[0]: 1}
-        else:
-            values, numbers = np.unique(np.asarray(labels, dtype=object), return_counts=True)
-            counts = dict(zip(values.tolist(), numbers.tolist(), strict=True))
+        counts = {labels[0]: 1} if len(labels) == 1 else collections.Counter(labels)
         for label, count in counts.items():
             child = self._class_children.get(label)
             if child is None:

@@ -45,6 +45,8 @@ V2_NUMERIC_TYPES = frozenset(
     }
 )
 V2_OUTPUTS = (LABEL_OUTPUT, PROBABILITIES_OUTPUT)
+_V2_TENSOR_REQUIRED = frozenset({"name", "shape", "datatype", "data"})
+_V2_TENSOR_FIELDS = _V2_TENSOR_REQUIRED | {"parameters"}
 
 Feed = dict[str, NDArray[Any]]
 
@@ -536,11 +538,11 @@ class RowDecoder:
         rows: int | None = None
         for index, tensor in enumerate(inputs):
             where = f"inputs[{index}]"
-            for key in ("shape", "datatype", "data"):
-                if key not in tensor:
-                    raise InputError.one(400, f"{where}.{key}", "is required")
-            extra = sorted(set(tensor) - {"name", "shape", "datatype", "data", "parameters"})
-            if extra:
+            if not _V2_TENSOR_REQUIRED <= tensor.keys() <= _V2_TENSOR_FIELDS:
+                for key in ("shape", "datatype", "data"):
+                    if key not in tensor:
+                        raise InputError.one(400, f"{where}.{key}", "is required")
+                extra = sorted(set(tensor) - _V2_TENSOR_FIELDS)
                 raise InputError.one(
                     400,
                     f"{where}.{extra[0]}",
@@ -608,7 +610,7 @@ def _fast_numbers(
     if not set(map(type, flat)) <= _NUMBER_TYPES:
         return None
     try:
-        wide = np.array(flat, dtype=np.float64).reshape(-1, width)
+        wide = np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(-1, width)
     except OverflowError:  # an integer literal beyond the float64 range
         return None
     with np.errstate(over="ignore", invalid="ignore"):
