@@ -1,0 +1,155 @@
+"""The helper scripts the workflows run, on small inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from .harness import REPO_ROOT
+
+SCRIPTS = REPO_ROOT / ".github" / "scripts"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+}
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def metadata(model_md5: str) -> dict[str, object]:
+    return {
+        "model": {
+            "name": "m",
+            "version": model_md5,
+            "estimator": "logistic_regression",
+            "hyperparameters": {"C": 0.5},
+        },
+        "data": {"version": "d" * 32, "rows": 10},
+        "metrics": {"f1": 0.97561, "test_rows": 114},
+        "features": [
+            {"name": "size", "dtype": "float", "min": 0.0, "max": 10.0},
+            {"name": "count", "dtype": "int", "min": 0, "max": 5},
+            {"name": "colour", "dtype": "category", "allowed": ["red", "blue"]},
+        ],
+        "target": {"name": "label", "classes": ["no", "yes"]},
+    }
+
+
+def release_info(repo: Path, model_md5: str) -> dict[str, str]:
+    (repo / "metadata.json").write_text(json.dumps(metadata(model_md5)))
+    output = repo / "output.txt"
+    output.write_text("")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "release_info.py"), "metadata.json", "notes.md"],
+        cwd=repo,
+        env={**os.environ, "GITHUB_OUTPUT": str(output)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout
+    return dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+
+def tag(repo: Path, name: str, model_md5: str) -> None:
+    subprocess.run(
+        ["git", "tag", "-a", name, "-m", f"Registering {name}", "-m", f"model-md5: {model_md5}"],
+        cwd=repo,
+        env={**os.environ, **GIT_ENV},
+        check=True,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(
+        ["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=tmp_path, env=env, check=True
+    )
+    return tmp_path
+
+
+def test_first_release_is_v1(repo: Path) -> None:
+    facts = release_info(repo, "a" * 32)
+    assert facts == {
+        "model-name": "m",
+        "model-md5": "a" * 32,
+        "data-md5": "d" * 32,
+        "version": "v1.0.0",
+        "tag": "model@v1.0.0",
+        "new": "true",
+    }
+    notes = (repo / "notes.md").read_text()
+    assert "| f1 | 0.97561 |" in notes and "| test_rows | 114 |" in notes
+    assert "a" * 32 in notes and "d" * 32 in notes
+
+
+def test_unchanged_model_keeps_its_version(repo: Path) -> None:
+    tag(repo, "model@v1.0.0", "a" * 32)
+    tag(repo, "model@v1.2.0", "b" * 32)
+    facts = release_info(repo, "b" * 32)
+    assert (facts["version"], facts["new"]) == ("v1.2.0", "false")
+
+
+def test_new_model_gets_the_next_minor_version(repo: Path) -> None:
+    tag(repo, "model@v1.9.0", "a" * 32)
+    tag(repo, "model@v1.10.0", "b" * 32)  # numeric order, not text order
+    tag(repo, "model@latest", "c" * 32)  # not a version: ignored
+    facts = release_info(repo, "c" * 32)
+    assert (facts["tag"], facts["new"]) == ("model@v1.11.0", "true")
+
+
+def test_release_info_names_a_bad_metadata_file(repo: Path) -> None:
+    (repo / "metadata.json").write_text("{}")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "release_info.py"), "metadata.json", "notes.md"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "metadata.json: cannot read the model and data versions" in result.stdout
+
+
+def test_lock_check_ignores_missing_data_and_reports_changes() -> None:
+    check = load("dvc_lock_check")
+    fresh_checkout = {
+        "ingest": [{"changed outs": {"data/raw/dataset.csv": "not in cache"}}],
+        "split": [{"changed deps": {"data/validated/dataset.parquet": "deleted"}}],
+    }
+    assert check.stale_reasons(fresh_checkout) == []
+    stale = {
+        "ingest": [{"changed deps": {"src/tabml/stages/ingest.py": "modified"}}],
+        "train": [{"changed deps": {"params.yaml": {"train": "modified"}}}],
+        "evaluate": [{"changed outs": {"metrics/metrics.json": "modified"}}],
+        "export": ["changed command"],
+    }
+    assert check.stale_reasons(stale) == [
+        "ingest: src/tabml/stages/ingest.py modified",
+        "train: params.yaml section train modified",
+        "evaluate: metrics/metrics.json modified",
+        "export: changed command",
+    ]
+
+
+def test_smoke_row_follows_the_schema() -> None:
+    smoke = load("smoke_test")
+    row = smoke.example_row(metadata("a" * 32)["features"])
+    assert row == {"size": 5.0, "count": 2, "colour": "red"}
