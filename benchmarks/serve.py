@@ -226,11 +226,25 @@ def wrk(
     return Load(rps, p50, p99, requests, errors, connections)
 
 
+DELAY_MS = 20  # each connection's pause between requests when holding a rate
+
+
+def connections_for(url: str, body: Path, rate: float, work: Path) -> int:
+    """Connections that hold about `rate` requests/s with DELAY_MS pauses.
+
+    wrk has no rate option; a connection sends one request per (pause + latency), so a
+    first guess from the pause alone runs slow. A 3-second probe measures the real
+    rate per connection and scales the count once.
+    """
+    guess = max(1, round(rate * DELAY_MS / 1000))
+    probe = wrk(url, body, connections=guess, seconds=3, work=work, delay_ms=DELAY_MS)
+    return max(1, round(guess * rate / max(probe.rps, 1.0)))
+
+
 def at_rate(url: str, body: Path, rate: float, seconds: float, work: Path) -> Load:
     """Closed-loop load held near `rate` requests/s: each connection waits between requests."""
-    delay_ms = 20
-    connections = max(1, round(rate * delay_ms / 1000))
-    return wrk(url, body, connections=connections, seconds=seconds, work=work, delay_ms=delay_ms)
+    connections = connections_for(url, body, rate, work)
+    return wrk(url, body, connections=connections, seconds=seconds, work=work, delay_ms=DELAY_MS)
 
 
 # --- request bodies ----------------------------------------------------------------------
@@ -568,10 +582,9 @@ def soak(
 ) -> dict[str, Any]:
     """Load at `rate` for `seconds`, sampling RSS; growth is measured after a warm-up."""
     samples: list[float] = []
-    delay_ms = 20
-    connections = max(1, round(rate * delay_ms / 1000))
+    connections = connections_for(server.url + "/predict", body, rate, work)
     script = work / "soak.lua"
-    script.write_text(LUA.format(body=body, delay=f"function delay() return {delay_ms} end"))
+    script.write_text(LUA.format(body=body, delay=f"function delay() return {DELAY_MS} end"))
     command = [
         "taskset",
         "-c",
@@ -728,9 +741,10 @@ def to_markdown(figures: dict[str, Any]) -> str:
     environment = figures["environment"]
     lines += [
         "",
-        f"Half-peak run: {tabml['half_peak_row']['rps']:,.0f} req/s. Soak: "
-        f"{environment['soak_seconds']:g} s at {tabml['soak']['rps']:,.0f} req/s "
-        f"(80% of peak), {tabml['soak']['errors']} errors, RSS "
+        f"Half-peak run: {tabml['half_peak_row']['rps']:,.0f} req/s (wanted "
+        f"{row_rps / 2:,.0f}). Soak: {environment['soak_seconds']:g} s at "
+        f"{tabml['soak']['rps']:,.0f} req/s (wanted {tabml['soak']['target_rps']:,.0f}, 80% "
+        f"of peak), {tabml['soak']['errors']} errors, RSS "
         f"{tabml['soak']['rss_growth_percent']:+.1f}%.",
     ]
     if container:

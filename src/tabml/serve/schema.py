@@ -186,7 +186,7 @@ class RowDecoder:
         feed: Feed = {}
         if self.numeric:
             try:
-                self._numeric_feed(matrix, rows, prefix, feed)
+                self._numeric_feed(matrix, prefix, feed)
             except InputError as error:
                 problems.extend(error.problems)
         for feature in self.categorical:
@@ -236,7 +236,6 @@ class RowDecoder:
     def _numeric_feed(
         self,
         matrix: list[tuple[Any, ...]],
-        rows: list[Any],
         prefix: Callable[[int], str],
         feed: Feed,
     ) -> None:
