@@ -1,0 +1,365 @@
+"""The workflows, run by `act` in host mode from event fixtures, on temporary copies.
+
+- ci.yml on a push: every job succeeds; a params change without a new dvc.lock fails
+  the lock check with the message that says what to do.
+- train.yml on pull requests, against a real S3 server on 127.0.0.1 that the test seeds
+  with the base branch's pushed cache and run-cache: `dvc repro --pull` restores the
+  unchanged stages and retrains the rest; the gate passes for a better model and fails
+  for a worse one; the CML stand-in gets the report and the `comment update` arguments;
+  a fork's pull request gets no secrets, pushes nothing and posts nothing.
+- release.yml on a merge to main: pulls the model, builds the real image (podman behind
+  a `docker` command), smoke-tests it, "pushes" it with its tags and labels, tags the
+  model version in git and publishes a release with the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.project import Project, copy_project, new_project
+from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server
+
+from .harness import (
+    REPOSITORY,
+    ActRun,
+    pr_event,
+    publish_origin,
+    push_event,
+    require_tool,
+    run_act,
+    s3_server,
+)
+
+pytestmark = pytest.mark.slow
+
+S3_SECRETS = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+BETTER_C, WORSE_C = 0.5, 0.0001
+WATERMARK = "--watermark-title=tabml training report"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    root = tmp_path_factory.mktemp("s3") / "root"
+    (root / "dvc").mkdir(parents=True)
+    with s3_server(root) as server:
+        yield server
+
+
+def with_env(project: Project, **env: str) -> Project:
+    return Project(project.path, {**project.env, **env})
+
+
+def quick_model_card(project: Project) -> None:
+    """Fewer bootstrap samples for the model card: the slowest stage, not what is tested."""
+    if "model_card" in project.read_params():
+        project.set_params(model_card={"bootstrap_samples": 50})
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> Project:
+    """main: S3 as the default remote, reproduced, committed, pushed with its run-cache."""
+    require_tool("act")
+    root = tmp_path_factory.mktemp("champion")
+    project = new_project(root / "project", root / "local-remote")
+    project.dvc("remote", "add", "--default", "storage", "s3://dvc/tabml")
+    project.dvc("remote", "modify", "storage", "endpointurl", s3.endpoint)
+    quick_model_card(project)
+    project.repro()
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "Reproduce, with shared S3 storage")
+    with_env(project, **S3_SECRETS).dvc("push", "--run-cache")
+    publish_origin(project, root / "origin.git")
+    return project
+
+
+def remote_objects(s3: S3Server) -> set[str]:
+    root = s3.root / "dvc"
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+def pull_request(champion: Project, dest: Path, branch: str, c: float) -> Project:
+    """A branch off main that changes train.logistic_regression.C, committed, not run."""
+    project = copy_project(champion, dest)
+    project.git("checkout", "-q", "-b", branch)
+    estimator = dict(project.read_params()["train"]["logistic_regression"])  # type: ignore[index]
+    estimator["C"] = c
+    project.set_params(train={"logistic_regression": estimator})
+    project.git("commit", "-q", "-am", f"Try C={c}")
+    return project
+
+
+def lock_md5(lock_file: Path, path: str) -> str:
+    lock = yaml.safe_load(lock_file.read_text())
+    for stage in lock["stages"].values():
+        for out in stage.get("outs", []):
+            if out["path"] == path:
+                return str(out["md5"])
+    raise KeyError(path)
+
+
+def remote_has(s3: S3Server, md5: str) -> bool:
+    return (s3.root / "dvc" / "tabml" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
+
+
+def assert_ran(run: ActRun, *steps: str) -> None:
+    for step in steps:
+        assert run.step_succeeded(step), f"step {step!r} did not succeed\n{run.explain()}"
+
+
+def the_comment(run: ActRun) -> dict[str, Any]:
+    calls = run.calls("cml")
+    assert len(calls) == 1, f"expected one cml call, got {calls}\n{run.explain()}"
+    call = calls[0]
+    assert call["args"][:2] == ["comment", "update"], call
+    assert "--target=pr" in call["args"]
+    assert WATERMARK in call["args"]
+    assert "--no-publish" in call["args"], "images must not go to a public host by default"
+    assert call["token_set"]
+    assert "report.md" in call["files"], call
+    return call
+
+
+def test_train_on_pull_requests(champion: Project, s3: S3Server, tmp_path: Path) -> None:
+    # A same-repository pull request with a better model: the gate passes.
+    better = pull_request(champion, tmp_path / "better", "tune-c", BETTER_C)
+    before = remote_objects(s3)
+    run = run_act(
+        better,
+        "train.yml",
+        "pull_request",
+        pr_event(7, REPOSITORY, "tune-c"),
+        tmp_path / "act-better",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode == 0, run.explain()
+    assert_ran(
+        run,
+        "Check the DVC remote",
+        "Reproduce the pipeline (dvc repro --pull)",
+        "Report and quality gate",
+        "Push data, models and run-cache (same-repository pull requests)",
+        "Post or update the report comment",
+    )
+    assert not run.step_ran("Reproduce the pipeline (no remote)")
+    assert not run.step_ran("Quality gate verdict")
+    # Unchanged stages came from the remote; only the ones the params change retrained.
+    for stage in ("ingest", "validate", "split"):
+        assert f"Pulling data for stage: '{stage}'" in run.output, run.explain()
+        assert f"Running stage '{stage}'" not in run.output
+    assert "Running stage 'train'" in run.output
+    report = the_comment(run)["files"]["report.md"]
+    assert "quality gate passed" in report
+    assert "```mermaid" in report
+    assert "![" not in report, "no images in the comment: plots go to the artifact"
+    [artifact] = run.calls("upload-artifact")
+    assert artifact["url"] in report
+    assert (run.record / "artifacts" / "training-report" / "dvc_plots" / "index.html").is_file()
+    # dvc push sent the new model to S3 (same-repository pull requests only).
+    artifact_dir = run.record / "artifacts" / "training-report"
+    new_model = lock_md5(artifact_dir / "dvc.lock", "models/model.onnx")
+    assert new_model != champion.lock_md5("models/model.onnx")
+    assert remote_has(s3, new_model)
+    assert remote_objects(s3) > before
+
+    # The same repository, a worse model: the report is posted, then the job fails.
+    worse = pull_request(champion, tmp_path / "worse", "bad-c", WORSE_C)
+    run = run_act(
+        worse,
+        "train.yml",
+        "pull_request",
+        pr_event(8, REPOSITORY, "bad-c"),
+        tmp_path / "act-worse",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode != 0, run.explain()
+    assert_ran(run, "Report and quality gate", "Post or update the report comment")
+    assert run.step_failed("Quality gate verdict"), run.explain()
+    assert "Quality gate failed" in run.output
+    report = the_comment(run)["files"]["report.md"]
+    assert "quality gate failed" in report
+    assert "f1" in report
+
+
+def test_train_on_a_pull_request_from_a_fork(
+    champion: Project, s3: S3Server, tmp_path: Path
+) -> None:
+    """Secrets handed to the runner are not used; nothing is pulled, pushed or posted."""
+    fork = pull_request(champion, tmp_path / "fork", "fork-c", BETTER_C)
+    before = remote_objects(s3)
+    run = run_act(
+        fork,
+        "train.yml",
+        "pull_request",
+        pr_event(9, "outsider/tabml-models", "fork-c"),
+        tmp_path / "act-fork",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode == 0, run.explain()
+    assert "a pull request from a fork" in run.output
+    assert_ran(run, "Reproduce the pipeline (no remote)", "Report and quality gate")
+    for step in (
+        "Reproduce the pipeline (dvc repro --pull)",
+        "Push data, models and run-cache (same-repository pull requests)",
+        "Post or update the report comment",
+    ):
+        assert not run.step_ran(step), f"{step!r} ran for a fork\n{run.explain()}"
+    assert run.calls("cml") == [] and run.calls("setup-cml") == []
+    assert remote_objects(s3) == before
+    assert "quality gate passed" in run.output, "the report is in the log and job summary"
+
+
+def test_train_without_a_shared_remote_says_so_and_passes(tmp_path: Path) -> None:
+    """A fresh copy of the template: the default remote is a local folder."""
+    require_tool("act")
+    project = new_project(tmp_path / "project", tmp_path / "remote")
+    quick_model_card(project)
+    project.git("commit", "-q", "-am", "Fewer bootstrap samples")
+    publish_origin(project, tmp_path / "origin.git")
+    project.git("checkout", "-q", "-b", "docs")
+    run = run_act(
+        project,
+        "train.yml",
+        "pull_request",
+        pr_event(3, REPOSITORY, "docs"),
+        tmp_path / "act",
+        secrets={"GITHUB_TOKEN": "ghs_test"},
+        job="train",
+    )
+    assert run.returncode == 0, run.explain()
+    assert "is a local folder" in run.output
+    assert_ran(run, "Reproduce the pipeline (no remote)", "Report and quality gate")
+    assert not run.step_ran("Push data, models and run-cache (same-repository pull requests)")
+    report = the_comment(run)["files"]["report.md"]
+    assert "quality gate passed" in report
+
+
+def test_ci_on_push(tmp_path: Path) -> None:
+    require_tool("act")
+    require_tool("shellcheck")
+    project = new_project(tmp_path / "project", tmp_path / "remote")
+    publish_origin(project, tmp_path / "origin.git")
+    run = run_act(project, "ci.yml", "push", push_event(), tmp_path / "act")
+    assert run.returncode == 0, run.explain()
+    assert_ran(run, "pre-commit on every file", "Fast tests", "Check dvc.lock")
+    assert "dvc.lock matches the code and params" in run.output
+
+
+def test_ci_fails_a_stale_dvc_lock(tmp_path: Path) -> None:
+    require_tool("act")
+    project = new_project(tmp_path / "project", tmp_path / "remote")
+    project.set_params(split={"test_size": 0.25})
+    project.git("commit", "-q", "-am", "Change the split, forget dvc.lock")
+    publish_origin(project, tmp_path / "origin.git")
+    run = run_act(project, "ci.yml", "push", push_event(), tmp_path / "act", job="dvc-lock")
+    assert run.returncode != 0
+    assert run.step_failed("Check dvc.lock"), run.explain()
+    assert "dvc.lock is out of date" in run.output
+    assert "split: params.yaml section split modified" in run.output
+    assert "Run 'make repro' and commit dvc.lock" in run.output
+
+
+@pytest.fixture
+def docker_on_path(tmp_path: Path) -> Path:
+    """A `docker` command backed by podman, with the serving tests' cached base image."""
+    require_tool("podman")
+    try:
+        from tests.serve import test_container
+    except ImportError as error:  # the serving image tests are not in this checkout
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the release test needs tests/serve/test_container.py: {error}")
+        pytest.skip(f"tests/serve/test_container.py is missing: {error}")
+    test_container.require_tools()
+    root = test_container.cache_dir() / "podman"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "containers.conf").write_text(test_container.CONTAINERS_CONF)
+    test_container.ensure_base_image(test_container.Podman(root))
+    bin_dir = tmp_path / "docker-bin"
+    bin_dir.mkdir()
+    ca = test_container.CA_BUNDLE
+    volume = f"--volume={ca}:{ca}:ro" if ca.is_file() else ""
+    (bin_dir / "docker").write_text(
+        "#!/usr/bin/env bash\n"
+        "# docker -> podman with the test's storage; builds use the local base image.\n"
+        "set -euo pipefail\n"
+        f"export CONTAINERS_CONF={root / 'containers.conf'}\n"
+        f"podman=(podman --root {root / 'storage'} --runroot {root / 'run'})\n"
+        'if [ "${1:-}" = build ]; then\n'
+        "  shift\n"
+        '  exec "${podman[@]}" build --pull=never --network=host --format=docker '
+        f'{volume} --build-arg=BASE_IMAGE={test_container.BASE_IMAGE} "$@"\n'
+        "fi\n"
+        'exec "${podman[@]}" "$@"\n'
+    )
+    (bin_dir / "docker").chmod(0o755)
+    return bin_dir
+
+
+def test_release_on_merge_to_main(
+    champion: Project, s3: S3Server, tmp_path: Path, docker_on_path: Path
+) -> None:
+    from tests.serve.conftest import free_port
+
+    project = copy_project(champion, tmp_path / "project")
+    origin = Path(project.git("config", "remote.origin.pushurl").strip())
+    run = run_act(
+        project,
+        "release.yml",
+        "push",
+        push_event(),
+        tmp_path / "act",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+        env={"SMOKE_PORT": str(free_port())},
+        path=[docker_on_path, gh_standin(tmp_path)],
+    )
+    assert run.returncode == 0, run.explain()
+    assert_ran(
+        run,
+        "Pull the model dvc.lock names",
+        "Smoke test (ready, one prediction)",
+        "Tag the model version (model@vX.Y.Z)",
+        "Publish the GitHub release",
+    )
+    assert "ready, and one prediction" in run.output
+    metadata = json.loads((champion.path / "models" / "metadata.json").read_text())
+    model_md5, data_md5 = metadata["model"]["version"], metadata["data"]["version"]
+    assert model_md5 == champion.lock_md5("models/model.onnx")
+    # The image was built before the smoke test, and pushed with three tags and labels.
+    builds = run.calls("build-push")
+    assert [build["pushed"] for build in builds] == [False, True]
+    sha = project.git("rev-parse", "HEAD").strip()
+    image = f"ghcr.io/{REPOSITORY}"
+    assert builds[1]["tags"] == [f"{image}:v1.0.0", f"{image}:{sha}", f"{image}:latest"]
+    labels = builds[1]["image_labels"]
+    assert labels["org.opencontainers.image.revision"] == sha
+    assert labels["io.tabml.model.version"] == model_md5
+    assert labels["io.tabml.data.version"] == data_md5
+    assert labels["org.opencontainers.image.version"] == "v1.0.0"
+    [login] = run.calls("login")
+    assert login["registry"] == "ghcr.io" and login["password_set"]
+    # A GTO-compatible annotated tag in origin, and a release whose notes carry metrics.
+    tag_type = project.run("git", "--git-dir", str(origin), "cat-file", "-t", "model@v1.0.0")
+    assert tag_type.stdout.strip() == "tag"
+    message = project.run(
+        "git", "--git-dir", str(origin), "tag", "-l", "--format=%(contents)", "model@v1.0.0"
+    ).stdout
+    assert f"model-md5: {model_md5}" in message
+    [release] = run.calls("gh")
+    assert release["args"][:3] == ["release", "create", "model@v1.0.0"]
+    assert f"| f1 | {metadata['metrics']['f1']:.6g} |" in release["notes"]
+    assert model_md5 in release["notes"] and data_md5 in release["notes"]
+
+
+def gh_standin(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "gh-bin"
+    bin_dir.mkdir()
+    script = Path(__file__).resolve().parent / "standins" / "standin.py"
+    (bin_dir / "gh").write_text(f'#!/bin/sh\nexec python3 "{script}" gh "$@"\n')
+    (bin_dir / "gh").chmod(0o755)
+    return bin_dir
