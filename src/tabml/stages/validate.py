@@ -107,9 +107,17 @@ def header_failures(path: Path) -> list[Failure]:
 
 def repeated_header_rows(frame: pd.DataFrame, max_examples: int) -> list[Failure]:
     """Rows whose every cell equals its column's name: a header pasted into the data."""
-    as_text = frame.astype("string")
-    matches = as_text.eq(pd.Series(frame.columns, index=frame.columns)).all(axis=1)
-    lines = [int(i) + HEADER_LINES for i in frame.index[matches]]
+    if frame.empty or any(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes):
+        # pandas reads a column as numbers only when every cell is one, so a column
+        # holding its own name is never numeric: no row can repeat the header.
+        return []
+    first = frame.columns[0]
+    # Compare whole rows only where the first cell matches: one column, not every cell.
+    candidates = frame[frame[first].astype("string") == str(first)]
+    matches = (
+        candidates.astype("string").eq(pd.Series(frame.columns, index=frame.columns)).all(axis=1)
+    )
+    lines = [int(i) + HEADER_LINES for i in candidates.index[matches]]
     if not lines:
         return []
     examples = [Example(line, "header repeated") for line in lines[:max_examples]]
