@@ -1,0 +1,69 @@
+"""Prediction log: sampled JSON lines that `tabml drift` reads back."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tabml.config import load_schema
+from tabml.monitor.sample import read_sample
+from tabml.serve.prediction_log import PredictionLog
+
+CLASSES = ["benign", "malignant"]
+
+
+def feed_of(rows: int) -> dict[str, np.ndarray]:
+    return {
+        "size": np.arange(rows, dtype=np.float32).reshape(-1, 1),
+        "colour": np.array(["red"] * rows, dtype=object).reshape(-1, 1),
+    }
+
+
+def test_every_row_at_rate_one(tmp_path: Path) -> None:
+    sink = io.BytesIO()
+    log = PredictionLog(sink, 1.0, "v1", CLASSES)
+    proba = np.array([[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]], dtype=np.float32)
+    feed = feed_of(3)
+    feed["size"][1, 0] = np.nan
+    assert log.record(feed, ["malignant", "benign", "benign"], proba) == 3
+    lines = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [line["prediction"]["label"] for line in lines] == ["malignant", "benign", "benign"]
+    assert lines[0]["features"] == {"size": 0.0, "colour": "red"}
+    assert lines[1]["features"]["size"] is None  # a missing number is logged as null
+    assert lines[0]["prediction"]["probabilities"] == {"benign": 0.25, "malignant": 0.75}
+    assert lines[0]["model_version"] == "v1"
+    assert lines[0]["timestamp"].endswith("+00:00")
+
+
+def test_sampling_rate_is_honoured_and_seeded() -> None:
+    def logged(seed: int) -> int:
+        log = PredictionLog(io.BytesIO(), 0.1, "v1", CLASSES, seed=seed)
+        proba = np.tile(np.array([[0.5, 0.5]], dtype=np.float32), (10_000, 1))
+        return log.record(feed_of(10_000), ["benign"] * 10_000, proba)
+
+    assert logged(1) == logged(1)
+    assert 850 < logged(2) < 1150
+    off = PredictionLog(io.BytesIO(), 0.0, "v1", CLASSES)
+    assert off.record(feed_of(5), ["benign"] * 5, np.zeros((5, 2), np.float32)) == 0
+    with pytest.raises(ValueError, match=r"sample_rate = 1\.5: must be between 0 and 1"):
+        PredictionLog(io.BytesIO(), 1.5, "v1", CLASSES)
+
+
+def test_drift_reads_the_log_back(tmp_path: Path, repo_root: Path) -> None:
+    schema = load_schema(repo_root / "schemas/breast_cancer.yaml")
+    rng = np.random.default_rng(0)
+    feed = {name: rng.uniform(1, 2, (40, 1)).astype(np.float32) for name in schema.features}
+    path = tmp_path / "predictions.jsonl"
+    with path.open("wb") as sink:
+        log = PredictionLog(sink, 1.0, "v1", CLASSES)
+        log.record(feed, ["benign"] * 40, np.full((40, 2), 0.5, np.float32))
+        log.close()
+    sample = read_sample(path, schema.target.name)
+    assert list(sample.features.columns) == list(schema.features)
+    assert len(sample.features) == 40
+    assert sample.predictions is not None
+    assert set(sample.predictions) == {"benign"}
