@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -151,6 +152,36 @@ def _drift(args: argparse.Namespace, params: Params) -> str:
     return f"{verdict} ({args.json_out}, {args.html_out})"
 
 
+def _drift_issue(args: argparse.Namespace) -> str:
+    import os
+
+    from tabml.monitor.issue import GitHubClient, file_or_update, issue_body, issue_title
+
+    try:
+        summary = json.loads(args.summary.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            f"--summary {args.summary}: no such file; run `tabml drift` first"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"--summary {args.summary}: not valid JSON: {error}") from None
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repo):
+        raise InputError(f"--repo {args.repo!r}: must be OWNER/NAME")
+    if not summary.get("drift_detected"):
+        return "no drift; no issue filed"
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise InputError("GITHUB_TOKEN is not set; the issue cannot be filed")
+    client = GitHubClient(args.api_url, args.repo, token)
+    action, number = file_or_update(
+        client,
+        issue_title(summary),
+        issue_body(summary, args.run_url, args.sample_name),
+        args.label,
+    )
+    return f"{action} issue #{number}"
+
+
 class QualityGateError(PipelineError):
     """The challenger is worse than the champion beyond the gate's tolerances."""
 
@@ -244,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     metrics = "metrics/metrics.json"
 
     sub = stages.add_parser("infer-schema", help="write a first data schema inferred from a file")
-    sub.set_defaults(handler=None, schema_handler=_infer_schema)
+    sub.set_defaults(handler=None, plain_handler=_infer_schema)
     sub.add_argument("--data", type=Path, required=True, help="CSV or Parquet file")
     sub.add_argument("--target", required=True, help="the label column")
     sub.add_argument("--out", type=Path, required=True, help="the schema YAML to write")
@@ -323,6 +354,18 @@ def build_parser() -> argparse.ArgumentParser:
     path(sub, "--json-out", "reports/drift.json")
     path(sub, "--html-out", "reports/drift.html")
     sub.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift is found")
+    sub = stages.add_parser("drift-issue", help="file drift as a GitHub issue, or update it")
+    sub.set_defaults(handler=None, plain_handler=_drift_issue)
+    path(sub, "--summary", "reports/drift.json")
+    sub.add_argument("--repo", required=True, help="OWNER/NAME")
+    sub.add_argument(
+        "--api-url",
+        default="https://api.github.com",
+        help="the REST API root ($GITHUB_API_URL in a workflow)",
+    )
+    sub.add_argument("--label", default="drift")
+    sub.add_argument("--run-url", default=None, help="link to the run with the HTML report")
+    sub.add_argument("--sample-name", default="production sample")
     return parser
 
 
@@ -330,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.handler is None:
-            message = args.schema_handler(args)
+            message = args.plain_handler(args)
         else:
             message = args.handler(args, load_params(args.params))
     except PipelineError as error:
