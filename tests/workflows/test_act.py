@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from filelock import FileLock
 
-from tests.integration.project import Project, copy_project, new_project
+from tests.integration.project import Project, copy_project, new_project, project_env
 from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server
 
 from .harness import (
@@ -62,18 +64,33 @@ def quick_model_card(project: Project) -> None:
         project.set_params(model_card={"bootstrap_samples": 50})
 
 
+def reproduced_once(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The template reproduced and committed, built once for all xdist workers."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    with FileLock(str(shared / "workflows-reproduced.lock")):
+        root = shared / "workflows-reproduced"
+        project = Project(root / "project", project_env(root / "home"))
+        if not (root / "done").is_file():
+            shutil.rmtree(root, ignore_errors=True)
+            project = new_project(root / "project", root / "local-remote")
+            quick_model_card(project)
+            project.repro()
+            project.git("add", "-A")
+            project.git("commit", "-q", "-m", "Reproduce")
+            (root / "done").touch()
+        return project
+
+
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> Project:
     """main: S3 as the default remote, reproduced, committed, pushed with its run-cache."""
     require_tool("act")
     root = tmp_path_factory.mktemp("champion")
-    project = new_project(root / "project", root / "local-remote")
+    project = copy_project(reproduced_once(tmp_path_factory), root / "project")
     project.dvc("remote", "add", "--default", "storage", "s3://dvc/tabml")
     project.dvc("remote", "modify", "storage", "endpointurl", s3.endpoint)
-    quick_model_card(project)
-    project.repro()
-    project.git("add", "-A")
-    project.git("commit", "-q", "-m", "Reproduce, with shared S3 storage")
+    project.git("commit", "-q", "-am", "Use shared S3 storage")
     with_env(project, **S3_SECRETS).dvc("push", "--run-cache")
     publish_origin(project, root / "origin.git")
     return project
