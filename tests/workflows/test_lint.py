@@ -46,8 +46,13 @@ def zizmor(*paths: str) -> subprocess.CompletedProcess[str]:
     return lint(require_tool("zizmor"), "--offline", "--no-progress", *paths)
 
 
+# Workflows that run on code changes: superseded runs are cancelled. (A scheduled job,
+# like drift.yml, may rather queue than cancel a run that is updating an issue.)
+CHANGE_DRIVEN = {"ci.yml", "train.yml", "release.yml"}
+
+
 def test_workflows_exist() -> None:
-    assert {path.name for path in WORKFLOW_FILES} == {"ci.yml", "train.yml", "release.yml"}
+    assert {path.name for path in WORKFLOW_FILES} >= CHANGE_DRIVEN
 
 
 def test_actionlint_reports_nothing() -> None:
@@ -116,8 +121,10 @@ def test_every_action_is_pinned_to_a_commit_with_its_version(path: Path) -> None
 def test_security_baseline(path: Path) -> None:
     workflow = load_workflow(path.name)
     assert workflow["permissions"] == {}, "no default token permissions at the top"
-    assert workflow["concurrency"]["cancel-in-progress"] is True
-    assert "${{" in workflow["concurrency"]["group"]
+    assert workflow["concurrency"]["group"]
+    if path.name in CHANGE_DRIVEN:
+        assert workflow["concurrency"]["cancel-in-progress"] is True
+        assert "${{" in workflow["concurrency"]["group"], "one group per PR or ref"
     for name, job in workflow["jobs"].items():
         assert isinstance(job.get("timeout-minutes"), int), f"{name}: timeout-minutes"
         assert isinstance(job.get("permissions"), dict), f"{name}: job permissions"
