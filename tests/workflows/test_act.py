@@ -325,16 +325,24 @@ def test_release_on_merge_to_main(
 
     project = copy_project(champion, tmp_path / "project")
     origin = Path(project.git("config", "remote.origin.pushurl").strip())
-    run = run_act(
-        project,
-        "release.yml",
-        "push",
-        push_event(),
-        tmp_path / "act",
-        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
-        env={"SMOKE_PORT": str(free_port())},
-        path=[docker_on_path, gh_standin(tmp_path)],
-    )
+    try:
+        run = run_act(
+            project,
+            "release.yml",
+            "push",
+            push_event(),
+            tmp_path / "act",
+            secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+            env={"SMOKE_PORT": str(free_port())},
+            path=[docker_on_path, gh_standin(tmp_path)],
+        )
+    finally:
+        # The images live in the serving tests' shared podman storage: remove ours.
+        sha = project.git("rev-parse", "HEAD").strip()
+        tags = [f"tabml-smoke:{sha}"] + [
+            f"ghcr.io/{REPOSITORY}:{tag}" for tag in ("v1.0.0", sha, "latest")
+        ]
+        project.run(str(docker_on_path / "docker"), "rmi", "--force", *tags, check=False)
     assert run.returncode == 0, run.explain()
     assert_ran(
         run,
@@ -350,7 +358,6 @@ def test_release_on_merge_to_main(
     # The image was built before the smoke test, and pushed with three tags and labels.
     builds = run.calls("build-push")
     assert [build["pushed"] for build in builds] == [False, True]
-    sha = project.git("rev-parse", "HEAD").strip()
     image = f"ghcr.io/{REPOSITORY}"
     assert builds[1]["tags"] == [f"{image}:v1.0.0", f"{image}:{sha}", f"{image}:latest"]
     labels = builds[1]["image_labels"]
