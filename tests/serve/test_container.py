@@ -129,32 +129,33 @@ def ensure_base_image(podman: Podman) -> None:
                 check=True,
                 capture_output=True,
             )
-            tar = subprocess.Popen(
-                ["tar", "-C", rootfs, "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE
-            )
             environ = {**os.environ, "CONTAINERS_CONF": str(podman.root / "containers.conf")}
-            subprocess.run(
-                [
-                    "podman",
-                    "--root",
-                    str(podman.root / "storage"),
-                    "--runroot",
-                    str(podman.root / "run"),
-                    "import",
-                    "--change",
-                    'CMD ["python3"]',
-                    "--change",
-                    "ENV LANG=C.UTF-8",
-                    "-",
-                    BASE_IMAGE,
-                ],
-                stdin=tar.stdout,
-                check=True,
-                capture_output=True,
-                env=environ,
-                timeout=300,
-            )
-            assert tar.wait() == 0
+            # The context manager closes the pipe in this process once podman has read it.
+            with subprocess.Popen(
+                ["tar", "-C", rootfs, "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE
+            ) as tar:
+                subprocess.run(
+                    [
+                        "podman",
+                        "--root",
+                        str(podman.root / "storage"),
+                        "--runroot",
+                        str(podman.root / "run"),
+                        "import",
+                        "--change",
+                        'CMD ["python3"]',
+                        "--change",
+                        "ENV LANG=C.UTF-8",
+                        "-",
+                        BASE_IMAGE,
+                    ],
+                    stdin=tar.stdout,
+                    check=True,
+                    capture_output=True,
+                    env=environ,
+                    timeout=300,
+                )
+            assert tar.returncode == 0
 
 
 def build_context(model: ExportedModel, into: Path) -> None:
