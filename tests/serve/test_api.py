@@ -638,3 +638,41 @@ def test_values_just_past_the_float32_maximum_are_refused(
     assert reply.status == 422
     assert "float32 range" in problem_fields(reply)["size"]
     assert mixed_client.post("/predict", {**VALID, "size": 3.4028234663852886e38}).status == 200
+
+
+def test_prediction_log_records_sampled_rows(mixed_model: ExportedModel, tmp_path: Any) -> None:
+    path = tmp_path / "logs" / "predictions.jsonl"
+    rows = [
+        {"size": 12.5, "count": 3, "colour": "red"},
+        {"size": None, "count": 4, "colour": "blue"},
+    ]
+    with make_client(mixed_model, prediction_log=path, prediction_log_sample_rate=1.0) as client:
+        predictions = client.post("/predict", rows).json()["predictions"]
+        assert client.post("/predict", {"size": "x", "count": 1, "colour": "red"}).status == 422
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["features"] for line in lines] == [
+        {"size": 12.5, "count": 3.0, "colour": "red"},
+        {"size": None, "count": 4.0, "colour": "blue"},
+    ]
+    assert [line["prediction"]["label"] for line in lines] == [p["label"] for p in predictions]
+    assert {line["model_version"] for line in lines} == {mixed_model.metadata["model"]["version"]}
+
+
+def test_prediction_log_off_by_default_and_sampled_out(
+    mixed_model: ExportedModel, tmp_path: Any
+) -> None:
+    path = tmp_path / "predictions.jsonl"
+    with make_client(mixed_model, prediction_log=path, prediction_log_sample_rate=0.0) as client:
+        assert client.post("/predict", [VALID] * 5).status == 200
+    assert path.read_text() == ""
+    with make_client(mixed_model) as client:
+        assert client.app.prediction_log is None
+
+
+def test_prediction_log_that_cannot_be_opened_stops_startup(
+    mixed_model: ExportedModel, tmp_path: Any
+) -> None:
+    (tmp_path / "file").write_text("")
+    with make_client(mixed_model, prediction_log=tmp_path / "file" / "log.jsonl") as failed:
+        assert failed.startup["type"] == "lifespan.startup.failed"
+        assert "TABML_PREDICTION_LOG" in failed.startup["message"]

@@ -48,6 +48,7 @@ def test_settings_from_environment() -> None:
         ({"TABML_WORKERS": "0"}, "TABML_WORKERS = '0': Input should be greater than or equal"),
         ({"TABML_LOG_LEVEL": "loud"}, "TABML_LOG_LEVEL = 'loud': Input should be"),
         ({"TABML_MAX_BODY_BYTES": "-1"}, "TABML_MAX_BODY_BYTES = '-1'"),
+        ({"TABML_PREDICTION_LOG_SAMPLE_RATE": "1.5"}, "TABML_PREDICTION_LOG_SAMPLE_RATE = '1.5'"),
     ],
 )
 def test_bad_settings_name_variable_value_and_rule(environ: dict[str, str], message: str) -> None:

@@ -33,6 +33,7 @@ from prometheus_client import (
 
 import tabml
 from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
+from tabml.serve.prediction_log import PredictionLog
 from tabml.serve.schema import (
     InputError,
     RowDecoder,
@@ -167,6 +168,7 @@ class ServingApp:
         self._metadata_body = b""
         self._openapi_body = b""
         self._v2_model_body = b""
+        self.prediction_log: PredictionLog | None = None
         self._routes: dict[str, tuple[str, Callable[[Receive], Awaitable[Response]]]] = {
             "/predict": ("POST", self.predict),
             "/health": ("GET", self.health),
@@ -204,6 +206,16 @@ class ServingApp:
         self.metrics.model_info.labels(
             model.name, model.version, str(model.metadata.data.version)
         ).set(1)
+        if self.settings.prediction_log is not None:
+            path = self.settings.prediction_log
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sink = path.open("ab", buffering=1 << 16)
+            except OSError as error:
+                raise ModelLoadError(f"TABML_PREDICTION_LOG = {str(path)!r}: {error}") from None
+            self.prediction_log = PredictionLog(
+                sink, self.settings.prediction_log_sample_rate, model.version, model.classes
+            )
         self.model = model
         log.info(
             "loaded model %s version %s (%d features, classes %s) from %s in %.0f ms",
@@ -231,6 +243,9 @@ class ServingApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.prediction_log is not None:
+                    self.prediction_log.close()
+                    self.prediction_log.sink.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -402,6 +417,8 @@ class ServingApp:
             feed, prediction.probabilities, 422, lambda row: "body" if single else f"[{row}]"
         )
         self.metrics.observe_predictions(prediction.labels)
+        if self.prediction_log is not None:
+            self.prediction_log.record(feed, prediction.labels, prediction.probabilities)
         return json_response(records_response(model, prediction.labels, prediction.probabilities))
 
     async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
@@ -413,6 +430,8 @@ class ServingApp:
             feed, prediction.probabilities, 400, lambda row: f"inputs[*].data[{row}]"
         )
         self.metrics.observe_predictions(prediction.labels)
+        if self.prediction_log is not None:
+            self.prediction_log.record(feed, prediction.labels, prediction.probabilities)
         return json_response(
             v2_response(
                 model, prediction.labels, prediction.probabilities, outputs, payload.get("id")
