@@ -161,6 +161,7 @@ def run_act(
     env: dict[str, str] | None = None,
     path: list[Path] | None = None,
     job: str | None = None,
+    variables: dict[str, str] | None = None,
 ) -> ActRun:
     """`act EVENT` for `workflow` in `project`, with every state folder under `work`."""
     act = require_tool("act")
@@ -211,6 +212,8 @@ def run_act(
     ]
     for key, value in (env or {}).items():
         command += ["--env", f"{key}={value}"]
+    for key, value in (variables or {}).items():
+        command += ["--var", f"{key}={value}"]
     if job:
         command += ["--job", job]
     result = subprocess.run(
