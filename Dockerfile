@@ -40,7 +40,9 @@ RUN groupadd --system --gid 10001 tabml \
         --home-dir /nonexistent --shell /usr/sbin/nologin tabml
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/app /opt/app
-COPY models/model.onnx models/metadata.json /opt/model/
+# model.onnx, metadata.json and, when the pipeline wrote one, model_card.md
+# (.dockerignore lets nothing else from models/ into the context).
+COPY models/ /opt/model/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/app \
     PYTHONDONTWRITEBYTECODE=1 \

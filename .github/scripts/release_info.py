@@ -46,7 +46,7 @@ def latest_release() -> tuple[tuple[int, int, int], str | None] | None:
     return (version[0], version[1], version[2]), found.group(1) if found else None
 
 
-def notes(metadata: dict, tag: str) -> str:
+def notes(metadata: dict, tag: str, model_card: str | None = None) -> str:
     model, data = metadata["model"], metadata["data"]
     lines = [
         f"## {model['name']} {tag.removeprefix('model@')}",
@@ -63,6 +63,12 @@ def notes(metadata: dict, tag: str) -> str:
         lines.append(f"| {name} | {shown} |")
     hyperparameters = json.dumps(model["hyperparameters"], indent=2)
     lines += ["", "Hyperparameters:", "", "```json", hyperparameters, "```", ""]
+    if model_card:
+        # The card's own headings sit one level below the release title.
+        card = "\n".join(
+            "#" + line if line.startswith("#") else line for line in model_card.splitlines()
+        )
+        lines += ["<details><summary>Model card</summary>", "", card, "", "</details>", ""]
     return "\n".join(lines)
 
 
@@ -86,7 +92,9 @@ def main(argv: list[str]) -> int:
         version, new = (latest[0][0], latest[0][1] + 1, 0), True
     semver = "v{}.{}.{}".format(*version)
     tag = f"model@{semver}"
-    notes_path.write_text(notes(metadata, tag))
+    card_path = metadata_path.parent / "model_card.md"
+    card = card_path.read_text() if card_path.is_file() else None
+    notes_path.write_text(notes(metadata, tag, card))
     facts = {
         "model-name": metadata["model"]["name"],
         "model-md5": model_md5,

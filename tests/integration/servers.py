@@ -23,7 +23,9 @@ class S3Server:
     root: Path
 
     def bucket(self, name: str) -> Path:
-        """Create bucket `name` (a folder under the root: DVC never creates buckets)."""
+        """Bucket `name`: a folder under the root. DVC never creates buckets, and rclone
+        lists a folder made after it started only once its directory cache expires, so
+        make buckets and objects that tests read before starting the server."""
         path = self.root / name
         path.mkdir(parents=True, exist_ok=True)
         return path
@@ -66,9 +68,6 @@ def rclone_s3(root: Path) -> Iterator[S3Server]:
                 f"{ACCESS_KEY},{SECRET_KEY}",
                 "--config",
                 os.devnull,
-                # Tests create buckets and objects behind the server's back: list afresh.
-                "--dir-cache-time",
-                "0s",
                 str(root),
             ],
             stdout=sink,

@@ -31,9 +31,16 @@ def test_multiclass_dataset_from_a_dvc_tracked_file(
     fresh.dvc("add", path)
     assert (fresh.path / f"{path}.dvc").is_file()
 
+    feature = next(c for c in frame.columns if c not in {"cultivar", "species"})
     fresh.set_params(
         data={"source": "file", "path": path, "sklearn_dataset": None},
         validate={"schema": f"schemas/{dataset}.yaml", "allow_duplicate_rows": duplicates},
+        # The model card's slices and sensitive attribute name columns of the data too.
+        model_card={
+            "slices": [feature],
+            "sensitive_attribute": feature,
+            "intended_use": f"Classify {dataset} samples.",
+        },
     )
     assert fresh.repro() == STAGES
 
@@ -46,3 +53,6 @@ def test_multiclass_dataset_from_a_dvc_tracked_file(
     assert metrics["accuracy"] > 0.85
     assert metrics["roc_auc"] > 0.95
     assert metadata["data"]["version"] == fresh.lock_md5("data/raw/dataset.csv")
+    card = (fresh.path / "models/model_card.md").read_text()
+    assert f"Classify {dataset} samples." in card
+    assert f"Across groups of `{feature}`" in card

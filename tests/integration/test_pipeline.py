@@ -39,12 +39,17 @@ RECORDS_REVISION = {"models/metadata.json", "models/model_card.md", "reports/mod
 DETERMINISTIC = [name for name in OUTPUTS if name not in RECORDS_REVISION]
 
 
+# evaluate's outputs (metrics, plots) are committed to git, so a fresh clone already has
+# them as dvc.lock records them and DVC skips the stage; everything else is rebuilt.
+FRESH_CLONE_STAGES = [stage for stage in STAGES if stage != "evaluate"]
+
+
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def test_fresh_copy_runs_every_stage_and_writes_every_output(reproduced: Project) -> None:
-    assert reproduced.last_repro == STAGES
+    assert reproduced.last_repro == FRESH_CLONE_STAGES
     for name in OUTPUTS:
         assert (reproduced.path / name).is_file(), name
     report = json.loads((reproduced.path / "reports/validation.json").read_text())
@@ -119,7 +124,7 @@ def test_changing_an_evaluate_param_keeps_the_model(trained: Project) -> None:
 
 def test_two_clean_runs_are_byte_identical(reproduced: Project, tmp_path: Path) -> None:
     again = new_project(tmp_path / "again", tmp_path / "remote")
-    assert again.repro() == STAGES
+    assert again.repro() == FRESH_CLONE_STAGES
     for name in DETERMINISTIC:
         assert md5(again.path / name) == md5(reproduced.path / name), name
     first = json.loads((reproduced.path / "models/metadata.json").read_text())

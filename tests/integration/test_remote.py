@@ -60,8 +60,12 @@ def test_local_remote_round_trip(trained: Project, tmp_path: Path) -> None:
 
 
 def test_s3_remote_round_trip_and_import_url(trained: Project, tmp_path: Path) -> None:
-    with rclone_s3(tmp_path / "s3") as server:
-        server.bucket("models")
+    root = tmp_path / "s3"
+    (root / "models").mkdir(parents=True)
+    # A dataset that lives in object storage, for import-url below.
+    (root / "incoming").mkdir()
+    (root / "incoming/cancer.csv").write_bytes((trained.path / "data/raw/dataset.csv").read_bytes())
+    with rclone_s3(root) as server:
         trained.dvc("remote", "add", "--local", "-d", "s3", "s3://models/tabml")
         for option, value in [
             ("endpointurl", server.endpoint),
@@ -78,9 +82,7 @@ def test_s3_remote_round_trip_and_import_url(trained: Project, tmp_path: Path) -
         assert_same_outputs(trained, pulled)
         assert "are in sync" in pulled.dvc("status", "--cloud").stdout
 
-        # A dataset that lives in object storage enters the pipeline with import-url.
-        incoming = server.bucket("incoming")
-        (incoming / "cancer.csv").write_bytes((trained.path / "data/raw/dataset.csv").read_bytes())
+        # --fs-config takes every word after it, so it goes last.
         pulled.dvc(
             "import-url",
             "s3://incoming/cancer.csv",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -676,3 +678,21 @@ def test_prediction_log_that_cannot_be_opened_stops_startup(
     with make_client(mixed_model, prediction_log=tmp_path / "file" / "log.jsonl") as failed:
         assert failed.startup["type"] == "lifespan.startup.failed"
         assert "TABML_PREDICTION_LOG" in failed.startup["message"]
+
+
+def test_model_card_is_served_when_the_model_ships_one(
+    breast_cancer_model: ExportedModel, tmp_path: Path
+) -> None:
+    with make_client(breast_cancer_model) as without:
+        reply = without.get("/model-card")
+        assert reply.status == 404
+        assert "model_card.md was not shipped with the model" in reply.json()["error"]
+    shipped = tmp_path / "model"
+    shutil.copytree(breast_cancer_model.directory, shipped)
+    (shipped / "model_card.md").write_text("# Model card: test\n")
+    with AsgiClient(ServingApp(Settings(model_dir=shipped))) as client:
+        reply = client.get("/model-card")
+        assert reply.status == 200
+        assert reply.headers["content-type"] == "text/markdown; charset=utf-8"
+        assert reply.body == b"# Model card: test\n"
+        assert "/model-card" in client.get("/openapi.json").json()["paths"]

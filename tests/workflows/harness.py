@@ -13,10 +13,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,6 @@ import pytest
 import yaml
 
 from tests.integration.project import BIN, Project
-from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server, free_port, wait_for_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -228,44 +224,3 @@ def run_act(
     output = result.stdout + result.stderr
     (work / "act.log").write_text(output)
     return ActRun(result.returncode, output, record)
-
-
-@contextmanager
-def s3_server(root: Path) -> Iterator[S3Server]:
-    """`rclone serve s3` on 127.0.0.1 serving `root`, stopped by PID.
-
-    Unlike tests/integration/servers.py, with rclone's default directory cache: with
-    `--dir-cache-time 0s` a second `dvc push --run-cache` of the same entries hangs in
-    PutObject (rclone 1.7x), and these tests push the run-cache more than once.
-    Buckets must exist before the server starts listing them.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = root.parent / f"rclone-{port}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                require_tool("rclone"),
-                "serve",
-                "s3",
-                "--addr",
-                f"127.0.0.1:{port}",
-                "--auth-key",
-                f"{ACCESS_KEY},{SECRET_KEY}",
-                "--config",
-                os.devnull,
-                str(root),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, process, log)
-        yield S3Server(f"http://127.0.0.1:{port}", root)
-    finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()

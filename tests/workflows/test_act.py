@@ -26,7 +26,7 @@ import yaml
 from filelock import FileLock
 
 from tests.integration.project import Project, copy_project, new_project, project_env
-from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server
+from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server, rclone_s3
 
 from .harness import (
     REPOSITORY,
@@ -36,7 +36,6 @@ from .harness import (
     push_event,
     require_tool,
     run_act,
-    s3_server,
 )
 
 pytestmark = pytest.mark.slow
@@ -50,7 +49,7 @@ WATERMARK = "--watermark-title=tabml training report"
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     root = tmp_path_factory.mktemp("s3") / "root"
     (root / "dvc").mkdir(parents=True)
-    with s3_server(root) as server:
+    with rclone_s3(root) as server:
         yield server
 
 

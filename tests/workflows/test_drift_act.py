@@ -12,9 +12,9 @@ import pytest
 
 from tests.github_api import github_issues_api
 from tests.integration.project import copy_project
-from tests.integration.servers import ACCESS_KEY, SECRET_KEY
+from tests.integration.servers import ACCESS_KEY, SECRET_KEY, rclone_s3
 
-from .harness import REPOSITORY, ActRun, publish_origin, run_act, s3_server
+from .harness import REPOSITORY, ActRun, publish_origin, run_act
 from .test_act import gh_standin, reproduced_once
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def test_drift_files_one_issue_updates_it_and_stays_quiet_without_drift(
     (root / "monitoring/steady.jsonl").write_text(logged(test, "diagnosis"))
     (root / "monitoring/shifted.jsonl").write_text(logged(shifted, "diagnosis"))
 
-    with s3_server(root) as s3, github_issues_api(REPOSITORY, TOKEN) as (api, issues):
+    with rclone_s3(root) as s3, github_issues_api(REPOSITORY, TOKEN) as (api, issues):
 
         def drift_run(sample: str, name: str, retrain: bool = False) -> ActRun:
             (tmp_path / name).mkdir()

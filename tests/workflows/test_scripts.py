@@ -100,6 +100,15 @@ def test_first_release_is_v1(repo: Path) -> None:
     assert "a" * 32 in notes and "d" * 32 in notes
 
 
+def test_release_notes_carry_the_model_card(repo: Path) -> None:
+    (repo / "model_card.md").write_text("# Model card: m\n\n## Fairness\n\nparity 0.1\n")
+    release_info(repo, "a" * 32)
+    notes = (repo / "notes.md").read_text()
+    assert "<summary>Model card</summary>" in notes
+    assert "## Model card: m" in notes and "### Fairness" in notes
+    assert "parity 0.1" in notes
+
+
 def test_unchanged_model_keeps_its_version(repo: Path) -> None:
     tag(repo, "model@v1.0.0", "a" * 32)
     tag(repo, "model@v1.2.0", "b" * 32)

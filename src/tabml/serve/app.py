@@ -6,7 +6,7 @@ is loaded by the lifespan startup event into the app instance, never at import.
 
 Routes
   POST /predict                       one row (object) or a batch (array of objects)
-  GET  /health  /ready  /metadata  /metrics  /openapi.json
+  GET  /health  /ready  /metadata  /model-card  /metrics  /openapi.json
   Open Inference Protocol (KServe V2): GET /v2, /v2/health/live, /v2/health/ready,
   /v2/models/{name}[/versions/{version}], .../ready, POST .../infer
 """
@@ -168,12 +168,14 @@ class ServingApp:
         self._metadata_body = b""
         self._openapi_body = b""
         self._v2_model_body = b""
+        self._model_card_body: bytes | None = None
         self.prediction_log: PredictionLog | None = None
         self._routes: dict[str, tuple[str, Callable[[Receive], Awaitable[Response]]]] = {
             "/predict": ("POST", self.predict),
             "/health": ("GET", self.health),
             "/ready": ("GET", self.ready),
             "/metadata": ("GET", self.metadata),
+            "/model-card": ("GET", self.model_card),
             "/metrics": ("GET", self.prometheus),
             "/openapi.json": ("GET", self.openapi),
             "/v2": ("GET", self.v2_server),
@@ -203,6 +205,8 @@ class ServingApp:
             )
         )
         self._v2_model_body = orjson.dumps(self._v2_model_metadata(model))
+        card = self.settings.model_card_path
+        self._model_card_body = card.read_bytes() if card.is_file() else None
         self.metrics.model_info.labels(
             model.name, model.version, str(model.metadata.data.version)
         ).set(1)
@@ -458,6 +462,15 @@ class ServingApp:
     async def metadata(self, receive: Receive) -> Response:
         self._require_model()
         return Response(200, self._metadata_body)
+
+    async def model_card(self, receive: Receive) -> Response:
+        self._require_model()
+        if self._model_card_body is None:
+            raise HTTPError(
+                404,
+                f"no model card: {self.settings.model_card_path} was not shipped with the model",
+            )
+        return Response(200, self._model_card_body, b"text/markdown; charset=utf-8")
 
     async def openapi(self, receive: Receive) -> Response:
         self._require_model()

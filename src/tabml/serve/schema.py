@@ -947,6 +947,18 @@ def openapi_document(
         "/metadata": get(
             "Model and data versions, git revision, params, metrics, features", metadata_schema, 503
         ),
+        "/model-card": {
+            "get": {
+                "summary": "The model card (Markdown), when the model ships one",
+                "responses": {
+                    "200": {
+                        "description": "the model card",
+                        "content": {"text/markdown": {"schema": {"type": "string"}}},
+                    },
+                    **errors(404, 503),
+                },
+            }
+        },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",

@@ -49,6 +49,11 @@ class Settings(BaseModel):
     def metadata_path(self) -> Path:
         return self.model_dir / "metadata.json"
 
+    @property
+    def model_card_path(self) -> Path:
+        """Optional: the model card the pipeline's model_card stage writes."""
+        return self.model_dir / "model_card.md"
+
 
 def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
