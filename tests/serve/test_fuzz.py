@@ -25,6 +25,7 @@ READS = [
     "/ready",
     "/metadata",
     "/metrics",
+    "/model-card",
     "/v2",
     "/v2/health/live",
     "/v2/health/ready",
