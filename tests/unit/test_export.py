@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -107,3 +110,37 @@ def test_run_writes_onnx_and_metadata(
     assert written["params"]["train"]["estimator"] == "logistic_regression"
     assert written["git"] == {"revision": None, "dirty": None}  # tmp_path is no git repo
     assert written["parity"]["max_abs_diff"] <= 1e-5
+
+
+@pytest.mark.slow
+def test_onnx_bytes_do_not_depend_on_the_hash_seed(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    """Each process hashes strings with its own seed; the exported bytes must not care."""
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    joblib.dump(model, tmp_path / "model.joblib")
+    (tmp_path / "schema.json").write_text(tiny_schema.model_dump_json())
+    script = (
+        "import hashlib, joblib, sys\n"
+        "from tabml.config import ExportParams, load_schema\n"
+        "from tabml.stages.export import to_onnx\n"
+        "model = joblib.load(sys.argv[1]); schema = load_schema(sys.argv[2])\n"
+        "print(hashlib.md5(to_onnx(model, schema, ExportParams())).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script,
+                str(tmp_path / "model.joblib"),
+                str(tmp_path / "schema.json"),
+            ],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in range(6)
+    }
+    assert len(digests) == 1, digests

@@ -72,6 +72,11 @@ def to_onnx(model: Pipeline, schema: DataSchema, params: ExportParams) -> bytes:
         options={id(model.steps[-1][1]): {"zipmap": False}},
         final_types=None,
     )
+    # skl2onnx collects opset domains in a set, whose order follows Python's per-process
+    # string hashing; sorting them makes model.onnx byte-identical from run to run.
+    opsets = sorted(onnx_model.opset_import, key=lambda opset: opset.domain)
+    del onnx_model.opset_import[:]
+    onnx_model.opset_import.extend(opsets)
     outputs = [output.name for output in onnx_model.graph.output]
     rename = dict(zip(outputs, [LABEL, PROBABILITIES], strict=True))
     for node in onnx_model.graph.node:
