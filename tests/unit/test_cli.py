@@ -45,43 +45,24 @@ def test_ingest_then_validate_through_the_cli(
     monkeypatch.chdir(repo_root)
     raw, out = tmp_path / "raw.csv", tmp_path / "validated.parquet"
     assert main(["ingest", "--out", str(raw)]) == 0
-    assert (
-        main(
-            [
-                "validate",
-                "--raw",
-                str(raw),
-                "--out",
-                str(out),
-                "--report",
-                str(tmp_path / "report.json"),
-                "--schema-out",
-                str(tmp_path / "s.json"),
-            ]
-        )
-        == 0
-    )
+    validate = [
+        "validate",
+        "--raw",
+        str(raw),
+        "--out",
+        str(out),
+        "--report",
+        str(tmp_path / "report.json"),
+        "--schema-out",
+        str(tmp_path / "s.json"),
+    ]
+    assert main(validate) == 0
     assert "569 rows passed validation" in capsys.readouterr().out
 
     frame = pd.read_csv(raw)
     frame.loc[3, "mean_radius"] = -4.0
     frame.to_csv(raw, index=False)
-    assert (
-        main(
-            [
-                "validate",
-                "--raw",
-                str(raw),
-                "--out",
-                str(out),
-                "--report",
-                str(tmp_path / "report.json"),
-                "--schema-out",
-                str(tmp_path / "s.json"),
-            ]
-        )
-        == 1
-    )
+    assert main(validate) == 1
     err = capsys.readouterr().err
     assert "column 'mean_radius', rule in_range(0.0, 39.0): 1 bad row(s), e.g. line 5: -4.0" in err
 
