@@ -341,7 +341,9 @@ def test_startup_fails_when_metadata_and_graph_disagree(
     )
     with AsgiClient(ServingApp(Settings(model_dir=tmp_path))) as failed:
         assert failed.startup["type"] == "lifespan.startup.failed"
-        assert "missing from graph: ['renamed']" in failed.startup["message"]
+        message = failed.startup["message"]
+        assert "the columns of graph input 'numeric_features' are ['mean_radius'" in message
+        assert "metadata.json lists the numeric features ['renamed'" in message
 
 
 def test_metadata(client: AsgiClient, breast_cancer_model: ExportedModel) -> None:
@@ -502,6 +504,25 @@ def test_v2_infer_mixed_types_nested_data_and_output_choice(
     assert reply.status == 200, reply.body
     [label] = reply.json()["outputs"]
     assert label["data"] == mixed_model.expected(rows)[0]
+
+
+@pytest.mark.parametrize("nullable_size", [False, True], ids=["fast-path", "checked-path"])
+def test_v2_infer_takes_the_inputs_in_any_order(
+    mixed_client: AsgiClient, mixed_model: ExportedModel, nullable_size: bool
+) -> None:
+    """The graph takes the numeric columns in metadata order, whatever order the request
+    lists its tensors in; a null sends the numbers through the value-by-value checks."""
+    rows = [row for row in mixed_model.feature_rows(40) if row["size"] is not None][:6]
+    if nullable_size:
+        rows[2]["size"] = None
+    request = v2_request(rows, mixed_model)
+    request["inputs"].reverse()
+    reply = mixed_client.post("/v2/models/tabml-classifier/infer", request)
+    assert reply.status == 200, reply.body
+    labels, probabilities = mixed_model.expected(rows)
+    label, proba = reply.json()["outputs"]
+    assert label["data"] == labels
+    assert np.abs(np.array(proba["data"]).reshape(6, 2) - probabilities).max() < TOLERANCE
 
 
 def _drop_input(request: dict[str, Any]) -> None:

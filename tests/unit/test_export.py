@@ -11,11 +11,14 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pandas as pd
 import pytest
 from dvc_data.hashfile.hash import file_md5 as dvc_file_md5
 
 from tabml.config import DataSchema, Params, TrainParams
+from tabml.serve.model import NUMERIC_COLUMNS_KEY, NUMERIC_INPUT
 from tabml.stages.export import (
     LABEL,
     PROBABILITIES,
@@ -23,6 +26,7 @@ from tabml.stages.export import (
     check_parity,
     file_md5,
     onnx_predict,
+    pack_numeric_inputs,
     run,
     to_onnx,
 )
@@ -54,6 +58,41 @@ def test_onnx_handles_missing_and_unseen_values(
     prepared = model_input(odd, tiny_schema)
     np.testing.assert_allclose(proba, model.predict_proba(prepared), atol=1e-5)
     assert list(labels) == list(model.predict(prepared))
+
+
+def test_the_graph_takes_numeric_features_as_one_input(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    graph = onnx.load_from_string(to_onnx(model, tiny_schema, default_params.export))
+    inputs = {item.name: item.type.tensor_type for item in graph.graph.input}
+    assert list(inputs) == [NUMERIC_INPUT, *tiny_schema.categorical_features]
+    assert [dim.dim_value for dim in inputs[NUMERIC_INPUT].shape.dim] == [0, 2]
+    props = {prop.key: prop.value for prop in graph.metadata_props}
+    assert json.loads(props[NUMERIC_COLUMNS_KEY]) == ["size", "count"]
+    # skl2onnx's Concat of the numeric columns became an Identity; no Split was needed.
+    assert "Split" not in {node.op_type for node in graph.graph.node}
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_packing_splits_columns_that_other_nodes_read(opset: int) -> None:
+    """A graph that reads columns one by one gets them from a Split of the packed input."""
+    column = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Sub", ["a", "b"], ["out"])],
+        "columns",
+        [column(name, onnx.TensorProto.FLOAT, [None, 1]) for name in ("a", "b")],
+        [column("out", onnx.TensorProto.FLOAT, [None, 1])],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    pack_numeric_inputs(model, ["a", "b"])
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert [item.name for item in session.get_inputs()] == [NUMERIC_INPUT]
+    feed = {NUMERIC_INPUT: np.array([[5.0, 2.0], [1.0, 4.0]], dtype=np.float32)}
+    [out] = session.run(["out"], feed)
+    np.testing.assert_array_equal(out, [[3.0], [-3.0]])
 
 
 def test_parity_failure_names_the_difference(

@@ -218,7 +218,11 @@ class ServingApp:
             except OSError as error:
                 raise ModelLoadError(f"TABML_PREDICTION_LOG = {str(path)!r}: {error}") from None
             self.prediction_log = PredictionLog(
-                sink, self.settings.prediction_log_sample_rate, model.version, model.classes
+                sink,
+                self.settings.prediction_log_sample_rate,
+                model.version,
+                model.classes,
+                self.decoder.numeric_names,
             )
         self.model = model
         log.info(

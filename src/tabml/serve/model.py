@@ -19,6 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LABEL_OUTPUT = "label"
 PROBABILITIES_OUTPUT = "probabilities"
+# The graph takes every numeric feature in one float tensor, [rows, numeric features], with
+# columns in metadata order (named again in the model's metadata under NUMERIC_COLUMNS_KEY),
+# and each categorical feature as a [rows, 1] string tensor of its own.
+NUMERIC_INPUT = "numeric_features"
+NUMERIC_COLUMNS_KEY = "numeric_feature_columns"
 
 
 class ModelLoadError(RuntimeError):
@@ -150,20 +155,41 @@ _ONNX_TYPES = {"float32": "tensor(float)", "string": "tensor(string)"}
 
 def _check_signature(session: ort.InferenceSession, metadata: Metadata, path: Path) -> None:
     """Refuse a model whose graph does not take the inputs metadata.json describes."""
-    graph_inputs = {item.name: item.type for item in session.get_inputs()}
-    expected = {feature.name: _ONNX_TYPES[feature.onnx_type] for feature in metadata.features}
-    if graph_inputs != expected:
-        missing = sorted(set(expected) - set(graph_inputs))
-        extra = sorted(set(graph_inputs) - set(expected))
-        typed = sorted(
-            name
-            for name in set(expected) & set(graph_inputs)
-            if expected[name] != graph_inputs[name]
-        )
+    graph_inputs = {item.name: item for item in session.get_inputs()}
+    numeric = [feature.name for feature in metadata.features if feature.numeric]
+    expected = {
+        feature.name: _ONNX_TYPES[feature.onnx_type]
+        for feature in metadata.features
+        if not feature.numeric
+    }
+    if numeric:
+        expected[NUMERIC_INPUT] = _ONNX_TYPES["float32"]
+    types = {name: item.type for name, item in graph_inputs.items()}
+    if types != expected:
+        missing = sorted(set(expected) - set(types))
+        extra = sorted(set(types) - set(expected))
+        typed = sorted(name for name in set(expected) & set(types) if expected[name] != types[name])
         raise ModelLoadError(
             f"{path}: graph inputs do not match metadata features "
             f"(missing from graph: {missing}, not in metadata: {extra}, other type: {typed})"
         )
+    if numeric:
+        stored = session.get_modelmeta().custom_metadata_map.get(NUMERIC_COLUMNS_KEY)
+        try:
+            columns = json.loads(stored) if stored is not None else None
+        except ValueError:
+            columns = None
+        if columns != numeric:
+            raise ModelLoadError(
+                f"{path}: the columns of graph input '{NUMERIC_INPUT}' are {columns}, but "
+                f"metadata.json lists the numeric features {numeric}"
+            )
+        width = graph_inputs[NUMERIC_INPUT].shape[-1]
+        if isinstance(width, int) and width != len(numeric):
+            raise ModelLoadError(
+                f"{path}: graph input '{NUMERIC_INPUT}' has {width} columns, but metadata.json "
+                f"lists {len(numeric)} numeric features"
+            )
     outputs = {item.name for item in session.get_outputs()}
     if not {LABEL_OUTPUT, PROBABILITIES_OUTPUT} <= outputs:
         raise ModelLoadError(

@@ -17,6 +17,8 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from tabml.serve.model import NUMERIC_INPUT
+
 FLUSH_SECONDS = 1.0
 
 
@@ -27,6 +29,7 @@ class PredictionLog:
         sample_rate: float,
         model_version: str,
         classes: list[str],
+        numeric_names: list[str],
         seed: int | None = None,
     ) -> None:
         if not 0.0 <= sample_rate <= 1.0:
@@ -35,6 +38,7 @@ class PredictionLog:
         self.sample_rate = sample_rate
         self.model_version = model_version
         self.classes = classes
+        self.numeric_names = numeric_names
         self._rng = np.random.default_rng(seed)
         self._last_flush = time.monotonic()
 
@@ -48,15 +52,28 @@ class PredictionLog:
     def record(
         self, feed: dict[str, NDArray[Any]], labels: list[str], probabilities: NDArray[np.float32]
     ) -> int:
-        """Log the sampled rows of one request; returns how many were logged."""
+        """Log the sampled rows of one request; returns how many were logged.
+
+        `feed` is the model's input: NUMERIC_INPUT holds the numeric features as columns
+        in `numeric_names` order, every other entry is one categorical feature."""
         rows = self.sampled_rows(len(labels))
         if not len(rows):
             return 0
         timestamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-        names = list(feed)
+        numeric = feed.get(NUMERIC_INPUT)
+        categorical = [name for name in feed if name != NUMERIC_INPUT]
         lines = []
         for i in rows.tolist():
-            features = {name: _plain(feed[name][i, 0]) for name in names}
+            features: dict[str, Any] = {}
+            if numeric is not None:
+                values = numeric[i].tolist()
+                # NaN (a missing number) is logged as null.
+                features.update(
+                    (name, None if value != value else value)
+                    for name, value in zip(self.numeric_names, values, strict=True)
+                )
+            for name in categorical:
+                features[name] = _plain(feed[name][i, 0])
             record = {
                 "timestamp": timestamp,
                 "model_version": self.model_version,

@@ -2,7 +2,8 @@
 
 Two views of one schema: pydantic models give the OpenAPI document (every feature
 named with its type), and `RowDecoder` checks request bodies and turns them into the
-onnxruntime feed column by column. The decoder is hand-written because validating
+onnxruntime feed: one [rows, numeric features] float32 array and one column per
+categorical feature. The decoder is hand-written because validating
 a 1,000-row batch row by row through pydantic costs more than the inference; the
 tests fuzz both views against each other through the OpenAPI document.
 """
@@ -21,7 +22,13 @@ import orjson
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, FeatureSpec, OnnxModel
+from tabml.serve.model import (
+    LABEL_OUTPUT,
+    NUMERIC_INPUT,
+    PROBABILITIES_OUTPUT,
+    FeatureSpec,
+    OnnxModel,
+)
 
 MAX_PROBLEMS = 20
 _SHOWN_CHARS = 80
@@ -130,6 +137,7 @@ class RowDecoder:
         self.names = frozenset(self.by_name)
         self.numeric = [feature for feature in self.features if feature.numeric]
         self.numeric_names = [feature.name for feature in self.numeric]
+        self.numeric_position = {name: index for index, name in enumerate(self.numeric_names)}
         self.categorical = [feature for feature in self.features if not feature.numeric]
         self.allowed = {
             feature.name: frozenset(feature.allowed or ()) for feature in self.categorical
@@ -261,9 +269,7 @@ class RowDecoder:
             if problems:
                 raise InputError(422, problems)
             values = np.array(columns, dtype=np.float32).T
-        by_feature = np.ascontiguousarray(values.T)
-        for position, name in enumerate(self.numeric_names):
-            feed[name] = by_feature[position].reshape(-1, 1)
+        feed[NUMERIC_INPUT] = np.ascontiguousarray(values)
 
     def _numeric_values(self, row: dict[str, Any]) -> tuple[Any, ...]:
         values = self._getter(row)
@@ -363,12 +369,14 @@ class RowDecoder:
         if not bad_rows.size:
             return
         problems = []
+        numeric = feed.get(NUMERIC_INPUT)
         for row in bad_rows[: MAX_PROBLEMS + 1].tolist():
             outside = [
                 feature.name
-                for feature in self.numeric
-                if (feature.min is not None and feature.max is not None)
-                and not feature.min <= float(feed[feature.name][row, 0]) <= feature.max
+                for position, feature in enumerate(self.numeric)
+                if numeric is not None
+                and (feature.min is not None and feature.max is not None)
+                and not feature.min <= float(numeric[row, position]) <= feature.max
             ]
             problems.append(
                 Problem(
@@ -488,6 +496,8 @@ class RowDecoder:
     ) -> None:
         # Fast path: every numeric tensor in one array ([features, rows]); any problem
         # sends the request to the value-by-value checks, which name the tensor and value.
+        # The graph takes the columns in metadata order, whatever the request's order.
+        numeric = sorted(numeric, key=lambda item: self.numeric_position[item[1].name])
         flat = list(chain.from_iterable(data for _, _, data, _ in numeric))
         block = _fast_numbers(flat, [], rows)
         integral = [position for position, item in enumerate(numeric) if item[3]]
@@ -496,16 +506,20 @@ class RowDecoder:
             if not ((wide == np.round(wide)) & (np.abs(wide) <= _INT_LIMIT)).all():
                 block = None
         if block is not None:
-            for position, (_, feature, _, _) in enumerate(numeric):
-                feed[feature.name] = block[position].reshape(-1, 1)
+            feed[NUMERIC_INPUT] = np.ascontiguousarray(block.T)
             return
         problems: list[Problem] = []
-        for index, feature, data, whole in numeric:
+        columns: dict[str, list[float]] = {}
+        # Checked in request order, so problems are listed the way the client sent them.
+        for index, feature, data, whole in sorted(numeric, key=lambda item: item[0]):
             locate = _locator(_tensor_prefix(index), "")
-            column = self._check_numbers(feature, data, locate, problems, integral=whole)
-            feed[feature.name] = np.array(column, dtype=np.float32).reshape(-1, 1)
+            columns[feature.name] = self._check_numbers(
+                feature, data, locate, problems, integral=whole
+            )
         if problems:
             raise InputError(400, problems)
+        matrix = np.array([columns[name] for name in self.numeric_names], dtype=np.float32)
+        feed[NUMERIC_INPUT] = np.ascontiguousarray(matrix.T)
 
     def _v2_outputs(self, requested: Any) -> list[str]:
         if requested is None:

@@ -1,7 +1,9 @@
 """export: the serving artefact as ONNX, checked against scikit-learn, plus its metadata.
 
-The ONNX graph takes one input per feature (float32 for numeric, string for
-categorical, each shaped [rows, 1]) and returns `label` and `probabilities`, whose
+The ONNX graph takes every numeric feature in one float32 input, `numeric_features`
+([rows, numeric features], columns in schema order, also named in the model's own
+metadata), and each categorical feature as a [rows, 1] string input; it returns
+`label` and `probabilities`, whose
 columns follow `target.classes` in the metadata file. The stage fails when ONNX and
 scikit-learn probabilities differ by more than `export.parity_tolerance` on any
 test row, so a model that would serve different answers is never published.
@@ -19,6 +21,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pandas as pd
 import pyarrow.parquet as pq
@@ -29,14 +32,15 @@ from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, ExportParams, Params
 from tabml.errors import PipelineError
+from tabml.serve.model import LABEL_OUTPUT, NUMERIC_COLUMNS_KEY, NUMERIC_INPUT, PROBABILITIES_OUTPUT
 from tabml.stages.train import model_input
 
 # Tracked files that a `dvc repro` run itself rewrites; changes to them while the
 # pipeline runs do not make the work tree dirty.
 PIPELINE_WRITES = (":!dvc.lock", ":!metrics", ":!plots", ":!reports", ":!**/.gitignore")
 
-PROBABILITIES = "probabilities"
-LABEL = "label"
+PROBABILITIES = PROBABILITIES_OUTPUT
+LABEL = LABEL_OUTPUT
 
 
 class ParityError(PipelineError):
@@ -83,15 +87,54 @@ def to_onnx(model: Pipeline, schema: DataSchema, params: ExportParams) -> bytes:
         node.output[:] = [rename.get(name, name) for name in node.output]
     for output in onnx_model.graph.output:
         output.name = rename[output.name]
+    pack_numeric_inputs(onnx_model, schema.numeric_features)
     return bytes(onnx_model.SerializeToString())
 
 
+def pack_numeric_inputs(model: onnx.ModelProto, names: list[str]) -> None:
+    """Replace the graph's one-column float inputs `names` with one input, NUMERIC_INPUT,
+    shaped [rows, len(names)], columns in that order.
+
+    onnxruntime converts and checks every input on every call; with one input per
+    feature that per-input cost, not the arithmetic, decides single-row latency.
+    skl2onnx's first step for the numeric columns is a Concat of exactly these inputs,
+    which becomes an Identity of the packed input; any other reader of a column gets it
+    from a Split of the packed input.
+    """
+    if not names:
+        return
+    graph = model.graph
+    columns = set(names)
+    others = [item for item in graph.input if item.name not in columns]
+    packed = onnx.helper.make_tensor_value_info(
+        NUMERIC_INPUT, onnx.TensorProto.FLOAT, [None, len(names)]
+    )
+    del graph.input[:]
+    graph.input.extend([packed, *others])
+    for node in graph.node:
+        axis = next((a.i for a in node.attribute if a.name == "axis"), None)
+        if node.op_type == "Concat" and list(node.input) == names and axis in (1, -1):
+            node.op_type = "Identity"
+            del node.attribute[:]
+            node.input[:] = [NUMERIC_INPUT]
+    if any(name in columns for node in graph.node for name in node.input):
+        opset = next(item.version for item in model.opset_import if item.domain in ("", "ai.onnx"))
+        split = onnx.helper.make_node("Split", [NUMERIC_INPUT], names, axis=1)
+        # Without sizes, Split cuts equal parts: one column each. Opset 18 wants the count.
+        if opset >= 18:
+            split.attribute.append(onnx.helper.make_attribute("num_outputs", len(names)))
+        graph.node.insert(0, split)
+    onnx.helper.set_model_props(model, {NUMERIC_COLUMNS_KEY: json.dumps(names)})
+
+
 def onnx_inputs(frame: pd.DataFrame, schema: DataSchema) -> dict[str, NDArray[Any]]:
-    """The feed onnxruntime expects: one [rows, 1] array per feature."""
+    """The feed the graph takes: the numeric features as one [rows, n] float32 array,
+    and one [rows, 1] string array per categorical feature."""
     features = model_input(frame, schema)
     feed: dict[str, NDArray[Any]] = {}
-    for name in schema.numeric_features:
-        feed[name] = features[name].to_numpy(dtype=np.float32).reshape(-1, 1)
+    if schema.numeric_features:
+        numeric = features[schema.numeric_features].to_numpy(dtype=np.float32)
+        feed[NUMERIC_INPUT] = np.ascontiguousarray(numeric)
     for name in schema.categorical_features:
         feed[name] = features[name].to_numpy(dtype=str).reshape(-1, 1)
     return feed
