@@ -366,7 +366,7 @@ class ServingApp:
                 f"{self.settings.max_body_bytes} bytes (TABML_MAX_BODY_BYTES)",
             )
 
-    async def _read_json(self, receive: Receive) -> Any:
+    async def _read_body(self, receive: Receive) -> bytes:
         limit = self.settings.max_body_bytes
         chunks: list[bytes] = []
         size = 0
@@ -385,7 +385,10 @@ class ServingApp:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    @staticmethod
+    def _parse_json(body: bytes) -> Any:
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as strict_error:
@@ -417,10 +420,15 @@ class ServingApp:
 
     async def predict(self, receive: Receive) -> Response:
         model, decoder = self._require_model()
-        payload = await self._read_json(receive)
-        feed, _ = decoder.decode_records(payload)
+        body = await self._read_body(receive)
+        plain = decoder.decode_plain_records(body)
+        if plain is not None:
+            feed, _, single = plain
+        else:
+            payload = self._parse_json(body)
+            feed, _ = decoder.decode_records(payload)
+            single = isinstance(payload, dict)
         prediction = model.predict(feed)
-        single = isinstance(payload, dict)
         decoder.reject_non_finite(
             feed, prediction.probabilities, 422, lambda row: "body" if single else f"[{row}]"
         )
@@ -431,7 +439,7 @@ class ServingApp:
 
     async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
         _, decoder = self._require_model()
-        payload = await self._read_json(receive)
+        payload = self._parse_json(await self._read_body(receive))
         feed, _, outputs = decoder.decode_v2(payload)
         prediction = model.predict(feed)
         decoder.reject_non_finite(

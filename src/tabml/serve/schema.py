@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Annotated, Any, Literal
 
+import msgspec
 import numpy as np
 import orjson
 from numpy.typing import NDArray
@@ -150,6 +151,46 @@ class RowDecoder:
         self._getter: Callable[[dict[str, Any]], Any] = (
             operator.itemgetter(*self.numeric_names) if self.numeric else _no_values
         )
+        self._plain_rows = _plain_rows_decoder(self.numeric, self.categorical)
+
+    # --- POST /predict, the common case: plain rows, parsed and typed in one pass ------
+
+    def decode_plain_records(self, body: bytes) -> tuple[Feed, int, bool] | None:
+        """The feed, the row count and whether the body was one object, for a body of
+        rows that hold exactly the features, as plain numbers in range and known
+        categories, with no nulls; None for anything else (and for invalid JSON), which
+        the caller sends to `decode_records`, whose checks name every problem.
+
+        msgspec parses the JSON straight into typed rows, so the common case skips
+        building a dict per row and checking each value's type in Python."""
+        try:
+            parsed = self._plain_rows.decode(body)
+        except msgspec.DecodeError:  # also raised for JSON that breaks the row types
+            return None
+        single = not isinstance(parsed, list)
+        rows: list[Any] = [parsed] if single else parsed
+        if not 0 < len(rows) <= self.max_rows:
+            return None
+        feed: Feed = {}
+        width = len(self.numeric)
+        if width:
+            values: Iterable[tuple[Any, ...]] = map(msgspec.structs.astuple, rows)
+            if self.categorical:  # numbers come first in each row, then the categories
+                values = (row[:width] for row in values)
+            wide = np.fromiter(
+                chain.from_iterable(values), dtype=np.float64, count=len(rows) * width
+            ).reshape(-1, width)
+            numbers = _in_range(wide, self.int_columns)
+            if numbers is None:
+                return None
+            feed[NUMERIC_INPUT] = numbers
+        for position, feature in enumerate(self.categorical):
+            field = _plain_field(width + position)
+            column = [getattr(row, field) for row in rows]
+            if not self.allowed[feature.name].issuperset(column):
+                return None
+            feed[feature.name] = np.array(column, dtype=object).reshape(-1, 1)
+        return feed, len(rows), single
 
     # --- POST /predict: one JSON object, or an array of them -----------------------
 
@@ -626,6 +667,12 @@ def _fast_numbers(
         wide = np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(-1, width)
     except OverflowError:  # an integer literal beyond the float64 range
         return None
+    return _in_range(wide, int_columns)
+
+
+def _in_range(wide: NDArray[np.float64], int_columns: Sequence[int]) -> NDArray[np.float32] | None:
+    """`wide` as float32 when every value is finite and in range (whole numbers in
+    `int_columns`); None otherwise."""
     with np.errstate(over="ignore", invalid="ignore"):
         # Compared in float64: a value just past the float32 maximum would round to it.
         if not (np.abs(wide) <= _FLOAT32_MAX).all():  # also False for NaN and infinity
@@ -636,6 +683,30 @@ def _fast_numbers(
             if not ((ints == np.round(ints)) & (np.abs(ints) <= _INT_LIMIT)).all():
                 return None
     return narrow
+
+
+def _plain_field(position: int) -> str:
+    # Struct attributes need not be valid feature names; the JSON keys are renamed.
+    return f"f{position}"
+
+
+def _plain_rows_decoder(
+    numeric: Sequence[FeatureSpec], categorical: Sequence[FeatureSpec]
+) -> msgspec.json.Decoder[Any]:
+    """A JSON decoder for one row object or an array of them, holding exactly the
+    features: numbers for numeric ones, strings for categorical ones, no nulls."""
+    features = [*numeric, *categorical]
+    row = msgspec.defstruct(
+        "PlainRow",
+        [
+            (_plain_field(position), float if feature.numeric else str)
+            for position, feature in enumerate(features)
+        ],
+        rename={_plain_field(position): feature.name for position, feature in enumerate(features)},
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    return msgspec.json.Decoder(row | list[row])  # type: ignore[valid-type]
 
 
 def _flatten_rows(data: list[Any]) -> list[Any]:

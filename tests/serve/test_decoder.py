@@ -1,0 +1,121 @@
+"""RowDecoder's one-pass path for plain rows gives the checked path's feed, or steps aside.
+
+`decode_plain_records` must never accept a body the checked path would refuse, and for
+every body it accepts it must build the same feed; anything unusual goes back to the
+checked path (None), whose messages name the field and the rule.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from tabml.serve.model import FeatureSpec
+from tabml.serve.schema import InputError, RowDecoder
+from tests.serve.conftest import ExportedModel
+
+MAX_ROWS = 50
+
+
+def decoder_of(model: ExportedModel) -> RowDecoder:
+    features = [FeatureSpec.model_validate(item) for item in model.metadata["features"]]
+    return RowDecoder(features, MAX_ROWS)
+
+
+def checked_feed(decoder: RowDecoder, body: bytes) -> dict[str, np.ndarray]:
+    feed, _ = decoder.decode_records(json.loads(body))
+    return feed
+
+
+def assert_same_feed(plain: dict[str, np.ndarray], checked: dict[str, np.ndarray]) -> None:
+    assert plain.keys() == checked.keys()
+    for name, column in checked.items():
+        assert plain[name].dtype == column.dtype, name
+        assert plain[name].shape == column.shape, name
+        np.testing.assert_array_equal(plain[name], column)
+
+
+@pytest.mark.parametrize("count", [1, 7, MAX_ROWS])
+def test_plain_rows_give_the_checked_feed(breast_cancer_model: ExportedModel, count: int) -> None:
+    decoder = decoder_of(breast_cancer_model)
+    rows = breast_cancer_model.feature_rows(count)
+    for body, single in ((orjson.dumps(rows), False), (orjson.dumps(rows[0]), True)):
+        decoded = decoder.decode_plain_records(body)
+        assert decoded is not None
+        feed, rows_seen, was_single = decoded
+        assert (rows_seen, was_single) == ((1, True) if single else (count, False))
+        assert feed["numeric_features"].flags.c_contiguous
+        assert_same_feed(feed, checked_feed(decoder, body))
+
+
+def test_mixed_rows_with_ints_and_categories(mixed_model: ExportedModel) -> None:
+    decoder = decoder_of(mixed_model)
+    rows = [row for row in mixed_model.feature_rows(30) if row["size"] is not None]
+    body = orjson.dumps(rows)
+    decoded = decoder.decode_plain_records(body)
+    assert decoded is not None
+    assert_same_feed(decoded[0], checked_feed(decoder, body))
+
+
+_ABSENT = object()
+
+
+def _mixed_row(**change: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"size": 12.5, "count": 3, "colour": "red"}
+    row.update(change)
+    return {name: value for name, value in row.items() if value is not _ABSENT}
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        (orjson.dumps(_mixed_row(size=None)), False),  # a null the model accepts
+        (orjson.dumps(_mixed_row(colour="pink")), True),
+        (orjson.dumps(_mixed_row(count=2.5)), True),
+        (orjson.dumps(_mixed_row(count=2**60)), True),
+        (orjson.dumps(_mixed_row(size=1e39)), True),  # beyond float32
+        (orjson.dumps(_mixed_row(size="12")), True),
+        (orjson.dumps(_mixed_row(size=True)), True),
+        (orjson.dumps(_mixed_row(colour=_ABSENT)), True),
+        (orjson.dumps(_mixed_row(weight=1.0)), True),
+        (b'{"size": NaN, "count": 3, "colour": "red"}', True),
+        (orjson.dumps([]), True),
+        (orjson.dumps([_mixed_row()] * (MAX_ROWS + 1)), True),
+        (orjson.dumps([_mixed_row(), 5]), True),
+        (b'{"size": 1', True),
+    ],
+    ids=[
+        "null",
+        "unknown-category",
+        "fractional-int",
+        "int-beyond-2^53",
+        "beyond-float32",
+        "string-number",
+        "boolean",
+        "missing",
+        "extra",
+        "nan",
+        "empty-batch",
+        "over-the-limit",
+        "not-an-object",
+        "truncated",
+    ],
+)
+def test_anything_unusual_goes_to_the_checked_path(
+    mixed_model: ExportedModel, body: bytes, refused: bool
+) -> None:
+    decoder = decoder_of(mixed_model)
+    assert decoder.decode_plain_records(body) is None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return  # the app answers 400 "body: must be valid JSON"
+    if refused:
+        with pytest.raises(InputError):
+            decoder.decode_records(payload)
+    else:
+        decoder.decode_records(payload)
