@@ -165,9 +165,10 @@ class Params(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def model_settings(self) -> dict[str, Any]:
-        """The sections that shape the model, as JSON: all but `drift` and `gate`,
-        which watch and judge a model without taking part in building it."""
-        return self.model_dump(mode="json", by_alias=True, exclude={"drift", "gate"})
+        """The sections that shape the model, as JSON: all but `model_card`, `drift` and
+        `gate`, which describe, watch and judge a model without taking part in building
+        it (the export stage, which records these, does not depend on them either)."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"model_card", "drift", "gate"})
 
 
 # --------------------------------------------------------------------------- data schema

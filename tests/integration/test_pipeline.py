@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tabml.lineage import read_card
+
 from .project import STAGES, Project, new_project
 
 pytestmark = pytest.mark.slow
@@ -162,3 +164,9 @@ def test_model_card_has_every_section_with_real_numbers(reproduced: Project) -> 
     assert data["fairness"]["attribute"] == "mean_radius"
     importance = json.loads((reproduced.path / "plots/feature_importance.json").read_text())
     assert data["importance"] == importance
+    # The card's lineage is the exported model's, read back from the Markdown.
+    stated = read_card(card)
+    for fact in ("model", "data", "git"):
+        assert stated[fact].items() <= metadata[fact].items(), fact
+    assert stated["params"] == metadata["params"]
+    assert stated["metrics"] == metadata["metrics"]

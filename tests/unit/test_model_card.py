@@ -10,13 +10,15 @@ import pytest
 
 from tabml.config import DataSchema, ModelCardParams, Params, TrainParams
 from tabml.errors import InputError
+from tabml.lineage import read_card
 from tabml.stages.model_card import bootstrap_metrics, build_card, render_card, slice_groups
 from tabml.stages.train import fit
 
 METADATA: dict[str, Any] = {
     "model": {"version": "m" * 32},
-    "data": {"version": "d" * 32},
-    "git": {"revision": "abc123"},
+    "data": {"version": "d" * 32, "rows": 120},
+    "git": {"revision": "abc123", "dirty": False},
+    "metrics": {"accuracy": 0.912345678, "f1": 0.9, "test_rows": 24},
 }
 IMPORTANCE = [{"feature": "size", "importance": 0.3, "std": 0.01}]
 
@@ -67,6 +69,7 @@ def test_card_has_every_section_with_numbers(
         "## Fairness",
         "## Feature importance",
         "## Limitations",
+        "## Lineage",
         "## Params",
     ):
         assert heading in markdown
@@ -145,3 +148,50 @@ def test_numeric_slices_are_ordered_ranges() -> None:
     column = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.nan])
     groups = slice_groups(column, NumericFeature(dtype="float"), 3)
     assert list(groups.cat.categories) == ["1 to 2.667", "2.667 to 4.333", "4.333 to 6", "missing"]
+
+
+def test_card_states_its_lineage_for_a_machine(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, default_params.train)
+    params = card_params(default_params, intended_use="Lineage test.")
+    metadata = {**METADATA, "params": params.model_settings()}
+    card = build_card(
+        model=model,
+        train=tiny_frame,
+        test=tiny_frame,
+        schema=tiny_schema,
+        params=params,
+        metadata=metadata,
+        importance=IMPORTANCE,
+    )
+    stated = read_card(render_card(card))
+    assert stated == {
+        "model": {"name": params.export.model_name, "version": "m" * 32},
+        "data": {"version": "d" * 32, "rows": 120},
+        "git": {"revision": "abc123", "dirty": False},
+        # The evaluate stage's metrics as metadata.json has them: not rounded.
+        "metrics": {"accuracy": 0.912345678, "f1": 0.9, "test_rows": 24},
+        # The model's params; the card's own settings stay in its Params section.
+        "params": params.model_settings(),
+    }
+    assert "model_card" not in stated["params"]
+    assert '"intended_use": "Lineage test."' in render_card(card)
+
+
+def test_card_refuses_metadata_exported_with_other_params(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, default_params.train)
+    exported = default_params.model_settings()
+    exported["split"] = {**exported["split"], "seed": 7}
+    with pytest.raises(InputError, match=r"other params than params.yaml in sections \['split'\]"):
+        build_card(
+            model=model,
+            train=tiny_frame,
+            test=tiny_frame,
+            schema=tiny_schema,
+            params=card_params(default_params),
+            metadata={**METADATA, "params": exported},
+            importance=IMPORTANCE,
+        )

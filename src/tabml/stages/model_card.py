@@ -2,7 +2,9 @@
 
 Sections: intended use, training data (version and summary statistics), params,
 test metrics with bootstrap confidence intervals, metrics per slice, fairness across
-a sensitive attribute (fairlearn), permutation importance, and known limitations.
+a sensitive attribute (fairlearn), permutation importance, known limitations, lineage
+(model, data and git versions and the test metrics, as metadata.json records them, in a
+JSON block that tabml.lineage reads back) and params.
 The card data is also written as JSON so that it can be diffed and served.
 """
 
@@ -28,6 +30,7 @@ from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, ModelCardParams, NumericFeature, Params
 from tabml.errors import InputError
+from tabml.lineage import CARD_SECTION, LINEAGE_HEADING, PARAMS_HEADING
 from tabml.stages.train import model_input
 
 DECIMALS = 4
@@ -63,7 +66,9 @@ class ModelCard:
     name: str
     model_version: str
     data_version: str
+    data_rows: int
     git_revision: str | None
+    git_dirty: bool | None
     estimator: str
     hyperparameters: dict[str, Any]
     intended_use: str
@@ -79,6 +84,8 @@ class ModelCard:
     importance: list[dict[str, Any]]
     limitations: list[str]
     params: dict[str, Any]
+    # The evaluate stage's test metrics as metadata.json carries them, unrounded.
+    test_metrics: dict[str, Any]
 
 
 def _r(value: float) -> float:
@@ -245,6 +252,22 @@ def check_columns(params: ModelCardParams, schema: DataSchema) -> None:
             )
 
 
+def check_params(params: Params, metadata: dict[str, Any]) -> None:
+    """The model in metadata.json was built with the params this card reports."""
+    recorded = metadata.get("params")
+    if recorded is None:
+        return
+    current = params.model_settings()
+    differ = sorted(
+        k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k)
+    )
+    if differ:
+        raise InputError(
+            f"metadata.json records other params than params.yaml in sections {differ}: "
+            "the exported model is out of date; run `dvc repro`"
+        )
+
+
 def build_card(
     *,
     model: Pipeline,
@@ -257,6 +280,7 @@ def build_card(
 ) -> ModelCard:
     card_params = params.model_card
     check_columns(card_params, schema)
+    check_params(params, metadata)
     classes = schema.target.classes
     fitted = [str(c) for c in model.classes_]
     proba = model.predict_proba(model_input(test, schema))[:, [fitted.index(c) for c in classes]]
@@ -267,7 +291,9 @@ def build_card(
         name=params.export.model_name,
         model_version=metadata["model"]["version"],
         data_version=metadata["data"]["version"],
+        data_rows=metadata["data"]["rows"],
         git_revision=metadata["git"]["revision"],
+        git_dirty=metadata["git"]["dirty"],
         estimator=params.train.estimator,
         hyperparameters=params.train.hyperparameters(),
         intended_use=card_params.intended_use,
@@ -288,12 +314,36 @@ def build_card(
             "Trained on the feature ranges summarised above; inputs outside them are "
             "extrapolation.",
         ],
-        params=params.model_settings(),
+        params={**params.model_settings(), CARD_SECTION: card_params.model_dump(mode="json")},
+        test_metrics=metadata["metrics"],
     )
 
 
 def _cell(value: Any) -> str:
     return "—" if value is None else str(value)
+
+
+def render_lineage(card: ModelCard) -> list[str]:
+    """Where the model came from, as metadata.json records it, in a block a machine reads
+    back (tabml.lineage.read_card) and checks against GET /metadata and the image labels."""
+    lineage = {
+        "model": {"name": card.name, "version": card.model_version},
+        "data": {"version": card.data_version, "rows": card.data_rows},
+        "git": {"revision": card.git_revision, "dirty": card.git_dirty},
+        "metrics": card.test_metrics,
+    }
+    return [
+        LINEAGE_HEADING,
+        "",
+        "The model, data and commit this card describes, and the evaluate stage's test "
+        "metrics, as the model's metadata.json records them. A serving container reports "
+        "the same at `GET /metadata` and in its `io.tabml.*` image labels; the params "
+        "follow below.",
+        "",
+        "```json",
+        json.dumps(lineage, indent=2),
+        "```",
+    ]
 
 
 def render_card(card: ModelCard) -> str:
@@ -303,7 +353,8 @@ def render_card(card: ModelCard) -> str:
         "",
         f"- Model version: `{card.model_version}` (md5 of model.onnx)",
         f"- Data version: `{card.data_version}` (DVC md5 of the raw data)",
-        f"- Git revision: `{card.git_revision or 'unknown'}`",
+        f"- Git revision: `{card.git_revision or 'unknown'}`"
+        + (" (with uncommitted changes)" if card.git_dirty else ""),
         f"- Estimator: {card.estimator} with "
         + ", ".join(f"{k}={v}" for k, v in card.hyperparameters.items()),
         f"- Classes: {', '.join(card.classes)} (positive class: {card.classes[-1]})",
@@ -386,7 +437,12 @@ def render_card(card: ModelCard) -> str:
         "",
         *[f"- {item}" for item in card.limitations],
         "",
-        "## Params",
+        *render_lineage(card),
+        "",
+        PARAMS_HEADING,
+        "",
+        "The settings the model was built with, and the card's own (`model_card`):",
+        "",
         "",
         "```json",
         json.dumps(card.params, indent=2),
