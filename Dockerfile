@@ -25,6 +25,11 @@ ARG CREATED=unknown
 ARG MODEL_NAME=unknown
 ARG MODEL_VERSION=unknown
 ARG DATA_VERSION=unknown
+# Lineage (.github/scripts/release_info.py --build-args): the commit the model was exported
+# at, a digest of its params and its test metrics; GET /metadata and the model card agree.
+ARG MODEL_REVISION=unknown
+ARG PARAMS_SHA256=unknown
+ARG METRICS=unknown
 LABEL org.opencontainers.image.title="tabml prediction API" \
       org.opencontainers.image.description="ONNX model ${MODEL_NAME} served over HTTP (REST and KServe V2)" \
       org.opencontainers.image.source="${SOURCE}" \
@@ -34,7 +39,10 @@ LABEL org.opencontainers.image.title="tabml prediction API" \
       org.opencontainers.image.licenses="MIT" \
       io.tabml.model.name="${MODEL_NAME}" \
       io.tabml.model.version="${MODEL_VERSION}" \
-      io.tabml.data.version="${DATA_VERSION}"
+      io.tabml.data.version="${DATA_VERSION}" \
+      io.tabml.model.revision="${MODEL_REVISION}" \
+      io.tabml.params.sha256="${PARAMS_SHA256}" \
+      io.tabml.metrics="${METRICS}"
 RUN groupadd --system --gid 10001 tabml \
     && useradd --system --no-log-init --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin tabml

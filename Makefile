@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: help setup repro test test-fast lint format typecheck push pull status metrics plots \
+.PHONY: help setup init repro test test-fast lint format typecheck push pull status metrics plots \
         report exp-show benchmark clean serve image serve-requirements benchmark-serve
 
 help: ## List the targets
@@ -22,6 +22,12 @@ $(CURDIR)/.tools/bin/uv:
 
 setup: $(UV) ## Create .venv from uv.lock (dev tools included)
 	$(UV) sync --locked
+
+# Once, in a fresh copy of the template: rename the package, retarget params.yaml at your
+# data, set the DVC remote, run the pipeline and commit. Missing flags are asked for.
+ARGS ?=
+init: setup ## Make this copy your project: ARGS="--project-name --package-name --data --target --remote"
+	$(RUN) tabml init $(ARGS)
 
 repro: setup ## Run the pipeline (dvc repro) on the dataset params.yaml names
 	$(RUN) dvc repro
@@ -80,23 +86,23 @@ IMAGE ?= tabml-serve:latest
 CONTAINER_TOOL ?= $(or $(shell command -v docker 2>/dev/null),$(shell command -v podman 2>/dev/null),docker)
 # Extra build flags, e.g. "--pull=never --network=host" for podman without a registry.
 IMAGE_BUILD_FLAGS ?=
-METADATA = python3 -c 'import json, sys; m = json.load(open("models/metadata.json")); print(m[sys.argv[1]][sys.argv[2]])'
 
 serve: setup ## Run the prediction API on models/ without a container (TABML_* settings)
 	TABML_MODEL_DIR=$${TABML_MODEL_DIR:-models} $(RUN) python -m tabml.serve
 
+# The lineage labels (io.tabml.*) come from metadata.json as the release workflow sets them.
 image: ## Build the serving image from models/ (IMAGE=name:tag, BASE_IMAGE=..., CONTAINER_TOOL=...)
 	@test -f models/model.onnx && test -f models/metadata.json || \
 		{ echo "models/ lacks model.onnx or metadata.json: run make repro or make pull" >&2; exit 1; }
+	lineage=$$(python3 .github/scripts/release_info.py --build-args models/metadata.json); \
+	mapfile -t lineage <<<"$$lineage"; \
 	$(CONTAINER_TOOL) build $(if $(findstring podman,$(CONTAINER_TOOL)),--format=docker) \
 		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $(IMAGE_BUILD_FLAGS) \
 		--build-arg SOURCE="$$(git remote get-url origin 2>/dev/null || echo unknown)" \
 		--build-arg REVISION="$$(git rev-parse HEAD)" \
 		--build-arg VERSION="$$(git describe --tags --always --dirty)" \
 		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-		--build-arg MODEL_NAME="$$($(METADATA) model name)" \
-		--build-arg MODEL_VERSION="$$($(METADATA) model version)" \
-		--build-arg DATA_VERSION="$$($(METADATA) data version)" \
+		"$${lineage[@]/#/--build-arg=}" \
 		--tag $(IMAGE) .
 
 serve-requirements: setup ## Re-export requirements/serve.txt (the image's pins) from uv.lock

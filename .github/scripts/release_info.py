@@ -1,20 +1,28 @@
 """Release facts for the model in models/metadata.json: version, tag, notes.
 
 Usage: python3 release_info.py METADATA NOTES_OUT
+       python3 release_info.py --build-args METADATA   (the image's lineage build args)
 
 Writes to $GITHUB_OUTPUT:
   model-md5, data-md5, model-name  what the exported model and its data are (md5s, as in dvc.lock)
+  model-revision                   the git commit the model was exported at
+  params-sha256                    sha256 of the model's params as canonical JSON
+  metrics                          the test metrics as name=value pairs, comma-separated
   version                          the semantic version, vX.Y.Z
   tag                              the GTO-compatible git tag, model@vX.Y.Z
   new                              true when this model has no release yet
 
 A model gets a new minor version when its md5 differs from the one recorded in the
 latest model@v* tag's message; an unchanged model (a code-only merge) keeps its version.
+The lineage facts become the image's io.tabml.* labels; src/tabml/lineage.py reads them
+back and checks them against GET /metadata and the model card (the same digest and
+metrics format, written there with the project's code).
 Only the standard library: it runs before the project environment exists.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -46,6 +54,36 @@ def latest_release() -> tuple[tuple[int, int, int], str | None] | None:
     return (version[0], version[1], version[2]), found.group(1) if found else None
 
 
+def lineage(metadata: dict) -> dict[str, str]:
+    """The facts the image labels carry: model, data, commit, params digest, metrics."""
+    model, data = metadata["model"], metadata["data"]
+    params = metadata.get("params")
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return {
+        "model-name": model["name"],
+        "model-md5": model["version"],
+        "data-md5": data["version"],
+        "model-revision": (metadata.get("git") or {}).get("revision") or "unknown",
+        "params-sha256": hashlib.sha256(canonical.encode()).hexdigest()
+        if isinstance(params, dict)
+        else "unknown",
+        "metrics": ",".join(
+            f"{name}={json.dumps(value)}" for name, value in metadata.get("metrics", {}).items()
+        ),
+    }
+
+
+# The Dockerfile's build args, from the lineage facts (as release.yml passes them).
+BUILD_ARGS = {
+    "MODEL_NAME": "model-name",
+    "MODEL_VERSION": "model-md5",
+    "DATA_VERSION": "data-md5",
+    "MODEL_REVISION": "model-revision",
+    "PARAMS_SHA256": "params-sha256",
+    "METRICS": "metrics",
+}
+
+
 def notes(metadata: dict, tag: str, model_card: str | None = None) -> str:
     model, data = metadata["model"], metadata["data"]
     lines = [
@@ -72,17 +110,33 @@ def notes(metadata: dict, tag: str, model_card: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def read_metadata(path: Path) -> tuple[dict, dict[str, str]] | None:
+    try:
+        metadata = json.loads(path.read_text())
+        return metadata, lineage(metadata)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        print(f"::error::{path}: cannot read the model and data versions: {error!r}")
+        return None
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[1] == "--build-args":
+        read = read_metadata(Path(argv[2]))
+        if read is None:
+            return 2
+        for arg, fact in BUILD_ARGS.items():
+            print(f"{arg}={read[1][fact]}")
+        return 0
     if len(argv) != 3:
         print("usage: release_info.py METADATA NOTES_OUT", file=sys.stderr)
+        print("       release_info.py --build-args METADATA", file=sys.stderr)
         return 2
     metadata_path, notes_path = Path(argv[1]), Path(argv[2])
-    try:
-        metadata = json.loads(metadata_path.read_text())
-        model_md5, data_md5 = metadata["model"]["version"], metadata["data"]["version"]
-    except (OSError, ValueError, KeyError) as error:
-        print(f"::error::{metadata_path}: cannot read the model and data versions: {error!r}")
+    read = read_metadata(metadata_path)
+    if read is None:
         return 2
+    metadata, facts = read
+    model_md5 = facts["model-md5"]
     latest = latest_release()
     if latest is None:
         version, new = (1, 0, 0), True
@@ -96,9 +150,7 @@ def main(argv: list[str]) -> int:
     card = card_path.read_text() if card_path.is_file() else None
     notes_path.write_text(notes(metadata, tag, card))
     facts = {
-        "model-name": metadata["model"]["name"],
-        "model-md5": model_md5,
-        "data-md5": data_md5,
+        **facts,
         "version": semver,
         "tag": tag,
         "new": "true" if new else "false",

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 from .harness import REPO_ROOT
 
@@ -41,6 +42,8 @@ def metadata(model_md5: str) -> dict[str, object]:
         },
         "data": {"version": "d" * 32, "rows": 10},
         "metrics": {"f1": 0.97561, "test_rows": 114},
+        "params": {"train": {"estimator": "logistic_regression"}},
+        "git": {"revision": "c" * 40, "dirty": False},
         "features": [
             {"name": "size", "dtype": "float", "min": 0.0, "max": 10.0},
             {"name": "count", "dtype": "int", "min": 0, "max": 5},
@@ -91,6 +94,9 @@ def test_first_release_is_v1(repo: Path) -> None:
         "model-name": "m",
         "model-md5": "a" * 32,
         "data-md5": "d" * 32,
+        "model-revision": "c" * 40,
+        "params-sha256": "84464aa398ef5a9ca058112718c8ae04823cb9148cb7f6622fc17d91607cb78c",
+        "metrics": "f1=0.97561,test_rows=114",
         "version": "v1.0.0",
         "tag": "model@v1.0.0",
         "new": "true",
@@ -122,6 +128,32 @@ def test_new_model_gets_the_next_minor_version(repo: Path) -> None:
     tag(repo, "model@latest", "c" * 32)  # not a version: ignored
     facts = release_info(repo, "c" * 32)
     assert (facts["tag"], facts["new"]) == ("model@v1.11.0", "true")
+
+
+def test_image_build_args_are_the_release_facts(repo: Path) -> None:
+    """`make image` (release_info.py --build-args) and release.yml label an image alike."""
+    (repo / "metadata.json").write_text(json.dumps(metadata("a" * 32)))
+    printed = subprocess.run(
+        [sys.executable, str(SCRIPTS / "release_info.py"), "--build-args", "metadata.json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    facts = release_info(repo, "a" * 32)
+    build_args = dict(line.split("=", 1) for line in printed.splitlines())
+    assert build_args == {arg: facts[fact] for arg, fact in load("release_info").BUILD_ARGS.items()}
+    workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/release.yml").read_text())
+    builds = [
+        step["with"]["build-args"]
+        for step in workflow["jobs"]["release"]["steps"]
+        if str(step.get("uses", "")).startswith("docker/build-push-action@")
+    ]
+    assert len(builds) == 2
+    for block in builds:
+        given = dict(line.strip().split("=", 1) for line in block.splitlines() if line.strip())
+        for arg, fact in load("release_info").BUILD_ARGS.items():
+            assert given[arg] == "${{ steps.facts.outputs." + fact + " }}"
 
 
 def test_release_info_names_a_bad_metadata_file(repo: Path) -> None:
