@@ -3,25 +3,36 @@
 No registry is reachable, so the base image is made once with debootstrap and cached
 (under ~/.cache/tabml-test, or $TABML_TEST_CACHE) together with podman's storage.
 Skipped when podman or debootstrap is missing, except on CI (CI=true), where that fails.
+
+The image is labelled the way the release workflow labels it: release_info.py turns the
+model's metadata.json into facts, and release.yml's build-args turn facts into build args.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from filelock import FileLock
 
+from tabml.config import Params
+from tabml.lineage import LABELS, metrics_label, mismatches, read_card
+from tabml.stages import evaluate, model_card
+from tabml.stages.train import model_input
 from tests.serve.conftest import (
     REPO_ROOT,
     AsgiClient,
@@ -45,6 +56,15 @@ cgroup_manager = "cgroupfs"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # What the build context holds: the files the Dockerfile copies, and nothing from models/.
 CONTEXT_FILES = ["Dockerfile", ".dockerignore", "requirements/serve.txt", "src/tabml/__init__.py"]
+RELEASE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "release.yml"
+RELEASE_INFO = REPO_ROOT / ".github" / "scripts" / "release_info.py"
+# The github context release.yml's build step reads; the commit differs from the one the
+# model was exported at (conftest's 0123456789abcdef), as after a code-only merge.
+GITHUB_CONTEXT = {
+    "github.sha": "feedc0de" * 5,
+    "github.server_url": "https://github.com",
+    "github.repository": "example/tabml",
+}
 
 
 def cache_dir() -> Path:
@@ -158,7 +178,58 @@ def ensure_base_image(podman: Podman) -> None:
             assert tar.returncode == 0
 
 
-def build_context(model: ExportedModel, into: Path) -> None:
+def render_model_card(model: ExportedModel, params: Params) -> str:
+    """The model_card stage's card for this model (its training rows stand in for test)."""
+    features = model_input(model.frame, model.schema)
+    truth = model.frame[model.schema.target.name].astype(str).to_numpy()
+    card = model_card.build_card(
+        model=model.pipeline,
+        train=model.frame,
+        test=model.frame,
+        schema=model.schema,
+        params=params,
+        metadata=model.metadata,
+        importance=evaluate.feature_importance(model.pipeline, features, truth, params.evaluate),
+    )
+    return model_card.render_card(card)
+
+
+def release_facts(metadata_path: Path, notes_path: Path) -> dict[str, str]:
+    """release_info.py run as the release workflow runs it; its $GITHUB_OUTPUT, parsed."""
+    output = notes_path.with_name("github-output.txt")
+    output.write_text("")
+    subprocess.run(
+        [sys.executable, str(RELEASE_INFO), str(metadata_path), str(notes_path)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "GITHUB_OUTPUT": str(output)},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+
+def release_build_args(facts: dict[str, str]) -> dict[str, str]:
+    """release.yml's build-args for the image it smoke-tests, its expressions filled in."""
+    workflow = yaml.safe_load(RELEASE_WORKFLOW.read_text())
+    [step] = [
+        step
+        for step in workflow["jobs"]["release"]["steps"]
+        if step.get("name") == "Build the image (for the smoke test)"
+    ]
+    values = {**GITHUB_CONTEXT, **{f"steps.facts.outputs.{k}": v for k, v in facts.items()}}
+
+    def fill(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            raise AssertionError(f"release.yml's build-args use {match.group(0)}: not known here")
+        return values[match.group(1)]
+
+    lines = [line.strip() for line in step["with"]["build-args"].splitlines() if line.strip()]
+    filled = [re.sub(r"\$\{\{\s*([\w.-]+)\s*\}\}", fill, line) for line in lines]
+    return dict(line.split("=", 1) for line in filled)
+
+
+def build_context(model: ExportedModel, into: Path, card: str) -> None:
     for name in CONTEXT_FILES:
         (into / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / name, into / name)
@@ -170,6 +241,7 @@ def build_context(model: ExportedModel, into: Path) -> None:
     (into / "models").mkdir()
     for name in ("model.onnx", "metadata.json"):
         shutil.copy2(model.directory / name, into / "models" / name)
+    (into / "models" / "model_card.md").write_text(card, encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -177,11 +249,16 @@ class Image:
     podman: Podman
     tag: str
     build_seconds: float
+    build_args: dict[str, str]
+    facts: dict[str, str]
+    card: str
 
 
 @pytest.fixture(scope="module")
 def image(
-    breast_cancer_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory
+    breast_cancer_model: ExportedModel,
+    serve_params: Params,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Image]:
     require_tools()
     root = cache_dir() / "podman"
@@ -190,9 +267,13 @@ def image(
     podman = Podman(root)
     ensure_base_image(podman)
     context = tmp_path_factory.mktemp("context")
-    build_context(breast_cancer_model, context)
+    card = render_model_card(breast_cancer_model, serve_params)
+    build_context(breast_cancer_model, context, card)
+    facts = release_facts(
+        context / "models" / "metadata.json", tmp_path_factory.mktemp("release") / "notes.md"
+    )
+    build_args = release_build_args(facts)
     tag = f"localhost/tabml-serve:test-{uuid.uuid4().hex[:12]}"
-    metadata = breast_cancer_model.metadata
     volume = [f"--volume={CA_BUNDLE}:{CA_BUNDLE}:ro"] if CA_BUNDLE.is_file() else []
     started = time.monotonic()
     podman(
@@ -202,18 +283,14 @@ def image(
         "--format=docker",
         *volume,
         f"--build-arg=BASE_IMAGE={BASE_IMAGE}",
-        "--build-arg=REVISION=0123456789abcdef",
-        "--build-arg=VERSION=test",
-        f"--build-arg=MODEL_NAME={metadata['model']['name']}",
-        f"--build-arg=MODEL_VERSION={metadata['model']['version']}",
-        f"--build-arg=DATA_VERSION={metadata['data']['version']}",
+        *[f"--build-arg={name}={value}" for name, value in build_args.items()],
         "--tag",
         tag,
         str(context),
         timeout=600,
     )
     try:
-        yield Image(podman, tag, time.monotonic() - started)
+        yield Image(podman, tag, time.monotonic() - started, build_args, facts, card)
     finally:
         podman("rmi", "--force", tag, check=False)
 
@@ -222,11 +299,11 @@ def test_image_labels_user_and_contents(image: Image, breast_cancer_model: Expor
     [inspected] = json.loads(image.podman("image", "inspect", image.tag).stdout)
     config = inspected["Config"]
     labels = config["Labels"]
-    assert labels["org.opencontainers.image.revision"] == "0123456789abcdef"
-    assert labels["org.opencontainers.image.version"] == "test"
+    assert labels["org.opencontainers.image.revision"] == GITHUB_CONTEXT["github.sha"]
+    assert labels["org.opencontainers.image.version"] == image.facts["version"]
     assert labels["io.tabml.model.version"] == breast_cancer_model.metadata["model"]["version"]
     assert labels["io.tabml.data.version"] == "test-data-version"
-    assert "org.opencontainers.image.source" in labels
+    assert labels["org.opencontainers.image.source"] == "https://github.com/example/tabml"
     assert config["User"] == "10001:10001"
     healthcheck = inspected.get("Healthcheck") or config.get("Healthcheck")
     assert healthcheck is not None, "HEALTHCHECK missing (build with --format=docker)"
@@ -322,6 +399,66 @@ def test_container_serves_and_stops_cleanly(
         )
     finally:
         podman("rm", "--force", "--time=2", name, check=False)
+
+
+@contextmanager
+def running(image: Image) -> Iterator[str]:
+    """The image running on 127.0.0.1; yields its URL once /ready answers."""
+    port = free_port()
+    name = f"tabml-serve-test-{uuid.uuid4().hex[:12]}"
+    try:
+        image.podman(
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--network=host",
+            f"--env=TABML_PORT={port}",
+            "--env=TABML_HOST=127.0.0.1",
+            image.tag,
+        )
+        wait_ready(f"http://127.0.0.1:{port}/ready", None, timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        image.podman("rm", "--force", "--time=2", name, check=False)
+
+
+def test_running_container_traces_its_lineage(
+    image: Image, breast_cancer_model: ExportedModel
+) -> None:
+    """GET /metadata, the image labels and GET /model-card name the same model version,
+    data version, git commit, params and metrics."""
+    [inspected] = json.loads(image.podman("image", "inspect", image.tag).stdout)
+    labels = inspected["Config"]["Labels"]
+    with running(image) as url:
+        status, body = http("GET", f"{url}/metadata")
+        assert status == 200, body
+        served = json.loads(body)
+        status, body = http("GET", f"{url}/model-card")
+        assert status == 200, body
+        card = body.decode()
+
+    # What was shipped is what is served, and it is this model's.
+    assert served == breast_cancer_model.metadata
+    assert card == image.card
+    assert mismatches(served, labels, card) == []
+    # The facts themselves, so that three records agreeing on nothing would not pass.
+    stated = read_card(card)
+    metadata = breast_cancer_model.metadata
+    assert stated["model"]["version"] == labels[LABELS["model version"]]
+    assert labels[LABELS["model version"]] == metadata["model"]["version"]
+    assert labels[LABELS["data version"]] == stated["data"]["version"] == "test-data-version"
+    # The commit the model was exported at, not the one the image was built from.
+    assert labels[LABELS["git revision"]] == stated["git"]["revision"] == "0123456789abcdef"
+    assert labels["org.opencontainers.image.revision"] == GITHUB_CONTEXT["github.sha"]
+    assert stated["params"] == metadata["params"]
+    assert stated["params"]["train"]["estimator"] == "logistic_regression"
+    assert stated["metrics"] == metadata["metrics"] and "accuracy" in stated["metrics"]
+    # The same comparison catches a label that says something else.
+    wrong = metrics_label({**metadata["metrics"], "accuracy": 0.5})
+    assert mismatches(served, {**labels, LABELS["metrics"]: wrong}, card)
+    tabml_labels = {k: v for k, v in labels.items() if k.startswith("io.tabml.")}
+    print(f"image built in {image.build_seconds:.1f} s; lineage labels {tabml_labels}")
 
 
 def _v2_request(client: AsgiClient, rows: list[dict[str, object]]) -> dict[str, object]:
