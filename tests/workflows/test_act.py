@@ -25,6 +25,7 @@ import pytest
 import yaml
 from filelock import FileLock
 
+from tabml.lineage import mismatches
 from tests.integration.project import Project, copy_project, new_project, project_env
 from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server, rclone_s3
 
@@ -364,6 +365,9 @@ def test_release_on_merge_to_main(
     assert labels["io.tabml.model.version"] == model_md5
     assert labels["io.tabml.data.version"] == data_md5
     assert labels["org.opencontainers.image.version"] == "v1.0.0"
+    # The pushed image's lineage labels agree with the model's metadata and card.
+    card = (champion.path / "models" / "model_card.md").read_text()
+    assert mismatches(metadata, labels, card) == []
     [login] = run.calls("login")
     assert login["registry"] == "ghcr.io" and login["password_set"]
     # A GTO-compatible annotated tag in origin, and a release whose notes carry metrics.
