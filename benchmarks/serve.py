@@ -4,8 +4,9 @@ Every server runs pinned to one core (taskset) and wrk, on loopback, to the othe
 one run, so the figures compare as ratios. It measures, per server: peak requests per
 second with p50/p99 latency for single rows and 1,000-row batches, RSS after load and
 cold start (process start to ready); for tabml also p99 at half its peak rate, a
-60-second soak at 80% of peak (errors, RSS growth) and, when podman is set up as the
-container test leaves it, the image size and container start to ready.
+60-second soak at 80% of peak (errors, RSS growth), what the prediction log costs (the
+same loads with it on, at the default sample rate and at every row) and, when podman is
+set up as the container test leaves it, the image size and container start to ready.
 
 Needs: wrk and taskset (Debian: wrk, util-linux), a model in models/ (`make repro`),
 and two throwaway venvs for the baselines, created on first use under /tmp (not in
@@ -41,6 +42,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from tabml.serve.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "benchmarks" / "serve_apps"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -52,6 +55,10 @@ PODMAN_ROOT = Path(os.environ.get("TABML_TEST_CACHE", Path.home() / ".cache" / "
 PODMAN_ROOT = PODMAN_ROOT / "podman"
 BASE_IMAGE = "localhost/tabml-python-base:bookworm"
 BATCH_ROWS = 1000
+# The prediction log's rates under test: the serving default, and every row.
+DEFAULT_LOG_RATE = Settings.model_fields["prediction_log_sample_rate"].default
+LOG_RATES = (DEFAULT_LOG_RATE, 1.0)
+LOG_COST_PERCENT = 5  # "without slowing the hot path measurably": within wrk's run-to-run noise
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -322,6 +329,18 @@ def servers(work: Path) -> list[Server]:
         "TABML_LOG_LEVEL": "warning",
         "TABML_MAX_BATCH_ROWS": "10000",
     }
+    # The same server with the prediction log on: at the default sample rate and at every
+    # row, to show what logging costs the hot path.
+    logged = []
+    for rate in LOG_RATES:
+        server = Server(f"tabml_log_{rate:g}", tabml.command, "/ready", free_port())
+        server.env = {
+            **tabml.env,
+            "TABML_PORT": str(server.port),
+            "TABML_PREDICTION_LOG": str(work / f"predictions-{rate:g}.jsonl"),
+            "TABML_PREDICTION_LOG_SAMPLE_RATE": str(rate),
+        }
+        logged.append(server)
     ceiling_port = free_port()
     ceiling = Server(
         "ceiling",
@@ -397,7 +416,7 @@ def servers(work: Path) -> list[Server]:
         "/v2/models/tabml/ready",
         mlserver_port,
     )
-    return [tabml, mlserver, fastapi, ceiling]
+    return [tabml, *logged, mlserver, fastapi, ceiling]
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -405,6 +424,8 @@ def servers(work: Path) -> list[Server]:
 
 def endpoints(name: str) -> dict[str, tuple[str, str]]:
     """Workload -> (path, body name) for each server."""
+    if name.startswith("tabml_log"):
+        return {"row": ("/predict", "row"), "batch": ("/predict", "batch")}
     if name == "tabml":
         return {
             "row": ("/predict", "row"),
@@ -555,9 +576,16 @@ def run(seconds: float, soak_seconds: float, trials: int) -> dict[str, Any]:
                     result["soak"] = soak(
                         server, process.pid, bodies["row"], peak * 0.8, soak_seconds, work
                     )
-            result["cold_start_s"] = cold_starts(server, work, trials)
-            result["cold_start_median_s"] = statistics.median(result["cold_start_s"])
-            print(f"   cold start {result['cold_start_median_s']:.2f} s", flush=True)
+            if "TABML_PREDICTION_LOG" in server.env:
+                log = Path(server.env["TABML_PREDICTION_LOG"])
+                result["logged_lines"] = sum(1 for _ in log.open("rb"))
+                result["log_bytes"] = log.stat().st_size
+                print(f"   logged {result['logged_lines']:,} rows", flush=True)
+                result["cold_start_median_s"] = None  # the log does not change the start
+            else:
+                result["cold_start_s"] = cold_starts(server, work, trials)
+                result["cold_start_median_s"] = statistics.median(result["cold_start_s"])
+                print(f"   cold start {result['cold_start_median_s']:.2f} s", flush=True)
             figures["servers"][server.name] = result
         figures["container"] = container_figures(work, trials)
     figures["environment"] = {
@@ -661,6 +689,7 @@ def to_markdown(figures: dict[str, Any]) -> str:
         "mlserver": "MLServer + mlserver-sklearn",
         "fastapi_sklearn": "FastAPI + scikit-learn",
         "ceiling": "bare ASGI constant JSON",
+        **{f"tabml_log_{rate:g}": f"tabml, prediction log at {rate:.0%}" for rate in LOG_RATES},
     }
     lines = [
         "| server | request | req/s | rows/s | p50 ms | p99 ms | RSS MiB | cold start s |",
@@ -678,7 +707,7 @@ def to_markdown(figures: dict[str, Any]) -> str:
             lines.append(
                 f"| {labels[name]} | {request} | {load['rps']:,.0f} | "
                 f"{load['rps'] * rows:,.0f} | {load['p50_ms']:.2f} | {load['p99_ms']:.2f} | "
-                f"{result['rss_mib_after_load']:.0f} | {result['cold_start_median_s']:.2f} |"
+                f"{result['rss_mib_after_load']:.0f} | {_seconds(result['cold_start_median_s'])} |"
             )
     tabml, mlserver, ceiling = servers["tabml"], servers["mlserver"], servers["ceiling"]
     row_rps = tabml["loads"]["row"]["rps"]
@@ -734,18 +763,39 @@ def to_markdown(figures: dict[str, Any]) -> str:
             tabml["soak"]["rss_growth_percent"] <= 5,
         ),
     ]
+    for rate in LOG_RATES:
+        logged = servers.get(f"tabml_log_{rate:g}")
+        if logged is None:
+            continue
+        for workload, label in (("row", "1-row"), ("batch", f"{BATCH_ROWS}-row")):
+            cost = (1 - logged["loads"][workload]["rps"] / tabml["loads"][workload]["rps"]) * 100
+            wanted = LOG_COST_PERCENT if rate == DEFAULT_LOG_RATE else None
+            targets.append(
+                (
+                    f"prediction log at {rate:.0%}: {label} req/s lost (%)",
+                    cost,
+                    f"<= {wanted}" if wanted is not None else "(shown)",
+                    cost <= wanted if wanted is not None else True,
+                )
+            )
     lines += ["", "| target | this run | wanted | met |", "|---|---:|---:|---|"]
     for name, value, wanted, met in targets:
         lines.append(f"| {name} | {value:,.2f} | {wanted} | {'yes' if met else 'NO'} |")
     container = figures.get("container")
     environment = figures["environment"]
+    logs = [
+        f"{servers[name]['logged_lines']:,} lines at {rate:.0%}"
+        for rate in LOG_RATES
+        if (name := f"tabml_log_{rate:g}") in servers
+    ]
     lines += [
         "",
         f"Half-peak run: {tabml['half_peak_row']['rps']:,.0f} req/s (wanted "
         f"{row_rps / 2:,.0f}). Soak: {environment['soak_seconds']:g} s at "
         f"{tabml['soak']['rps']:,.0f} req/s (wanted {tabml['soak']['target_rps']:,.0f}, 80% "
         f"of peak), {tabml['soak']['errors']} errors, RSS "
-        f"{tabml['soak']['rss_growth_percent']:+.1f}%.",
+        f"{tabml['soak']['rss_growth_percent']:+.1f}%."
+        + (f" Prediction logs written: {', '.join(logs)}." if logs else ""),
     ]
     if container:
         lines.append(
@@ -764,6 +814,10 @@ def to_markdown(figures: dict[str, Any]) -> str:
         + "."
     )
     return "\n".join(lines) + "\n"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def rerender() -> None:

@@ -44,6 +44,36 @@ def test_every_row_at_rate_one(tmp_path: Path) -> None:
     assert lines[0]["timestamp"].endswith("+00:00")
 
 
+def test_lines_are_json_whatever_the_names_and_values_hold() -> None:
+    """Keys are encoded once into a template; names with quotes, percent signs or
+    non-ASCII, and labels outside the class list, must still give valid JSON lines."""
+    sink = io.BytesIO()
+    names = ['50% "odd" name', "größe"]
+    log = PredictionLog(sink, 1.0, 'v"1', ["a%s", "b"], names)
+    feed = {
+        NUMERIC_INPUT: np.array([[1.5, np.nan], [-2.0, 3.25e-7]], dtype=np.float32),
+        'colour "x"': np.array(['red, "dark"', "%s"], dtype=object).reshape(-1, 1),
+    }
+    proba = np.array([[0.5, 0.5], [0.125, 0.875]], dtype=np.float32)
+    assert log.record(feed, ["a%s", "unlisted"], proba) == 2
+    first, second = (json.loads(line) for line in sink.getvalue().splitlines())
+    assert first["features"] == {names[0]: 1.5, names[1]: None, 'colour "x"': 'red, "dark"'}
+    assert second["features"] == {names[0]: -2.0, names[1]: 3.25e-7, 'colour "x"': "%s"}
+    assert first["model_version"] == 'v"1'
+    assert first["prediction"] == {"label": "a%s", "probabilities": {"a%s": 0.5, "b": 0.5}}
+    assert second["prediction"]["label"] == "unlisted"
+    assert second["prediction"]["probabilities"] == {"a%s": 0.125, "b": 0.875}
+
+
+def test_a_model_without_numeric_features() -> None:
+    sink = io.BytesIO()
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, [])
+    feed = {"colour": np.array(["red", "blue"], dtype=object).reshape(-1, 1)}
+    log.record(feed, ["benign", "malignant"], np.full((2, 2), 0.5, np.float32))
+    lines = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [line["features"] for line in lines] == [{"colour": "red"}, {"colour": "blue"}]
+
+
 def test_sampling_rate_is_honoured_and_seeded() -> None:
     def logged(seed: int) -> int:
         log = PredictionLog(io.BytesIO(), 0.1, "v1", CLASSES, NUMERIC, seed=seed)

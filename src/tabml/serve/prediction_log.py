@@ -39,6 +39,10 @@ class PredictionLog:
         self.model_version = model_version
         self.classes = classes
         self.numeric_names = numeric_names
+        self._categorical_names: list[str] | None = None
+        self._template = b""
+        self._version = orjson.dumps(model_version)
+        self._labels = {label: orjson.dumps(label) for label in classes}
         self._rng = np.random.default_rng(seed)
         self._last_flush = time.monotonic()
 
@@ -59,33 +63,25 @@ class PredictionLog:
         rows = self.sampled_rows(len(labels))
         if not len(rows):
             return 0
-        timestamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-        numeric = feed.get(NUMERIC_INPUT)
         categorical = [name for name in feed if name != NUMERIC_INPUT]
-        lines = []
-        for i in rows.tolist():
-            features: dict[str, Any] = {}
-            if numeric is not None:
-                values = numeric[i].tolist()
-                # NaN (a missing number) is logged as null.
-                features.update(
-                    (name, None if value != value else value)
-                    for name, value in zip(self.numeric_names, values, strict=True)
-                )
-            for name in categorical:
-                features[name] = _plain(feed[name][i, 0])
-            record = {
-                "timestamp": timestamp,
-                "model_version": self.model_version,
-                "features": features,
-                "prediction": {
-                    "label": labels[i],
-                    "probabilities": dict(
-                        zip(self.classes, probabilities[i].tolist(), strict=True)
-                    ),
-                },
-            }
-            lines.append(orjson.dumps(record))
+        if categorical != self._categorical_names:
+            self._template = _line_template(self.numeric_names, categorical, self.classes)
+            self._categorical_names = categorical
+        timestamp = orjson.dumps(datetime.now(UTC).isoformat(timespec="milliseconds"))
+        head = (timestamp, self._version)
+        numeric = feed.get(NUMERIC_INPUT)
+        numbers = _json_rows(numeric[rows]) if numeric is not None else [[]] * len(rows)
+        categories = [
+            [orjson.dumps(_plain(value)) for value in feed[name][rows, 0]] for name in categorical
+        ]
+        shares = _json_rows(probabilities[rows])
+        template = self._template
+        lines = [
+            template % (*head, *values, *extra, self._label_json(labels[row]), *row_shares)
+            for row, values, row_shares, *extra in zip(
+                rows.tolist(), numbers, shares, *categories, strict=True
+            )
+        ]
         self.sink.write(b"\n".join(lines) + b"\n")
         now = time.monotonic()
         if now - self._last_flush >= FLUSH_SECONDS:
@@ -93,8 +89,36 @@ class PredictionLog:
             self._last_flush = now
         return len(rows)
 
+    def _label_json(self, label: str) -> bytes:
+        encoded = self._labels.get(label)
+        return encoded if encoded is not None else orjson.dumps(label)
+
     def close(self) -> None:
         self.sink.flush()
+
+
+def _json_rows(block: NDArray[np.float32]) -> list[list[bytes]]:
+    """Each row of a 2-D float array as its JSON numbers (NaN as null), from one dump."""
+    text = orjson.dumps(np.ascontiguousarray(block), option=orjson.OPT_SERIALIZE_NUMPY)
+    # "[[1.5,null],[0.1,2.0]]" holds numbers and nulls only: brackets and commas split it.
+    return [row.split(b",") for row in text[2:-2].split(b"],[")]
+
+
+def _line_template(numeric: list[str], categorical: list[str], classes: list[str]) -> bytes:
+    """One log line as a bytes %-template: a slot for the timestamp, the model version,
+    each feature value, the label and each class probability, in that order; keys are
+    encoded once here rather than for every logged row."""
+
+    def slots(names: list[str]) -> bytes:
+        return b",".join(orjson.dumps(name).replace(b"%", b"%%") + b":%s" for name in names)
+
+    return (
+        b'{"timestamp":%s,"model_version":%s,"features":{'
+        + slots([*numeric, *categorical])
+        + b'},"prediction":{"label":%s,"probabilities":{'
+        + slots(classes)
+        + b"}}}"
+    )
 
 
 def _plain(value: Any) -> Any:
