@@ -406,9 +406,10 @@ class RowDecoder:
     ) -> None:
         """Refuse rows whose probabilities overflowed: finite inputs far outside the
         training range can drive a linear model's logits past the float32 range."""
-        bad_rows = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
-        if not bad_rows.size:
+        finite = np.isfinite(probabilities)
+        if finite.all():
             return
+        bad_rows = np.flatnonzero(~finite.all(axis=1))
         problems = []
         numeric = feed.get(NUMERIC_INPUT)
         for row in bad_rows[: MAX_PROBLEMS + 1].tolist():
