@@ -244,6 +244,12 @@ def _infer_schema(args: argparse.Namespace) -> str:
     return f"wrote {args.out} ({len(schema['features'])} features, target {args.target!r})"
 
 
+def _init(args: argparse.Namespace) -> str:
+    from tabml.adopt import command
+
+    return command.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabml", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -274,6 +280,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     metrics = "metrics/metrics.json"
 
+    sub = stages.add_parser(
+        "init",
+        help="make this fresh copy of the template your project: rename, retarget, run once",
+        description=(
+            "Rename the package, point params.yaml at your data with an inferred schema, "
+            "dvc add the data, set the DVC remote, run the pipeline and commit. Missing "
+            "flags are asked for on a terminal. Safe to run again with the same flags."
+        ),
+    )
+    sub.set_defaults(handler=None, plain_handler=_init)
+    from tabml.adopt import add_arguments
+
+    add_arguments(sub)
     sub = stages.add_parser("infer-schema", help="write a first data schema inferred from a file")
     sub.set_defaults(handler=None, plain_handler=_infer_schema)
     sub.add_argument("--data", type=Path, required=True, help="CSV or Parquet file")

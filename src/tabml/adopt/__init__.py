@@ -1,0 +1,25 @@
+"""`tabml init`: turn a fresh copy of the template into the user's own project.
+
+The planning modules (names, rename, params_edit, data) are pure: they take file
+contents and return what to write. `command` gathers the inputs, checks everything
+before it touches a file, then applies the plan and runs the pipeline once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# (attribute, flag, what a terminal prompt asks for)
+FIELDS = (
+    ("project_name", "--project-name", "Project name (a PyPI distribution name, e.g. churn-model)"),
+    ("package_name", "--package-name", "Python package name (e.g. churn_model)"),
+    ("data", "--data", "Path to your data (a .csv or .parquet file)"),
+    ("target", "--target", "Target column (the label to predict)"),
+    ("remote", "--remote", "DVC remote URL (e.g. s3://bucket/path, or a local folder)"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The init flags; each may be left out and asked for on a terminal."""
+    for attribute, flag, prompt in FIELDS:
+        parser.add_argument(flag, dest=attribute, default=None, help=prompt)

@@ -1,0 +1,88 @@
+"""The user's data file: read it once, check it can train a classifier, describe it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tabml.errors import InputError
+
+SUFFIXES = (".csv", ".parquet")
+SLICE_COLUMNS = 2
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """The file as a frame; an InputError naming the file and the rule otherwise."""
+    field = f"--data {str(path)!r}"
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputError(f"{field}: must be a CSV (.csv) or Parquet (.parquet) file")
+    if not path.exists():
+        raise InputError(f"{field}: no such file")
+    if not path.is_file():
+        raise InputError(f"{field}: must be a file, not a directory")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise InputError(f"{field}: cannot be read ({error.strerror})") from None
+    try:
+        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{field}: must not be empty (no header, no rows)") from None
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        kind = "CSV" if suffix == ".csv" else "Parquet"
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(f"{field}: must be a readable {kind} file ({first})") from None
+    if frame.empty:
+        raise InputError(f"{field}: must hold at least one data row (it has a header only)")
+    return frame
+
+
+def check_target(frame: pd.DataFrame, target: str, min_rows: int, source: str) -> None:
+    """The target names a column with two or more classes, and there are enough rows."""
+    columns = [str(column) for column in frame.columns]
+    if target not in columns:
+        raise InputError(
+            f"--target {target!r}: must be a column of {source}; its columns are {columns}"
+        )
+    if len(columns) < 2:
+        raise InputError(f"--data {source!r}: must hold at least one feature besides the target")
+    classes = frame[target].dropna().astype(str).nunique()
+    if classes < 2:
+        raise InputError(
+            f"--target {target!r}: must hold at least 2 classes to train a classifier; "
+            f"{source} has {classes}"
+        )
+    if len(frame) < min_rows:
+        raise InputError(
+            f"--data {source!r}: has {len(frame)} rows; validate.min_rows in params.yaml "
+            f"asks for at least {min_rows}"
+        )
+
+
+def model_card_text(
+    frame: pd.DataFrame, target: str, data_path: str, schema_path: str
+) -> tuple[str, list[str]]:
+    """A first intended-use statement and limitations, from what the data shows."""
+    classes = sorted(frame[target].dropna().astype(str).unique())
+    shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+    features = len(frame.columns) - 1
+    intended_use = (
+        f"Predicts `{target}` ({len(classes)} classes: {shown}) from {features} columns of "
+        f"{data_path}. A first statement written at set-up: say what the model is for, "
+        "for whom, and what it must not be used for."
+    )
+    limitations = [
+        f"Trained and evaluated on the {len(frame)} rows of {data_path} only; data from "
+        "another population, period or source may behave differently.",
+        f"The validation schema ({schema_path}) was inferred from this same file; review "
+        "its ranges, labels and null allowances.",
+    ]
+    return intended_use, limitations
+
+
+def slice_columns(frame: pd.DataFrame, target: str) -> list[str]:
+    """The first feature columns, to report metrics by until the user picks better ones."""
+    return [str(column) for column in frame.columns if column != target][:SLICE_COLUMNS]

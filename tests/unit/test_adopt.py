@@ -1,0 +1,300 @@
+"""`tabml init`'s pure parts: name rules, the rename plan, the params.yaml edit, the data checks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tabml.adopt import data as data_file
+from tabml.adopt.names import (
+    Names,
+    canonical,
+    check_package_name,
+    check_project_name,
+    python_identifiers,
+)
+from tabml.adopt.params_edit import ParamsEditError, Setting, set_params
+from tabml.adopt.rename import (
+    drop_project_from_lock,
+    mentions,
+    plan_rename,
+    rename_path,
+    rename_text,
+)
+from tabml.config import parse_params
+from tabml.errors import InputError
+
+# Made-up names, so that renaming this repository leaves these tests as they are.
+OLD = Names(project="Old.Project", package="old_pkg")
+WINE = Names(project="Wine.Quality", package="wine_quality")
+
+
+# --------------------------------------------------------------------------- names
+
+
+def check_package(name: str, identifiers: dict[str, str] | None = None) -> None:
+    check_package_name(
+        name,
+        current="old_pkg",
+        installed_modules={"dvc", "sklearn", "yaml"},
+        identifiers=identifiers or {},
+    )
+
+
+@pytest.mark.parametrize("name", ["wine_quality", "churn2", "a"])
+def test_valid_package_names_pass(name: str) -> None:
+    check_package(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("Wine", "must be a lowercase Python identifier"),
+        ("wine-quality", "must be a lowercase Python identifier"),
+        ("2wine", "must be a lowercase Python identifier"),
+        ("_wine", "must be a lowercase Python identifier"),
+        ("", "must be a lowercase Python identifier"),
+        ("class", "must not be a Python keyword"),
+        ("match", "must not be a Python keyword"),
+        ("json", "must not shadow the standard-library module 'json'"),
+        ("dvc", "must not shadow the installed module 'dvc'"),
+        ("sklearn", "must not shadow the installed module 'sklearn'"),
+    ],
+)
+def test_bad_package_names_are_refused_naming_flag_value_and_rule(name: str, rule: str) -> None:
+    with pytest.raises(InputError) as caught:
+        check_package(name)
+    assert str(caught.value).startswith(f"--package-name {name!r}: {rule}")
+
+
+def test_a_package_name_the_code_already_uses_is_refused() -> None:
+    identifiers = python_identifiers({"src/old_pkg/stages/export.py": "model = load()\n"})
+    with pytest.raises(InputError, match=r"identifier 'model' that src/old_pkg/stages/export.py"):
+        check_package("model", identifiers)
+
+
+def test_the_current_package_name_is_not_a_collision() -> None:
+    check_package_name(
+        "old_pkg", current="old_pkg", installed_modules={"old_pkg"}, identifiers={"old_pkg": "x"}
+    )
+
+
+@pytest.mark.parametrize("name", ["wine-quality", "Wine.Quality", "a", "x_1-b.c2"])
+def test_valid_project_names_pass(name: str) -> None:
+    check_project_name(name, ["dvc", "scikit-learn"])
+
+
+@pytest.mark.parametrize("name", ["-wine", "wine-", "wine quality", "wine/q", "é", ""])
+def test_bad_project_names_are_refused(name: str) -> None:
+    with pytest.raises(InputError) as caught:
+        check_project_name(name, [])
+    assert str(caught.value).startswith(f"--project-name {name!r}: must be a valid PyPI")
+
+
+def test_a_project_named_like_a_dependency_is_refused() -> None:
+    with pytest.raises(InputError, match=r"--project-name 'Scikit_Learn': must not be the name"):
+        check_project_name("Scikit_Learn", ["scikit-learn"])
+
+
+def test_slug_and_env_prefix() -> None:
+    assert canonical("Wine..Quality__x") == "wine-quality-x"
+    assert WINE.slug == "wine-quality"
+    assert WINE.env_prefix == "WINE_QUALITY"
+
+
+# --------------------------------------------------------------------------- rename
+
+
+@pytest.mark.parametrize(
+    ("path", "before", "after"),
+    [
+        ("src/x.py", "from old_pkg.config import load", "from wine_quality.config import load"),
+        ("Makefile", "OLD_PKG_MODEL_DIR=models", "WINE_QUALITY_MODEL_DIR=models"),
+        (
+            "params.yaml",
+            "model_name: old-project-classifier",
+            "model_name: wine-quality-classifier",
+        ),
+        ("Dockerfile", 'io.old-project.model.version="x"', 'io.wine-quality.model.version="x"'),
+        ("x.py", 'metric("old_pkg_http_requests")', 'metric("wine_quality_http_requests")'),
+        ("dvc.yaml", "cmd: old_pkg ingest", "cmd: wine_quality ingest"),
+        ("pyproject.toml", 'name = "Old.Project"', 'name = "Wine.Quality"'),
+        (
+            "pyproject.toml",
+            'old_pkg = "old_pkg.cli:main"',
+            'wine_quality = "wine_quality.cli:main"',
+        ),
+        ("pyproject.toml", 'packages = ["src/old_pkg"]', 'packages = ["src/wine_quality"]'),
+        (
+            "README.md",
+            "# Old.Project\n\nRun `old_pkg init`.",
+            "# Wine.Quality\n\nRun `wine_quality init`.",
+        ),
+        ("LICENSE", "(c) 2026 the Old.Project authors", "(c) 2026 the Wine.Quality authors"),
+        ("other.md", "# Old.Project", "# Old.Project"),
+    ],
+)
+def test_each_spelling_of_the_name_gets_its_own_replacement(
+    path: str, before: str, after: str
+) -> None:
+    assert rename_text(path, before, OLD, WINE) == after
+
+
+def test_a_second_rename_starts_from_the_renamed_spellings() -> None:
+    renamed = rename_text("a", "io.old-project.x old-project-serve OLD_PKG_PORT old_pkg", OLD, WINE)
+    assert renamed == "io.wine-quality.x wine-quality-serve WINE_QUALITY_PORT wine_quality"
+    again = rename_text("a", renamed, WINE, Names("churn", "churn"))
+    assert again == "io.churn.x churn-serve CHURN_PORT churn"
+
+
+def test_plan_moves_the_package_and_rewrites_only_files_that_change() -> None:
+    files = {
+        "src/old_pkg/__init__.py": '"""old_pkg."""\n',
+        "src/old_pkg/stages/train.py": "from old_pkg.config import x\n",
+        "data/notes.txt": "nothing to see\n",
+        "uv.lock": 'x\n[[package]]\nname = "old-project"\nsource = { editable = "." }\n',
+    }
+    plan = plan_rename(files, OLD, WINE, {"uv.lock": lambda text: text.upper()})
+    assert plan.moves == {
+        "src/old_pkg/__init__.py": "src/wine_quality/__init__.py",
+        "src/old_pkg/stages/train.py": "src/wine_quality/stages/train.py",
+    }
+    assert plan.contents == {
+        "src/wine_quality/__init__.py": '"""wine_quality."""\n',
+        "src/wine_quality/stages/train.py": "from wine_quality.config import x\n",
+        "uv.lock": files["uv.lock"].upper(),
+    }
+    assert plan_rename(files, WINE, WINE).empty
+
+
+def test_rename_path() -> None:
+    assert rename_path("tests/old-project-x/old_pkg.py", OLD, WINE) == (
+        "tests/wine-quality-x/wine_quality.py"
+    )
+
+
+def test_mentions_finds_any_case_in_text_and_file_names() -> None:
+    found = mentions({"a/Old_Pkg.md": "x\nsee OLD_pkg here\n", "b": "clean"}, "old_pkg")
+    assert found == ["a/Old_Pkg.md (file name)", "a/Old_Pkg.md:2: see OLD_pkg here"]
+
+
+LOCK = """version = 1
+
+[[package]]
+name = "pandas"
+version = "2.0"
+
+[[package]]
+name = "old-project"
+version = "0.1.0"
+source = { editable = "." }
+
+[[package]]
+name = "zipp"
+"""
+
+
+def test_the_project_entry_is_dropped_from_uv_lock_and_nothing_else() -> None:
+    dropped = drop_project_from_lock(LOCK, "old-project")
+    assert "old-project" not in dropped
+    assert dropped.count("[[package]]") == 2
+    assert 'name = "pandas"\nversion = "2.0"\n\n[[package]]\nname = "zipp"' in dropped
+    with pytest.raises(ValueError, match="expected one editable entry named 'churn'"):
+        drop_project_from_lock(LOCK, "churn")
+
+
+# --------------------------------------------------------------------------- params edit
+
+
+USE = " ".join(["Predicts the cultivar of a wine from its chemistry."] * 5)
+
+
+def test_the_template_params_are_retargeted_keeping_every_comment(repo_root: Path) -> None:
+    text = (repo_root / "params.yaml").read_text()
+    settings = [
+        Setting("data", "source", "file"),
+        Setting("data", "sklearn_dataset", None),
+        Setting("data", "path", "data/external/wine.csv"),
+        Setting("validate", "schema", "schemas/wine_2.yaml"),
+        Setting("model_card", "intended_use", USE),
+        Setting("model_card", "limitations", ["One vineyard.", "Check: the ranges # twice"]),
+        Setting("model_card", "slices", ["alcohol", "malic_acid"]),
+        Setting("model_card", "sensitive_attribute", None, ("Groups to compare; null skips.",)),
+    ]
+    edited = set_params(text, settings)
+
+    loaded = yaml.safe_load(edited)
+    assert loaded["data"] == {
+        "source": "file",
+        "sklearn_dataset": None,
+        "path": "data/external/wine.csv",
+    }
+    assert loaded["model_card"]["intended_use"] == USE
+    assert loaded["model_card"]["limitations"] == ["One vineyard.", "Check: the ranges # twice"]
+    assert loaded["model_card"]["slices"] == ["alcohol", "malic_acid"]
+    parse_params(loaded)
+    # Comments the user relies on stay, in place: the option lists after values, the
+    # section notes; the example's own comment above sensitive_attribute is replaced.
+    assert re.search(r"^  path: data/external/wine\.csv +# with source: file", edited, re.M)
+    assert "# breast_cancer | wine | iris" in edited
+    assert "# fail | drop columns the schema does not list" in edited
+    assert "  slices: [alcohol, malic_acid]" in edited
+    assert "  # Groups to compare; null skips.\n  sensitive_attribute: null\n" in edited
+    assert "tumour" not in edited and "Wisconsin" not in edited
+    untouched = [line for line in text.splitlines() if line.startswith(("drift", "gate", "  p_"))]
+    assert all(line in edited.splitlines() for line in untouched)
+    assert edited.count("\n") >= text.count("\n") - 2
+
+
+def test_an_edit_that_does_not_read_back_is_refused() -> None:
+    with pytest.raises(ParamsEditError, match=r"no key 'data\.path'"):
+        set_params("data:\n  source: sklearn\n", [Setting("data", "path", "x.csv")])
+    with pytest.raises(ParamsEditError, match="no top-level section 'validate'"):
+        set_params("data:\n  source: sklearn\n", [Setting("validate", "schema", "x")])
+    # A flow mapping is a layout this editor does not rewrite; the check catches it.
+    with pytest.raises(ParamsEditError):
+        set_params("data: {source: sklearn}\n", [Setting("data", "source", "file")])
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_data_checks_name_the_flag_the_value_and_the_rule(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": range(10), "y": ["a", "b"] * 5})
+    data_file.check_target(frame, "y", 5, "d.csv")
+    with pytest.raises(InputError, match=r"--target 'z': must be a column of d.csv; its columns"):
+        data_file.check_target(frame, "z", 5, "d.csv")
+    with pytest.raises(InputError, match=r"--target 'x': must hold at least 2 classes"):
+        data_file.check_target(frame.assign(x=1), "x", 5, "d.csv")
+    with pytest.raises(InputError, match=r"has 10 rows; validate.min_rows .* at least 50"):
+        data_file.check_target(frame, "y", 50, "d.csv")
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match=r"--data '.*empty.csv': must not be empty"):
+        data_file.read_table(empty)
+    header = tmp_path / "header.csv"
+    header.write_text("a,b\n")
+    with pytest.raises(InputError, match="must hold at least one data row"):
+        data_file.read_table(header)
+    with pytest.raises(InputError, match=r"--data '.*d.txt': must be a CSV \(.csv\) or Parquet"):
+        data_file.read_table(tmp_path / "d.txt")
+    with pytest.raises(InputError, match=r"--data '.*none.csv': no such file"):
+        data_file.read_table(tmp_path / "none.csv")
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(InputError, match=r"must be a readable Parquet file"):
+        data_file.read_table(bad)
+
+
+def test_model_card_text_describes_the_data_not_the_example() -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [1, 1, 2], "kind": ["x", "y", "z"]})
+    intended_use, limitations = data_file.model_card_text(frame, "kind", "d.csv", "s.yaml")
+    assert intended_use.startswith("Predicts `kind` (3 classes: x, y, z) from 2 columns of d.csv")
+    assert "the 3 rows of d.csv" in limitations[0]
+    assert "s.yaml" in limitations[1]
+    assert data_file.slice_columns(frame, "kind") == ["a", "b"]
