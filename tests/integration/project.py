@@ -46,6 +46,10 @@ class Project:
     def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(str(BIN / "dvc"), *args, check=check)
 
+    def default_remote(self) -> str:
+        """The name of the DVC remote that push and pull use (`core.remote`)."""
+        return self.dvc("config", "core.remote").stdout.strip()
+
     def git(self, *args: str) -> str:
         return self.run("git", *args).stdout
 
@@ -96,7 +100,8 @@ def project_env(home: Path) -> dict[str, str]:
 
 
 def template_files() -> list[str]:
-    """The files a clone of this checkout would have: tracked plus new, not ignored."""
+    """The files a clone of this checkout would have (tracked plus new, not ignored),
+    and the data files that `dvc add` tracks, which a clone gets from `dvc pull`."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO_ROOT,
@@ -104,7 +109,13 @@ def template_files() -> list[str]:
         text=True,
         check=True,
     ).stdout.split("\0")
-    return [name for name in listed if name and (REPO_ROOT / name).is_file()]
+    names = [name for name in listed if name and (REPO_ROOT / name).is_file()]
+    for pointer in [name for name in names if name.endswith(".dvc")]:
+        for out in yaml.safe_load((REPO_ROOT / pointer).read_text()).get("outs", []):
+            data = (Path(pointer).parent / out["path"]).as_posix()
+            if (REPO_ROOT / data).is_file():
+                names.append(data)
+    return names
 
 
 def new_project(dest: Path, remote: Path) -> Project:
@@ -118,7 +129,7 @@ def new_project(dest: Path, remote: Path) -> Project:
     project.git("add", "-A")
     project.git("commit", "-q", "-m", "template")
     remote.mkdir(parents=True, exist_ok=True)
-    project.dvc("remote", "modify", "--local", "local", "url", str(remote))
+    project.dvc("remote", "modify", "--local", project.default_remote(), "url", str(remote))
     return project
 
 

@@ -41,20 +41,20 @@ def assert_same_outputs(a: Project, b: Project) -> None:
 def test_local_remote_round_trip(trained: Project, tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     remote.mkdir()
-    trained.dvc("remote", "modify", "--local", "local", "url", str(remote))
+    trained.dvc("remote", "modify", "--local", trained.default_remote(), "url", str(remote))
     trained.dvc("push", "--run-cache")
     assert "are in sync" in trained.dvc("status", "--cloud").stdout
 
     pulled = clone(trained, tmp_path / "pulled")
     assert not (pulled.path / "models/model.onnx").exists()
-    pulled.dvc("remote", "modify", "--local", "local", "url", str(remote))
+    pulled.dvc("remote", "modify", "--local", pulled.default_remote(), "url", str(remote))
     pulled.dvc("pull")
     assert_same_outputs(trained, pulled)
     assert pulled.repro() == []
 
     # A clone that reproduces with --pull restores every stage from the run-cache.
     restored = clone(trained, tmp_path / "restored")
-    restored.dvc("remote", "modify", "--local", "local", "url", str(remote))
+    restored.dvc("remote", "modify", "--local", restored.default_remote(), "url", str(remote))
     assert restored.repro("--pull") == []
     assert_same_outputs(trained, restored)
 

@@ -56,7 +56,8 @@ def image_labels(metadata: dict[str, Any]) -> dict[str, str]:
     facts = script.lineage(metadata)
     build_args = {arg: facts[fact] for arg, fact in script.BUILD_ARGS.items()}
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
-    label_args = dict(re.findall(r'(io\.tabml\.[\w.]+)="\$\{(\w+)\}"', dockerfile))
+    # The project's own label namespace, io.<project>.*, whatever the project is called.
+    label_args = dict(re.findall(r'(io\.[\w-]+\.[\w.]+)="\$\{(\w+)\}"', dockerfile))
     return {label: build_args[arg] for label, arg in label_args.items()}
 
 
