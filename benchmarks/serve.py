@@ -1,4 +1,4 @@
-"""Serving benchmark: tabml's API against MLServer, FastAPI + scikit-learn and a bare ASGI ceiling.
+"""Serving benchmark: tabml's API vs MLServer, FastAPI + scikit-learn, a bare ASGI ceiling.
 
 Every server runs pinned to one core (taskset) and wrk, on loopback, to the other, in
 one run, so the figures compare as ratios. It measures, per server: peak requests per
@@ -792,7 +792,8 @@ def to_markdown(figures: dict[str, Any]) -> str:
         "",
         f"Half-peak run: {tabml['half_peak_row']['rps']:,.0f} req/s (wanted "
         f"{row_rps / 2:,.0f}). Soak: {environment['soak_seconds']:g} s at "
-        f"{tabml['soak']['rps']:,.0f} req/s (wanted {tabml['soak']['target_rps']:,.0f}, 80% "
+        f"{tabml['soak']['rps']:,.0f} req/s "
+        f"(wanted {tabml['soak']['target_rps']:,.0f}, 80% "
         f"of peak), {tabml['soak']['errors']} errors, RSS "
         f"{tabml['soak']['rss_growth_percent']:+.1f}%."
         + (f" Prediction logs written: {', '.join(logs)}." if logs else ""),

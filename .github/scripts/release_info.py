@@ -14,9 +14,9 @@ Writes to $GITHUB_OUTPUT:
 
 A model gets a new minor version when its md5 differs from the one recorded in the
 latest model@v* tag's message; an unchanged model (a code-only merge) keeps its version.
-The lineage facts become the image's io.tabml.* labels; src/tabml/lineage.py reads them
-back and checks them against GET /metadata and the model card (the same digest and
-metrics format, written there with the project's code).
+The lineage facts become the image's io.tabml.* labels; src/tabml/lineage.py reads
+them back and checks them against GET /metadata and the model card (the same digest
+and metrics format, written there with the project's code).
 Only the standard library: it runs before the project environment exists.
 """
 

@@ -1,4 +1,4 @@
-"""`tabml init`'s pure parts: name rules, the rename plan, the params.yaml edit, the data checks."""
+"""The pure parts of `tabml init`: name rules, rename plan, params edit, data checks."""
 
 from __future__ import annotations
 

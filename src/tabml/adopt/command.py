@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -315,6 +316,9 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
                 "remain, which init has no rule for: " + "; ".join(left[:5])
             )
 
+    if not rename.empty:
+        _format_renamed_python(root, rename, renamed, new)
+
     new_params = _params_edit(renamed["params.yaml"], frame, request, data_dest, schema_path)
     edited_params = new_params if new_params != renamed["params.yaml"] else None
     if edited_params is not None:
@@ -355,6 +359,57 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
         drop_remote=drop_remote,
         notes=notes,
     )
+
+
+def _ruff() -> str:
+    found = Path(sys.executable).with_name("ruff")
+    if found.is_file():
+        return str(found)
+    on_path = shutil.which("ruff")
+    if on_path is None:
+        raise InputError("ruff: not found; `make setup` installs it (a dev dependency)")
+    return on_path
+
+
+def _format_renamed_python(
+    root: Path, rename: RenamePlan, renamed: dict[str, str], new: Names
+) -> None:
+    """Sort imports and format the renamed Python files as the project's ruff settings
+    ask (the new name sorts and wraps differently), in a scratch copy; refuse a name
+    that leaves lines over the length limit that the formatter cannot wrap.
+    """
+    python = [path for path in rename.contents if path.endswith(".py")]
+    if not python:
+        return
+    with tempfile.TemporaryDirectory(prefix="init-format-") as scratch:
+        work = Path(scratch)
+        # Every Python file, so that isort knows which modules are first-party.
+        every = [path for path in renamed if path.endswith(".py")]
+        for path in [*every, "pyproject.toml"]:
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            (work / path).write_text(renamed[path], encoding="utf-8")
+        ruff = _ruff()
+        for command in (
+            [ruff, "check", "--quiet", "--fix-only", "--select", "I", *python],
+            [ruff, "format", "--quiet", *python],
+        ):
+            _run(command, work)
+        too_long = _run(
+            [ruff, "check", "--quiet", "--select", "E501", "--output-format", "concise", *python],
+            work,
+            check=False,
+        ).stdout.splitlines()
+        if too_long:
+            raise InputError(
+                f"--package-name {new.package!r}: renaming to it leaves {len(too_long)} "
+                "line(s) over the line length ruff enforces (pyproject.toml), which the "
+                "formatter cannot wrap; choose a shorter name, or shorten these lines, "
+                "commit and rerun: " + "; ".join(too_long[:5])
+            )
+        for path in python:
+            formatted = (work / path).read_text(encoding="utf-8")
+            renamed[path] = formatted
+            rename.contents[path] = formatted
 
 
 def _params_edit(
