@@ -10,7 +10,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import yaml
+
+from tabml.config import DataSchema, load_params, load_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -57,6 +60,14 @@ class Project:
         """Run `dvc repro` and return the stages it ran, in order."""
         self.last_repro = stages_run(self.dvc("repro", *args).stdout)
         return self.last_repro
+
+    def schema(self) -> DataSchema:
+        """The data schema that params.yaml's validate.schema names."""
+        return load_schema(self.path / load_params(self.path / "params.yaml").validate_.schema_path)
+
+    def raw_rows(self) -> int:
+        """Data rows of the ingested dataset."""
+        return len(pd.read_csv(self.path / "data/raw/dataset.csv"))
 
     def read_params(self) -> dict[str, object]:
         loaded: dict[str, object] = yaml.safe_load((self.path / "params.yaml").read_text())

@@ -180,6 +180,19 @@ def ensure_base_image(podman: Podman) -> None:
 
 def render_model_card(model: ExportedModel, params: Params) -> str:
     """The model_card stage's card for this model (its training rows stand in for test)."""
+    # Model-card columns that this model's data lacks (params.yaml of a project that
+    # `tabml init` retargeted at other data) give way to columns of this data.
+    columns = list(model.schema.features)
+    card_params = params.model_card
+    slices = [column for column in card_params.slices if column in columns] or columns[:2]
+    sensitive = card_params.sensitive_attribute
+    card_params = card_params.model_copy(
+        update={
+            "slices": slices,
+            "sensitive_attribute": sensitive if sensitive in columns else None,
+        }
+    )
+    params = params.model_copy(update={"model_card": card_params})
     features = model_input(model.frame, model.schema)
     truth = model.frame[model.schema.target.name].astype(str).to_numpy()
     card = model_card.build_card(

@@ -67,12 +67,16 @@ def test_drift_files_one_issue_updates_it_and_stays_quiet_without_drift(
     project = copy_project(reproduced_once(tmp_path_factory), tmp_path / "project")
     publish_origin(project, tmp_path / "origin.git")  # github.repository is REPOSITORY
     test = pd.read_parquet(project.path / "data/split/test.parquet")
+    schema = project.schema()
+    # One feature shifted by a standard deviation: the second numeric one, which in
+    # the bundled data is mean_texture.
+    feature, target = schema.numeric_features[1], schema.target.name
     shifted = test.copy()
-    shifted["mean_texture"] += shifted["mean_texture"].std()
+    shifted[feature] += shifted[feature].std()
     root = tmp_path / "s3"
     (root / "monitoring").mkdir(parents=True)  # buckets exist before rclone lists them
-    (root / "monitoring/steady.jsonl").write_text(logged(test, "diagnosis"))
-    (root / "monitoring/shifted.jsonl").write_text(logged(shifted, "diagnosis"))
+    (root / "monitoring/steady.jsonl").write_text(logged(test, target))
+    (root / "monitoring/shifted.jsonl").write_text(logged(shifted, target))
 
     with rclone_s3(root) as s3, github_issues_api(REPOSITORY, TOKEN) as (api, issues):
 
@@ -96,7 +100,8 @@ def test_drift_files_one_issue_updates_it_and_stays_quiet_without_drift(
         assert "created issue #1" in first.output
         [issue] = issues.issues
         assert issue["labels"] == ["drift"]
-        assert "1 of 30 features drifted: mean_texture" in issue["body"]
+        drifted = f"1 of {len(schema.features)} features drifted: {feature}"
+        assert drifted in issue["body"]
         assert "s3://monitoring/shifted.jsonl" in issue["body"]
         assert not first.calls("gh"), "training starts only when asked"
         [artifact] = first.calls("upload-artifact")
