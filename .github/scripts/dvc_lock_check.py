@@ -19,8 +19,31 @@ from typing import Any
 MISSING = {"deleted", "not in cache"}
 
 
+def missing_outputs(status: dict[str, Any]) -> set[str]:
+    """Outputs that are simply not in this checkout (data that `dvc add` tracks, too)."""
+    missing = set()
+    for changes in status.values():
+        for change in changes:
+            if isinstance(change, dict):
+                for entries in change.values():
+                    if isinstance(entries, dict):
+                        missing |= {
+                            path
+                            for path, state in entries.items()
+                            if isinstance(state, str) and state in MISSING
+                        }
+    return missing
+
+
 def stale_reasons(status: dict[str, Any]) -> list[str]:
-    """One line per stage whose code, params or tracked outputs differ from dvc.lock."""
+    """One line per stage whose code, params or tracked outputs differ from dvc.lock.
+
+    A folder dependency that holds a missing output (ingest's data/external/ with a
+    `dvc add`ed file in it) reads as "modified" without its data; that is missing data
+    too. A changed `.dvc` pointer in it cannot be told apart without the data, which
+    this check does not have.
+    """
+    missing = missing_outputs(status)
     reasons = []
     for stage, changes in status.items():
         found = []
@@ -35,7 +58,9 @@ def stale_reasons(status: dict[str, Any]) -> list[str]:
                 for path, state in entries.items():
                     if isinstance(state, dict):  # params: {"train": "modified"}
                         found += [f"{path} section {key} {value}" for key, value in state.items()]
-                    elif state not in MISSING:
+                    elif state not in MISSING and not (
+                        state == "modified" and any(m.startswith(f"{path}/") for m in missing)
+                    ):
                         found.append(f"{path} {state}")
         if found:
             reasons.append(f"{stage}: {', '.join(found)}")

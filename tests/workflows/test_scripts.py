@@ -176,6 +176,17 @@ def test_lock_check_ignores_missing_data_and_reports_changes() -> None:
         "split": [{"changed deps": {"data/validated/dataset.parquet": "deleted"}}],
     }
     assert check.stale_reasons(fresh_checkout) == []
+    # A `dvc add`ed file in a folder that ingest depends on: absent, so the folder differs.
+    without_added_data = {
+        "ingest": [{"changed deps": {"data/external": "modified"}}],
+        "data/external/mine.csv.dvc": [
+            {"changed outs": {"data/external/mine.csv": "not in cache"}}
+        ],
+    }
+    assert check.stale_reasons(without_added_data) == []
+    assert check.stale_reasons({"ingest": [{"changed deps": {"data/external": "modified"}}]}) == [
+        "ingest: data/external modified"
+    ]
     stale = {
         "ingest": [{"changed deps": {"src/tabml/stages/ingest.py": "modified"}}],
         "train": [{"changed deps": {"params.yaml": {"train": "modified"}}}],
