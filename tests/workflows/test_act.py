@@ -89,9 +89,10 @@ def champion(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> Project:
     require_tool("act")
     root = tmp_path_factory.mktemp("champion")
     project = copy_project(reproduced_once(tmp_path_factory), root / "project")
-    # --force: a project made with `tabml init` already has a remote of that name.
-    project.dvc("remote", "add", "--default", "--force", "storage", "s3://dvc/tabml")
-    project.dvc("remote", "modify", "storage", "endpointurl", s3.endpoint)
+    # A name of its own: the copy's default remote (whatever `tabml init` named it)
+    # has its URL overridden in .dvc/config.local.
+    project.dvc("remote", "add", "--default", "shared", "s3://dvc/tabml")
+    project.dvc("remote", "modify", "shared", "endpointurl", s3.endpoint)
     project.git("commit", "-q", "-am", "Use shared S3 storage")
     with_env(project, **S3_SECRETS).dvc("push", "--run-cache")
     publish_origin(project, root / "origin.git")

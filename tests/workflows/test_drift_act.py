@@ -10,12 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tabml.config import load_params
 from tests.github_api import github_issues_api
 from tests.integration.project import copy_project
 from tests.integration.servers import ACCESS_KEY, SECRET_KEY, rclone_s3
 
 from .harness import REPOSITORY, ActRun, publish_origin, run_act
-from .test_act import gh_standin, reproduced_once
+from .test_act import S3_SECRETS, gh_standin, reproduced_once, with_env
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +66,6 @@ def test_drift_files_one_issue_updates_it_and_stays_quiet_without_drift(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     project = copy_project(reproduced_once(tmp_path_factory), tmp_path / "project")
-    publish_origin(project, tmp_path / "origin.git")  # github.repository is REPOSITORY
     test = pd.read_parquet(project.path / "data/split/test.parquet")
     schema = project.schema()
     # One feature shifted by a standard deviation: the second numeric one, which in
@@ -78,7 +78,16 @@ def test_drift_files_one_issue_updates_it_and_stays_quiet_without_drift(
     (root / "monitoring/steady.jsonl").write_text(logged(test, target))
     (root / "monitoring/shifted.jsonl").write_text(logged(shifted, target))
 
+    (root / "dvc").mkdir()
     with rclone_s3(root) as s3, github_issues_api(REPOSITORY, TOKEN) as (api, issues):
+        if load_params(project.path / "params.yaml").data.source == "file":
+            # A project's own data lives only in DVC storage, not in git: the runner
+            # pulls the model and its training data from a shared remote.
+            project.dvc("remote", "add", "--default", "shared", "s3://dvc/models")
+            project.dvc("remote", "modify", "shared", "endpointurl", s3.endpoint)
+            project.git("commit", "-q", "-am", "Use shared S3 storage")
+            with_env(project, **S3_SECRETS).dvc("push")
+        publish_origin(project, tmp_path / "origin.git")  # github.repository is REPOSITORY
 
         def drift_run(sample: str, name: str, retrain: bool = False) -> ActRun:
             (tmp_path / name).mkdir()
