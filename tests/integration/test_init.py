@@ -1,0 +1,317 @@
+"""`tabml init` in temporary copies of the template: each refusal leaves the copy
+byte for byte as it was; a real run turns it into another project on other data."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.serve.test_container import cache_dir as container_cache_dir
+from tests.workflows.test_lint import actionlint, zizmor
+
+from .project import BIN, REPO_ROOT, Project, project_env, template_files
+
+TEMPLATE_PACKAGE = REPO_ROOT.joinpath("pyproject.toml").read_text().split('packages = ["src/')[1]
+TEMPLATE_PACKAGE = TEMPLATE_PACKAGE.split('"')[0]
+NEW_PROJECT, NEW_PACKAGE = "Wine-Quality", "wine_quality"
+E2E_TIMEOUT = 3600
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file under `root`, .git (index, HEAD, refs, objects) included."""
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() or path.is_symlink()
+    }
+
+
+@pytest.fixture(scope="module")
+def committed_template(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The template's files in a fresh git repository with one commit. Do not modify."""
+    dest = tmp_path_factory.mktemp("template") / "project"
+    for name in template_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, target)
+    project = Project(dest, project_env(dest.parent / "home"))
+    project.git("init", "-q", "-b", "main")
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "template")
+    return project
+
+
+@pytest.fixture
+def template_copy(committed_template: Project, tmp_path: Path) -> Project:
+    dest = tmp_path / "project"
+    shutil.copytree(committed_template.path, dest, symlinks=True)
+    return Project(dest, committed_template.env)
+
+
+def wine_frame() -> pd.DataFrame:
+    """scikit-learn's wine data: 178 wines, 13 measurements, 3 cultivars."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine(as_frame=True)
+    frame = bunch.data.rename(columns=lambda name: re.sub(r"\W+", "_", name).strip("_"))
+    frame["cultivar"] = [f"cultivar_{index}" for index in bunch.target]
+    return frame
+
+
+@pytest.fixture
+def wine_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "data" / "wine_cultivars.csv"
+    path.parent.mkdir()
+    wine_frame().to_csv(path, index=False)
+    return path
+
+
+def init_args(data: Path, **overrides: str) -> list[str]:
+    flags = {
+        "--project-name": NEW_PROJECT,
+        "--package-name": NEW_PACKAGE,
+        "--data": str(data),
+        "--target": "cultivar",
+        "--remote": str(data.parent / "remote"),
+    }
+    flags.update(overrides)
+    # --flag=value, so that a value starting with '-' stays a value.
+    return [f"{flag}={value}" for flag, value in flags.items()]
+
+
+def run_init(project: Project, args: list[str]) -> subprocess.CompletedProcess[str]:
+    return project.run(str(BIN / TEMPLATE_PACKAGE), "init", *args, check=False)
+
+
+def assert_refused(project: Project, args: list[str], *expected: str) -> None:
+    before = snapshot(project.path)
+    result = run_init(project, args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"{TEMPLATE_PACKAGE} init: error: "), result.stderr
+    for text in expected:
+        assert text in result.stderr, result.stderr
+    assert snapshot(project.path) == before
+
+
+def test_a_dirty_tree_is_refused(template_copy: Project, wine_csv: Path) -> None:
+    (template_copy.path / "notes.txt").write_text("work in progress\n")
+    assert_refused(
+        template_copy,
+        init_args(wine_csv),
+        "git working tree: 1 uncommitted change(s) (notes.txt); must be clean",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("wine-quality", "must be a lowercase Python identifier"),
+        ("dvc", "must not shadow the installed module 'dvc'"),
+        ("model", "must not collide with the identifier 'model'"),
+    ],
+)
+def test_a_bad_package_name_is_refused(
+    template_copy: Project, wine_csv: Path, name: str, rule: str
+) -> None:
+    args = init_args(wine_csv, **{"--package-name": name})
+    assert_refused(template_copy, args, f"--package-name {name!r}: {rule}")
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("wine quality", "must be a valid PyPI distribution name"),
+        ("Scikit_Learn", "must not be the name of a dependency in uv.lock"),
+    ],
+)
+def test_a_bad_project_name_is_refused(
+    template_copy: Project, wine_csv: Path, name: str, rule: str
+) -> None:
+    args = init_args(wine_csv, **{"--project-name": name})
+    assert_refused(template_copy, args, f"--project-name {name!r}: {rule}")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "rule"),
+    [
+        ("missing.csv", None, "no such file"),
+        ("folder.csv", None, "must be a file, not a directory"),
+        ("empty.csv", b"", "must not be empty"),
+        ("wine.xlsx", b"PK\x03\x04", "must be a CSV (.csv) or Parquet (.parquet) file"),
+        ("broken.parquet", b"PAR1 not really", "must be a readable Parquet file"),
+        ("latin1.csv", "a,cultivar\n\xe9t\xe9,x\n".encode("latin-1"), "must be a readable CSV"),
+    ],
+)
+def test_a_data_file_that_cannot_be_read_is_refused(
+    template_copy: Project, tmp_path: Path, name: str, content: bytes | None, rule: str
+) -> None:
+    data = tmp_path / name
+    if content is not None:
+        data.write_bytes(content)
+    elif name.startswith("folder"):
+        data.mkdir()
+    assert_refused(template_copy, init_args(data), f"--data {str(data)!r}: {rule}")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_an_unreadable_data_file_is_refused(template_copy: Project, wine_csv: Path) -> None:
+    wine_csv.chmod(0)
+    assert_refused(template_copy, init_args(wine_csv), f"--data {str(wine_csv)!r}: cannot be read")
+
+
+def test_a_missing_target_column_is_refused(template_copy: Project, wine_csv: Path) -> None:
+    args = init_args(wine_csv, **{"--target": "colour"})
+    assert_refused(template_copy, args, "--target 'colour': must be a column of", "'alcohol'")
+
+
+def test_a_missing_flag_without_a_terminal_is_refused(
+    template_copy: Project, wine_csv: Path
+) -> None:
+    args = [arg for arg in init_args(wine_csv) if not arg.startswith("--remote=")]
+    assert_refused(template_copy, args, "--remote: required (stdin is not a terminal")
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def user_env(tmp_path: Path) -> dict[str, str]:
+    """A user's shell: their uv and its cache, git identity; not this test run's venv."""
+    env = project_env(tmp_path / "home")
+    env["HOME"] = os.environ.get("HOME", str(tmp_path / "home"))
+    env.pop("VIRTUAL_ENV", None)
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is not on PATH; the end-to-end init test runs `make init`")
+    # Not this checkout's venv: the copy makes and uses its own.
+    path = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry != str(BIN)]
+    env["PATH"] = os.pathsep.join([str(Path(uv).parent), *path])
+    # The container test's base image and podman storage are made once per machine.
+    env[f"{NEW_PACKAGE.upper()}_TEST_CACHE"] = str(container_cache_dir())
+    return env
+
+
+def tracked_snapshot(project: Project) -> dict[str, str]:
+    files = project.git("ls-files", "-z").split("\0")
+    hashes = {
+        name: hashlib.sha256((project.path / name).read_bytes()).hexdigest()
+        for name in files
+        if name
+    }
+    hashes["HEAD"] = project.git("rev-parse", "HEAD").strip()
+    return hashes
+
+
+@pytest.mark.slow
+def test_init_turns_a_copy_into_another_project_whose_full_suite_passes(
+    committed_template: Project, tmp_path: Path, wine_csv: Path
+) -> None:
+    started = time.monotonic()
+    clone = tmp_path / "wine-quality"
+    subprocess.run(["git", "clone", "-q", str(committed_template.path), str(clone)], check=True)
+    project = Project(clone, user_env(tmp_path))
+    args = init_args(wine_csv)
+    make_args = " ".join(args)
+
+    first = project.run("make", "init", f"ARGS={make_args}")
+    assert "pipeline ran: ingest, validate, split, train, evaluate, export, model_card" in (
+        first.stdout
+    )
+    first_seconds = time.monotonic() - started
+
+    # The pipeline ran end to end on the new data, and everything is committed.
+    assert project.git("status", "--porcelain") == ""
+    assert len(project.git("log", "--format=%H").split()) == 2
+    metrics = yaml.safe_load((clone / "metrics/metrics.json").read_text())
+    assert metrics["accuracy"] > 0.85
+    dvc = clone / ".venv" / "bin" / "dvc"
+    assert "up to date" in project.run(str(dvc), "status").stdout
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    assert params["data"] == {
+        "source": "file",
+        "sklearn_dataset": None,
+        "path": "data/external/wine_cultivars.csv",
+    }
+    assert params["validate"]["schema"] == "schemas/wine_cultivars.yaml"
+    assert params["model_card"]["slices"] == ["alcohol", "malic_acid"]
+    assert params["model_card"]["sensitive_attribute"] is None
+    assert params["export"]["model_name"] == "wine-quality-classifier"
+    schema = yaml.safe_load((clone / "schemas/wine_cultivars.yaml").read_text())
+    assert schema["target"] == {
+        "name": "cultivar",
+        "classes": ["cultivar_0", "cultivar_1", "cultivar_2"],
+    }
+    metadata = yaml.safe_load((clone / "models/metadata.json").read_text())
+    assert [feature["name"] for feature in metadata["features"]] == list(wine_frame().columns[:-1])
+    assert (clone / "data/external/wine_cultivars.csv.dvc").is_file()
+    assert "data/external/wine_cultivars.csv" not in project.git("ls-files").splitlines()
+    config = project.run(str(dvc), "config", "--list", "--project").stdout.splitlines()
+    assert "core.remote=storage" in config
+    assert f"remote.storage.url={wine_csv.parent / 'remote'}" in config
+    assert not [line for line in config if line.startswith("remote.local.")], config
+    card = (clone / "models/model_card.md").read_text()
+    assert "Predicts `cultivar` (3 classes" in card
+    assert not re.search(r"breast|cancer|tumou?r|malignant|benign", card, re.IGNORECASE)
+
+    # No trace of the old name, in any tracked file or file name, in any case.
+    grep = project.run("git", "grep", "-i", "-I", "-l", TEMPLATE_PACKAGE, check=False)
+    assert grep.returncode == 1 and not grep.stdout, grep.stdout
+    names = project.git("ls-files")
+    assert TEMPLATE_PACKAGE not in names.lower()
+    assert not (clone / "src" / TEMPLATE_PACKAGE).exists()
+    assert (clone / "src" / NEW_PACKAGE / "cli.py").is_file()
+
+    # The renamed workflows lint clean with the linters CI runs.
+    workflows = sorted(str(path) for path in (clone / ".github/workflows").glob("*.yml"))
+    linted = actionlint(*workflows)
+    assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout + linted.stderr
+    audited = zizmor(str(clone / ".github"))
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+
+    # Again, with the same arguments: it succeeds and changes nothing.
+    before = tracked_snapshot(project)
+    again = project.run("make", "init", f"ARGS={make_args}")
+    assert f"already initialised as {NEW_PACKAGE}; nothing to rename" in again.stdout
+    assert "pipeline up to date" in again.stdout
+    assert "nothing to commit" in again.stdout
+    assert tracked_snapshot(project) == before
+    assert project.git("status", "--porcelain") == ""
+
+    # The renamed project's own full suite passes (this test excluded: it would recurse).
+    suite_env = dict(project.env)
+    suite_env["PYTHONDONTWRITEBYTECODE"] = "1"
+    suite = subprocess.run(
+        [
+            "uv",
+            "run",
+            "--locked",
+            "pytest",
+            "-n",
+            "2",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--deselect",
+            "tests/integration/test_init.py::"
+            "test_init_turns_a_copy_into_another_project_whose_full_suite_passes",
+        ],
+        cwd=clone,
+        env=suite_env,
+        capture_output=True,
+        text=True,
+        timeout=E2E_TIMEOUT,
+        check=False,
+    )
+    summary = suite.stdout.strip().splitlines()[-1] if suite.stdout.strip() else ""
+    print(f"init: {first_seconds:.0f} s; renamed suite: {summary}", file=sys.stderr)
+    assert suite.returncode == 0, suite.stdout[-20000:] + suite.stderr[-5000:]
+    assert re.search(r"\d+ passed", summary) and "failed" not in summary, summary
