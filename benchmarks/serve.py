@@ -1,7 +1,9 @@
 """Serving benchmark: tabml's API vs MLServer, FastAPI + scikit-learn, a bare ASGI ceiling.
 
 Every server runs pinned to one core (taskset) and wrk, on loopback, to the other, in
-one run, so the figures compare as ratios. It measures, per server: peak requests per
+one run, so the figures compare as ratios; each load figure is the median of several
+runs taken in rounds that visit every server in turn, so the machine's drift over the
+minutes of the run lands on all servers alike. It measures, per server: peak requests per
 second with p50/p99 latency for single rows and 1,000-row batches, RSS after load and
 cold start (process start to ready); for tabml also p99 at half its peak rate, a
 60-second soak at 80% of peak (errors, RSS growth), what the prediction log costs (the
@@ -13,7 +15,7 @@ and two throwaway venvs for the baselines, created on first use under /tmp (not 
 uv.lock): MLServer with mlserver-sklearn (uvloop<0.22: MLServer 1.7 fails to start on
 newer uvloop), and FastAPI with scikit-learn at the lock file's version.
 
-    uv run python benchmarks/serve.py            # about 6 minutes
+    uv run python benchmarks/serve.py            # about 10 minutes
     uv run python benchmarks/serve.py --quick    # shorter runs, for trying it out
 
 Figures go to benchmarks/results/serve.json and serve.md.
@@ -522,7 +524,7 @@ def container_figures(work: Path, trials: int) -> dict[str, Any] | None:
     }
 
 
-def run(seconds: float, soak_seconds: float, trials: int) -> dict[str, Any]:
+def run(seconds: float, rounds: int, soak_seconds: float, trials: int) -> dict[str, Any]:
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (Debian: apt-get install wrk util-linux)")
@@ -536,41 +538,31 @@ def run(seconds: float, soak_seconds: float, trials: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tabml-bench-") as temp:
         work = Path(temp)
         bodies = write_bodies(work)
-        for server in servers(work):
-            print(f"== {server.name}", flush=True)
-            result: dict[str, Any] = {"loads": {}}
-            with running(server, work) as (process, _):
-                for workload, (path, body) in endpoints(server.name).items():
-                    check_answers(server, path, bodies[body])
-                    wrk(server.url + path, bodies[body], connections=8, seconds=2, work=work)
-                    load = wrk(
-                        server.url + path, bodies[body], connections=16, seconds=seconds, work=work
-                    )
-                    print(
-                        f"   {workload}: {load.rps:,.0f} req/s  p50 {load.p50_ms:.2f} ms  "
-                        f"p99 {load.p99_ms:.2f} ms  errors {load.errors}",
-                        flush=True,
-                    )
-                    result["loads"][workload] = asdict(load)
-                result["rss_mib_after_load"] = rss_mib(process.pid)
-                if server.name == "tabml":
-                    peak = result["loads"]["row"]["rps"]
-                    half = at_rate(server.url + "/predict", bodies["row"], peak / 2, seconds, work)
-                    result["half_peak_row"] = asdict(half)
-                    print(
-                        f"   half peak: {half.rps:,.0f} req/s p99 {half.p99_ms:.2f} ms", flush=True
-                    )
-                    result["soak"] = soak(
-                        server, process.pid, bodies["row"], peak * 0.8, soak_seconds, work
-                    )
+        every = servers(work)
+        with ExitStack() as stack:
+            processes = {
+                server.name: stack.enter_context(running(server, work))[0] for server in every
+            }
+            loads = interleaved_loads(every, bodies, work, seconds, rounds)
+            for server in every:
+                result: dict[str, Any] = {"loads": loads[server.name]}
+                result["rss_mib_after_load"] = rss_mib(processes[server.name].pid)
+                figures["servers"][server.name] = result
+            tabml = figures["servers"]["tabml"]
+            url, pid = every[0].url, processes["tabml"].pid
+            peak = tabml["loads"]["row"]["rps"]
+            half = at_rate(url + "/predict", bodies["row"], peak / 2, seconds, work)
+            tabml["half_peak_row"] = asdict(half)
+            print(f"== tabml half peak: {half.rps:,.0f} req/s p99 {half.p99_ms:.2f} ms", flush=True)
+            tabml["soak"] = soak(every[0], pid, bodies["row"], peak * 0.8, soak_seconds, work)
+            figures["prediction_log"] = prediction_log_cost(
+                every[0], bodies, work, rounds=rounds, seconds=seconds
+            )
+        for server in every:
+            result = figures["servers"][server.name]
             result["cold_start_s"] = cold_starts(server, work, trials)
             result["cold_start_median_s"] = statistics.median(result["cold_start_s"])
-            print(f"   cold start {result['cold_start_median_s']:.2f} s", flush=True)
-            figures["servers"][server.name] = result
-            if server.name == "tabml":
-                figures["prediction_log"] = prediction_log_cost(
-                    server, bodies, work, trials=trials, seconds=min(seconds, 3)
-                )
+            print(f"== {server.name} cold start {result['cold_start_median_s']:.2f} s", flush=True)
         figures["container"] = container_figures(work, trials)
     figures["environment"] = {
         "cpu": _cpu_model(),
@@ -582,6 +574,7 @@ def run(seconds: float, soak_seconds: float, trials: int) -> dict[str, Any]:
         "mlserver": _venv_version(MLSERVER_VENV, "mlserver"),
         "fastapi": _venv_version(FASTAPI_VENV, "fastapi"),
         "wrk_seconds": seconds,
+        "rounds": rounds,
         "soak_seconds": soak_seconds,
         "model": json.loads((MODELS / "metadata.json").read_text())["model"]["version"],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -589,63 +582,112 @@ def run(seconds: float, soak_seconds: float, trials: int) -> dict[str, Any]:
     return figures
 
 
+def interleaved_loads(
+    every: list[Server], bodies: dict[str, Path], work: Path, seconds: float, rounds: int
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each server's load per workload: the median of `rounds` runs, taken in rounds
+    that visit every server in turn.
+
+    This machine's speed drifts by tens of percent from one minute to the next (other
+    tenants share the host). Measured one server after another, that drift lands on
+    whichever server ran during a slow minute; taken in rounds, every server sees every
+    minute, so the ratios between them hold. Each server runs from the start, pinned to
+    the same core, and sits idle while another is under load.
+    """
+    for server in every:
+        for path, body in endpoints(server.name).values():
+            check_answers(server, path, bodies[body])
+            wrk(server.url + path, bodies[body], connections=8, seconds=2, work=work)
+    runs: dict[str, dict[str, list[Load]]] = {server.name: {} for server in every}
+    for round_ in range(rounds):
+        for server in every:
+            for workload, (path, body) in endpoints(server.name).items():
+                load = wrk(
+                    server.url + path, bodies[body], connections=16, seconds=seconds, work=work
+                )
+                runs[server.name].setdefault(workload, []).append(load)
+                print(
+                    f"   round {round_ + 1} {server.name} {workload}: {load.rps:,.0f} req/s  "
+                    f"p99 {load.p99_ms:.2f} ms  errors {load.errors}",
+                    flush=True,
+                )
+    medians: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, workloads in runs.items():
+        medians[name] = {}
+        for workload, taken in workloads.items():
+            ranked = sorted(taken, key=lambda load: load.rps)
+            median = asdict(ranked[len(ranked) // 2])
+            median["rounds_rps"] = [load.rps for load in taken]
+            median["errors"] = sum(load.errors for load in taken)
+            medians[name][workload] = median
+    return medians
+
+
 def prediction_log_cost(
-    tabml: Server, bodies: dict[str, Path], work: Path, trials: int, seconds: float
+    tabml: Server, bodies: dict[str, Path], work: Path, rounds: int, seconds: float
 ) -> dict[str, Any]:
-    """Requests/s with the prediction log off and on, in alternating short runs.
+    """Requests/s with the prediction log off and on, in alternating runs, per rate.
 
     The difference is a few percent, less than this machine's drift from one run to the
-    next; alternating the servers run by run and comparing medians keeps that drift
-    out of the comparison. Every server is started first and pinned to the same core;
-    the one not under load sits idle.
+    next; alternating log-off and log-on runs and comparing medians keeps that drift out
+    of the comparison. Each rate is compared on its own, the default first, and its log
+    is deleted afterwards, so the gigabytes an every-row log writes (and the kernel
+    flushes in the background) do not slow the other comparison.
     """
-    variants = {"off": tabml}
+    figures: dict[str, Any] = {"seconds": seconds, "rounds": rounds, "runs": {}}
     for rate in LOG_RATES:
+        log = work / f"predictions-{rate:g}.jsonl"
         logged = Server(f"tabml_log_{rate:g}", tabml.command, "/ready", free_port())
         logged.env = {
             **tabml.env,
             "TABML_PORT": str(logged.port),
-            "TABML_PREDICTION_LOG": str(work / f"predictions-{rate:g}.jsonl"),
+            "TABML_PREDICTION_LOG": str(log),
             "TABML_PREDICTION_LOG_SAMPLE_RATE": str(rate),
         }
-        variants[f"{rate:g}"] = logged
-    runs: dict[str, dict[str, list[float]]] = {name: {"row": [], "batch": []} for name in variants}
-    with ExitStack() as stack:
-        for server in variants.values():
-            stack.enter_context(running(server, work))
-        for workload in ("row", "batch"):
-            for server in variants.values():  # warm each up once
-                wrk(server.url + "/predict", bodies[workload], connections=16, seconds=1, work=work)
-            for _ in range(trials):
-                for name, server in variants.items():
-                    load = wrk(
+        runs: dict[str, dict[str, list[float]]] = {
+            "off": {"row": [], "batch": []},
+            "on": {"row": [], "batch": []},
+        }
+        with running(logged, work):
+            for workload in ("row", "batch"):
+                for server in (tabml, logged):  # warm each up once
+                    wrk(
                         server.url + "/predict",
                         bodies[workload],
                         connections=16,
-                        seconds=seconds,
+                        seconds=1,
                         work=work,
                     )
-                    runs[name][workload].append(load.rps)
-    figures: dict[str, Any] = {"runs": runs, "seconds": seconds}
-    for rate in LOG_RATES:
-        log = Path(variants[f"{rate:g}"].env["TABML_PREDICTION_LOG"])
+                for _ in range(rounds):
+                    for state, server in (("off", tabml), ("on", logged)):
+                        load = wrk(
+                            server.url + "/predict",
+                            bodies[workload],
+                            connections=16,
+                            seconds=seconds,
+                            work=work,
+                        )
+                        runs[state][workload].append(load.rps)
+        lines = sum(1 for _ in log.open("rb"))
         figures[f"{rate:g}"] = {
-            "lines": sum(1 for _ in log.open("rb")),
+            "lines": lines,
             "bytes": log.stat().st_size,
             **{
                 f"{workload}_cost_percent": (
                     1
-                    - statistics.median(runs[f"{rate:g}"][workload])
+                    - statistics.median(runs["on"][workload])
                     / statistics.median(runs["off"][workload])
                 )
                 * 100
                 for workload in ("row", "batch")
             },
         }
+        figures["runs"][f"{rate:g}"] = runs
+        log.unlink()
         print(
-            f"   prediction log at {rate:.0%}: 1-row req/s "
+            f"== prediction log at {rate:.0%}: 1-row req/s "
             f"{figures[f'{rate:g}']['row_cost_percent']:+.1f}% lost, {BATCH_ROWS}-row "
-            f"{figures[f'{rate:g}']['batch_cost_percent']:+.1f}% lost",
+            f"{figures[f'{rate:g}']['batch_cost_percent']:+.1f}% lost ({lines:,} lines)",
             flush=True,
         )
     return figures
@@ -846,9 +888,9 @@ def to_markdown(figures: dict[str, Any]) -> str:
         f"of peak), {tabml['soak']['errors']} errors, RSS "
         f"{tabml['soak']['rss_growth_percent']:+.1f}%."
         + (
-            f" Prediction log: the median of {len(logging['runs']['off']['row'])} alternating "
-            f"{logging['seconds']:g}-second runs per server and request size, log on vs off; "
-            f"written: {', '.join(logs)}."
+            f" Prediction log: the median of {logging['rounds']} alternating "
+            f"{logging['seconds']:g}-second runs with the log on and off, per rate and request "
+            f"size; written: {', '.join(logs)}."
             if logs
             else ""
         ),
@@ -861,8 +903,10 @@ def to_markdown(figures: dict[str, Any]) -> str:
         )
     lines.append(
         f"One run on {environment['cpu']} ({environment['cores']} cores), "
-        f"{environment['date']}: each server pinned to core {SERVER_CORE}, wrk (1 thread, 16 "
-        f"connections, {environment['wrk_seconds']:g} s) to core {LOAD_CORE}, loopback. "
+        f"{environment['date']}: every server pinned to core {SERVER_CORE}, wrk (1 thread, 16 "
+        f"connections) to core {LOAD_CORE}, loopback; each figure is the median of "
+        f"{environment.get('rounds', 1)} {environment['wrk_seconds']:g}-second runs taken in "
+        "rounds that visit every server in turn. "
         f"Python {environment['python']}, onnxruntime {environment['onnxruntime']}, MLServer "
         f"{environment['mlserver']} (parallel_workers 0), FastAPI {environment['fastapi']}, "
         f"scikit-learn {environment['scikit-learn']}. Load average at start: "
@@ -881,7 +925,10 @@ def rerender() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 s loads, 10 s soak")
-    parser.add_argument("--seconds", type=float, default=10, help="seconds per wrk load")
+    parser.add_argument("--seconds", type=float, default=4, help="seconds per wrk run")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="runs per server and workload (median kept)"
+    )
     parser.add_argument("--soak-seconds", type=float, default=60)
     parser.add_argument(
         "--report-only",
@@ -892,9 +939,10 @@ def main() -> None:
     if arguments.report_only:
         rerender()
         return
-    seconds = 3 if arguments.quick else arguments.seconds
+    seconds = 2 if arguments.quick else arguments.seconds
+    rounds = 3 if arguments.quick else arguments.rounds
     soak_seconds = 10 if arguments.quick else arguments.soak_seconds
-    figures = run(seconds, soak_seconds, trials=3 if arguments.quick else 5)
+    figures = run(seconds, rounds, soak_seconds, trials=3 if arguments.quick else 5)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serve.json").write_text(json.dumps(figures, indent=2) + "\n")
     markdown = to_markdown(figures)
