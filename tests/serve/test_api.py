@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from pathlib import Path
@@ -317,6 +318,16 @@ def test_not_ready_before_startup(breast_cancer_model: ExportedModel) -> None:
             assert reply.status == 503
             assert reply.json() == {"error": "the model is not loaded yet"}
         assert unstarted.post("/predict", {}).status == 503
+
+
+def test_startup_freezes_what_it_loaded_out_of_the_collectors_passes(
+    breast_cancer_model: ExportedModel,
+) -> None:
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    with make_client(breast_cancer_model) as client:
+        assert client.startup["type"] == "lifespan.startup.complete"
+        assert gc.get_freeze_count() > 0
 
 
 def test_the_model_is_not_loaded_at_import_or_construction(tmp_path: Any) -> None:

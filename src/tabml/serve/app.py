@@ -14,6 +14,7 @@ Routes
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import logging
 import time
@@ -249,6 +250,12 @@ class ServingApp:
                     log.exception("cannot start")
                     await send({"type": "lifespan.startup.failed", "message": repr(error)})
                     return
+                # Everything alive now (modules, the model, the schemas: ~50k objects) lives
+                # as long as the process. Frozen, it is left out of the garbage collector's
+                # full passes, which would otherwise scan it all and stall a request for
+                # ~15 ms every few seconds under load.
+                gc.collect()
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.prediction_log is not None:
