@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import generate_latest
 
-from tabml.serve.app import ServingApp
+from tabml.serve.app import Metrics, ServingApp
 from tabml.serve.settings import Settings
 from tests.serve.conftest import AsgiClient, ExportedModel, make_client
 
@@ -398,6 +399,24 @@ def test_metrics_count_requests_latency_and_classes(
     assert metric(text, "tabml_prediction_batch_rows_count") == 2
     version = breast_cancer_model.metadata["model"]["version"]
     assert f'version="{version}"' in text
+
+
+def test_latency_histogram_buckets_are_cumulative_and_inclusive() -> None:
+    metrics = Metrics()
+    for seconds in (0.0005, 0.0007, 0.003, 7.0):  # on a bound, between bounds, past the last
+        metrics.observe_request("/predict", "POST", 200, seconds)
+    metrics.observe_request("/predict", "GET", 405, 0.0001)
+    text = generate_latest(metrics.registry).decode()
+    series = 'tabml_http_request_duration_seconds_{}{{endpoint="/predict",{}status="200"}}'
+    assert metric(text, series.format("bucket", 'le="0.0005",')) == 1
+    assert metric(text, series.format("bucket", 'le="0.001",')) == 2
+    assert metric(text, series.format("bucket", 'le="0.005",')) == 3
+    assert metric(text, series.format("bucket", 'le="5.0",')) == 3
+    assert metric(text, series.format("bucket", 'le="+Inf",')) == 4
+    assert metric(text, series.format("count", "")) == 4
+    assert metric(text, series.format("sum", "")) == pytest.approx(7.0042)
+    get = 'tabml_http_requests_total{endpoint="/predict",method="GET",status="405"}'
+    assert metric(text, get) == 1
 
 
 def test_unknown_paths_share_one_metric_label(client: AsgiClient) -> None:

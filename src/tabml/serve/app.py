@@ -13,24 +13,19 @@ Routes
 
 from __future__ import annotations
 
+import bisect
 import collections
 import gc
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 import tabml
 from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
@@ -83,8 +78,32 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(status, orjson.dumps(payload, option=_DUMPS_OPTIONS))
 
 
+class _Tally:
+    """A count, a sum and per-bucket counts: one histogram series (or a counter's)."""
+
+    __slots__ = ("buckets", "count", "total")
+
+    def __init__(self, bounds: int) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * (bounds + 1)  # the last one is +Inf
+
+    def cumulative(self, bounds: tuple[float, ...]) -> list[tuple[str, float]]:
+        running = 0
+        points: list[tuple[str, float]] = []
+        for bound, hits in zip((*map(str, bounds), "+Inf"), self.buckets, strict=True):
+            running += hits
+            points.append((bound, running))
+        return points
+
+
 class Metrics:
-    """Prometheus metrics, in a registry of their own so each app counts only itself."""
+    """Prometheus metrics, in a registry of their own so each app counts only itself.
+
+    prometheus_client's Counter and Histogram take a lock on every update, and four
+    updates a request cost more than the rest of a single-row prediction's bookkeeping.
+    The app runs in one thread per process, so requests add to plain numbers here and
+    `collect()` turns them into metric families when /metrics is read."""
 
     LATENCY_BUCKETS = (
         0.0005,
@@ -101,61 +120,78 @@ class Metrics:
         2.5,
         5.0,
     )
+    BATCH_BUCKETS = (1.0, 10.0, 100.0, 1000.0, 10_000.0)
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "tabml_http_requests",
-            "HTTP requests by endpoint, method and status",
-            ["endpoint", "method", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "tabml_http_request_duration_seconds",
-            "Time from request to response by endpoint and status",
-            ["endpoint", "status"],
-            buckets=self.LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.predicted = Counter(
-            "tabml_predicted_class", "Rows predicted per class", ["class"], registry=self.registry
-        )
-        self.batch_rows = Histogram(
-            "tabml_prediction_batch_rows",
-            "Rows per prediction request",
-            buckets=(1, 10, 100, 1000, 10_000),
-            registry=self.registry,
-        )
         self.model_info = Gauge(
             "tabml_model_info",
             "The loaded model (value 1)",
             ["name", "version", "data_version"],
             registry=self.registry,
         )
-        # labels() takes a lock and builds a tuple each call; the children are cached.
-        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._class_children: dict[str, Any] = {}
+        self._requests: dict[tuple[str, str, int], _Tally] = {}
+        self._classes: collections.Counter[str] = collections.Counter()
+        self._batch_rows = _Tally(len(self.BATCH_BUCKETS))
+        self.registry.register(self)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        key = (endpoint, method, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(endpoint, method, str(status)),
-                self.latency.labels(endpoint, str(status)),
-            )
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        tally = self._requests.get((endpoint, method, status))
+        if tally is None:
+            tally = self._requests[endpoint, method, status] = _Tally(len(self.LATENCY_BUCKETS))
+        tally.count += 1
+        tally.total += seconds
+        tally.buckets[bisect.bisect_left(self.LATENCY_BUCKETS, seconds)] += 1
 
     def observe_predictions(self, labels: list[str]) -> None:
-        self.batch_rows.observe(len(labels))
-        counts = {labels[0]: 1} if len(labels) == 1 else collections.Counter(labels)
-        for label, count in counts.items():
-            child = self._class_children.get(label)
-            if child is None:
-                child = self._class_children[label] = self.predicted.labels(label)
-            child.inc(count)
+        rows = len(labels)
+        batch = self._batch_rows
+        batch.count += 1
+        batch.total += rows
+        batch.buckets[bisect.bisect_left(self.BATCH_BUCKETS, rows)] += 1
+        if rows == 1:
+            self._classes[labels[0]] += 1
+        else:
+            self._classes.update(labels)
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, for the registry (called when /metrics is read)."""
+        requests = CounterMetricFamily(
+            "tabml_http_requests",
+            "HTTP requests by endpoint, method and status",
+            labels=["endpoint", "method", "status"],
+        )
+        by_status: dict[tuple[str, str], _Tally] = {}
+        for (endpoint, method, status), tally in sorted(self._requests.items()):
+            requests.add_metric([endpoint, method, str(status)], tally.count)
+            merged = by_status.setdefault(
+                (endpoint, str(status)), _Tally(len(self.LATENCY_BUCKETS))
+            )
+            merged.count += tally.count
+            merged.total += tally.total
+            merged.buckets = [a + b for a, b in zip(merged.buckets, tally.buckets, strict=True)]
+        yield requests
+        latency = HistogramMetricFamily(
+            "tabml_http_request_duration_seconds",
+            "Time from request to response by endpoint and status",
+            labels=["endpoint", "status"],
+        )
+        for labels, tally in by_status.items():
+            latency.add_metric(
+                list(labels), tally.cumulative(self.LATENCY_BUCKETS), sum_value=tally.total
+            )
+        yield latency
+        predicted = CounterMetricFamily(
+            "tabml_predicted_class", "Rows predicted per class", labels=["class"]
+        )
+        for label, count in sorted(self._classes.items()):
+            predicted.add_metric([label], count)
+        yield predicted
+        batch = HistogramMetricFamily("tabml_prediction_batch_rows", "Rows per prediction request")
+        batch.add_metric(
+            [], self._batch_rows.cumulative(self.BATCH_BUCKETS), sum_value=self._batch_rows.total
+        )
+        yield batch
 
 
 class ServingApp:
