@@ -129,8 +129,8 @@ def template_files() -> list[str]:
     return names
 
 
-def new_project(dest: Path, remote: Path) -> Project:
-    """A fresh copy of the template, committed, whose default remote is `remote`."""
+def commit_template(dest: Path) -> Project:
+    """The template's files in a fresh git repository at `dest`, with one commit."""
     for name in template_files():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +139,12 @@ def new_project(dest: Path, remote: Path) -> Project:
     project.git("init", "-q", "-b", "main")
     project.git("add", "-A")
     project.git("commit", "-q", "-m", "template")
+    return project
+
+
+def new_project(dest: Path, remote: Path) -> Project:
+    """A fresh copy of the template, committed, whose default remote is `remote`."""
+    project = commit_template(dest)
     remote.mkdir(parents=True, exist_ok=True)
     project.dvc("remote", "modify", "--local", project.default_remote(), "url", str(remote))
     return project

@@ -20,7 +20,7 @@ import yaml
 from tests.serve.test_container import cache_dir as container_cache_dir
 from tests.workflows.test_lint import actionlint, zizmor
 
-from .project import BIN, REPO_ROOT, Project, project_env, template_files
+from .project import BIN, REPO_ROOT, Project, commit_template, project_env
 
 TEMPLATE_PACKAGE = REPO_ROOT.joinpath("pyproject.toml").read_text().split('packages = ["src/')[1]
 TEMPLATE_PACKAGE = TEMPLATE_PACKAGE.split('"')[0]
@@ -40,16 +40,7 @@ def snapshot(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def committed_template(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The template's files in a fresh git repository with one commit. Do not modify."""
-    dest = tmp_path_factory.mktemp("template") / "project"
-    for name in template_files():
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / name, target)
-    project = Project(dest, project_env(dest.parent / "home"))
-    project.git("init", "-q", "-b", "main")
-    project.git("add", "-A")
-    project.git("commit", "-q", "-m", "template")
-    return project
+    return commit_template(tmp_path_factory.mktemp("template") / "project")
 
 
 @pytest.fixture

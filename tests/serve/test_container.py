@@ -337,16 +337,15 @@ def test_image_labels_user_and_contents(image: Image, breast_cancer_model: Expor
     assert found.strip() == "[]"
 
 
-def test_container_serves_and_stops_cleanly(
-    image: Image, breast_cancer_model: ExportedModel
-) -> None:
-    podman = image.podman
+@contextmanager
+def running(image: Image) -> Iterator[tuple[str, str, float]]:
+    """The image running on 127.0.0.1: its URL, its container name and the seconds from
+    `podman run` until /ready answered. The container is removed afterwards."""
     port = free_port()
     name = f"tabml-serve-test-{uuid.uuid4().hex[:12]}"
-    url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     try:
-        podman(
+        image.podman(
             "run",
             "--detach",
             "--name",
@@ -356,8 +355,17 @@ def test_container_serves_and_stops_cleanly(
             "--env=TABML_HOST=127.0.0.1",
             image.tag,
         )
-        wait_ready(f"{url}/ready", None, timeout=60)
-        ready_seconds = time.monotonic() - started
+        wait_ready(f"http://127.0.0.1:{port}/ready", None, timeout=60)
+        yield f"http://127.0.0.1:{port}", name, time.monotonic() - started
+    finally:
+        image.podman("rm", "--force", "--time=2", name, check=False)
+
+
+def test_container_serves_and_stops_cleanly(
+    image: Image, breast_cancer_model: ExportedModel
+) -> None:
+    podman = image.podman
+    with running(image) as (url, name, ready_seconds):
         assert http("GET", f"{url}/health") == (200, b'{"status":"ok"}')
         assert http("GET", f"{url}/v2/health/live")[0] == 200
 
@@ -410,30 +418,6 @@ def test_container_serves_and_stops_cleanly(
             f"image built in {image.build_seconds:.1f} s; ready {ready_seconds:.2f} s "
             "after `podman run`"
         )
-    finally:
-        podman("rm", "--force", "--time=2", name, check=False)
-
-
-@contextmanager
-def running(image: Image) -> Iterator[str]:
-    """The image running on 127.0.0.1; yields its URL once /ready answers."""
-    port = free_port()
-    name = f"tabml-serve-test-{uuid.uuid4().hex[:12]}"
-    try:
-        image.podman(
-            "run",
-            "--detach",
-            "--name",
-            name,
-            "--network=host",
-            f"--env=TABML_PORT={port}",
-            "--env=TABML_HOST=127.0.0.1",
-            image.tag,
-        )
-        wait_ready(f"http://127.0.0.1:{port}/ready", None, timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        image.podman("rm", "--force", "--time=2", name, check=False)
 
 
 def test_running_container_traces_its_lineage(
@@ -443,7 +427,7 @@ def test_running_container_traces_its_lineage(
     data version, git commit, params and metrics."""
     [inspected] = json.loads(image.podman("image", "inspect", image.tag).stdout)
     labels = inspected["Config"]["Labels"]
-    with running(image) as url:
+    with running(image) as (url, _, _):
         status, body = http("GET", f"{url}/metadata")
         assert status == 200, body
         served = json.loads(body)
