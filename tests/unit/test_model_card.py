@@ -29,6 +29,25 @@ def card_params(default_params: Params, **card: Any) -> Params:
     )
 
 
+def tiny_card(
+    model: Any,
+    frame: pd.DataFrame,
+    schema: DataSchema,
+    params: Params,
+    metadata: dict[str, Any] = METADATA,
+) -> Any:
+    """The card for `model`, trained and tested on `frame` (the tiny fixture)."""
+    return build_card(
+        model=model,
+        train=frame,
+        test=frame,
+        schema=schema,
+        params=params,
+        metadata=metadata,
+        importance=IMPORTANCE,
+    )
+
+
 def test_card_has_every_section_with_numbers(
     tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
 ) -> None:
@@ -39,15 +58,7 @@ def test_card_has_every_section_with_numbers(
         sensitive_attribute="colour",
         limitations=["Tiny data."],
     )
-    card = build_card(
-        model=model,
-        train=tiny_frame,
-        test=tiny_frame,
-        schema=tiny_schema,
-        params=params,
-        metadata=METADATA,
-        importance=IMPORTANCE,
-    )
+    card = tiny_card(model, tiny_frame, tiny_schema, params)
     accuracy = card.metrics["accuracy"]
     assert accuracy.low <= accuracy.value <= accuracy.high
     assert accuracy.high - accuracy.low > 0
@@ -91,17 +102,7 @@ def test_card_changes_when_params_change(
         )
         params = card_params(params)
         model = fit(tiny_frame, tiny_schema, params.train)
-        return render_card(
-            build_card(
-                model=model,
-                train=tiny_frame,
-                test=tiny_frame,
-                schema=tiny_schema,
-                params=params,
-                metadata=METADATA,
-                importance=IMPORTANCE,
-            )
-        )
+        return render_card(tiny_card(model, tiny_frame, tiny_schema, params))
 
     assert card_for(1.0) != card_for(0.001)
 
@@ -110,20 +111,13 @@ def test_unknown_slice_column_is_named(
     tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
 ) -> None:
     model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    params = card_params(default_params, sensitive_attribute="gender")
     with pytest.raises(
         InputError,
         match=r"model_card.sensitive_attribute: 'gender' is not a "
         r"feature",
     ):
-        build_card(
-            model=model,
-            train=tiny_frame,
-            test=tiny_frame,
-            schema=tiny_schema,
-            params=card_params(default_params, sensitive_attribute="gender"),
-            metadata=METADATA,
-            importance=IMPORTANCE,
-        )
+        tiny_card(model, tiny_frame, tiny_schema, params)
 
 
 def test_bootstrap_is_seeded_and_narrows_with_more_rows() -> None:
@@ -156,15 +150,7 @@ def test_card_states_its_lineage_for_a_machine(
     model = fit(tiny_frame, tiny_schema, default_params.train)
     params = card_params(default_params, intended_use="Lineage test.")
     metadata = {**METADATA, "params": params.model_settings()}
-    card = build_card(
-        model=model,
-        train=tiny_frame,
-        test=tiny_frame,
-        schema=tiny_schema,
-        params=params,
-        metadata=metadata,
-        importance=IMPORTANCE,
-    )
+    card = tiny_card(model, tiny_frame, tiny_schema, params, metadata)
     stated = read_card(render_card(card))
     assert stated == {
         "model": {"name": params.export.model_name, "version": "m" * 32},
@@ -185,13 +171,6 @@ def test_card_refuses_metadata_exported_with_other_params(
     model = fit(tiny_frame, tiny_schema, default_params.train)
     exported = default_params.model_settings()
     exported["split"] = {**exported["split"], "seed": 7}
+    metadata = {**METADATA, "params": exported}
     with pytest.raises(InputError, match=r"other params than params.yaml in sections \['split'\]"):
-        build_card(
-            model=model,
-            train=tiny_frame,
-            test=tiny_frame,
-            schema=tiny_schema,
-            params=card_params(default_params),
-            metadata={**METADATA, "params": exported},
-            importance=IMPORTANCE,
-        )
+        tiny_card(model, tiny_frame, tiny_schema, card_params(default_params), metadata)
