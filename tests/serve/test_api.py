@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import shutil
@@ -13,6 +14,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from tabml.serve.app import Metrics, ServingApp
+from tabml.serve.prediction_log import FLUSH_SECONDS
 from tabml.serve.settings import Settings
 from tests.serve.conftest import AsgiClient, ExportedModel, make_client
 
@@ -709,6 +711,27 @@ def test_prediction_log_records_sampled_rows(mixed_model: ExportedModel, tmp_pat
     ]
     assert [line["prediction"]["label"] for line in lines] == [p["label"] for p in predictions]
     assert {line["model_version"] for line in lines} == {mixed_model.metadata["model"]["version"]}
+
+
+def test_prediction_log_lines_arrive_within_a_second_without_more_traffic(
+    mixed_model: ExportedModel, tmp_path: Any
+) -> None:
+    """Lines are built in bulk; the server's once-a-second flush writes them even when
+    no request follows, and /metrics counts them."""
+    path = tmp_path / "predictions.jsonl"
+    with make_client(mixed_model, prediction_log=path, prediction_log_sample_rate=1.0) as client:
+        assert client.post("/predict", [VALID] * 3).status == 200
+        assert path.read_bytes() == b""
+        assert b'tabml_prediction_log_rows_total{outcome="pending"} 3.0' in (
+            client.get("/metrics").body
+        )
+        client.loop.run_until_complete(asyncio.sleep(FLUSH_SECONDS * 1.5))
+        assert len(path.read_bytes().splitlines()) == 3
+        metrics = client.get("/metrics").body
+        assert b'tabml_prediction_log_rows_total{outcome="written"} 3.0' in metrics
+        assert b'tabml_prediction_log_rows_total{outcome="dropped"} 0.0' in metrics
+    with make_client(mixed_model) as client:
+        assert b"tabml_prediction_log" not in client.get("/metrics").body
 
 
 def test_prediction_log_off_by_default_and_sampled_out(

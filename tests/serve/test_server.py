@@ -7,6 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,11 @@ from tests.serve.conftest import (
     REPO_ROOT,
     ExportedModel,
     LiveServer,
+    free_port,
     http,
     start_server,
     stop_server,
+    wait_ready,
 )
 
 
@@ -131,3 +136,65 @@ def test_server_refuses_bad_settings(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "TABML_PORT = 'eighty'" in result.stderr
+
+
+@pytest.mark.slow
+def test_prediction_log_on_standard_output_holds_whole_json_lines_only(
+    breast_cancer_model: ExportedModel, tmp_path: Path
+) -> None:
+    """A container runtime collects standard output: with two workers writing to one
+    pipe and the access log on, it must still hold whole JSON lines and nothing else,
+    and they must arrive while the server runs, not only at shutdown."""
+    port = free_port()
+    environ = {
+        **os.environ,
+        "TABML_HOST": "127.0.0.1",
+        "TABML_PORT": str(port),
+        "TABML_MODEL_DIR": str(breast_cancer_model.directory),
+        "TABML_WORKERS": "2",
+        "TABML_ACCESS_LOG": "true",
+        "TABML_LOG_LEVEL": "info",
+        "TABML_PREDICTION_LOG": "-",
+        "TABML_PREDICTION_LOG_SAMPLE_RATE": "1",
+    }
+    with (tmp_path / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tabml.serve"],
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    assert process.stdout is not None
+    stdout = process.stdout
+    collected = bytearray()
+
+    def read() -> None:
+        while chunk := os.read(stdout.fileno(), 1 << 16):
+            collected.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    rows = breast_cancer_model.feature_rows(5)
+    requests = 120
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/ready", process, timeout=60)
+        body = json.dumps(rows).encode()
+        with ThreadPoolExecutor(8) as pool:
+            replies = pool.map(lambda _: http("POST", f"{url}/predict", body), range(requests))
+            assert {status for status, _ in replies} == {200}
+        deadline = time.monotonic() + 10
+        while collected.count(b"\n") < requests * len(rows) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert collected.count(b"\n") == requests * len(rows), "lines missing before shutdown"
+    finally:
+        stop_server(process)
+        reader.join(timeout=30)
+        stdout.close()
+    lines = bytes(collected).splitlines()
+    assert len(lines) == requests * len(rows)
+    logged = [json.loads(line) for line in lines]
+    assert {tuple(line["features"]) for line in logged} == {tuple(rows[0])}
+    expected, _ = breast_cancer_model.expected(rows)
+    assert sorted(line["prediction"]["label"] for line in logged) == sorted(expected * requests)
+    assert b'"POST /predict HTTP/1.1" 200' in (tmp_path / "stderr.log").read_bytes()

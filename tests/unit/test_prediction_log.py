@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
+import select
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pytest
@@ -12,7 +17,7 @@ import pytest
 from tabml.config import load_schema
 from tabml.monitor.sample import read_sample
 from tabml.serve.model import NUMERIC_INPUT
-from tabml.serve.prediction_log import PredictionLog
+from tabml.serve.prediction_log import GROUP_ROWS, STDOUT, PredictionLog, open_sink
 
 CLASSES = ["benign", "malignant"]
 NUMERIC = ["size", "weight"]
@@ -35,6 +40,8 @@ def test_every_row_at_rate_one(tmp_path: Path) -> None:
     feed = feed_of(3)
     feed[NUMERIC_INPUT][1, 0] = np.nan
     assert log.record(feed, ["malignant", "benign", "benign"], proba) == 3
+    assert sink.getvalue() == b""  # lines are built when the log is flushed
+    assert log.flush() == 3
     lines = [json.loads(line) for line in sink.getvalue().splitlines()]
     assert [line["prediction"]["label"] for line in lines] == ["malignant", "benign", "benign"]
     assert lines[0]["features"] == {"size": 0.0, "weight": 2.5, "colour": "red"}
@@ -56,6 +63,7 @@ def test_lines_are_json_whatever_the_names_and_values_hold() -> None:
     }
     proba = np.array([[0.5, 0.5], [0.125, 0.875]], dtype=np.float32)
     assert log.record(feed, ["a%s", "unlisted"], proba) == 2
+    log.flush()
     first, second = (json.loads(line) for line in sink.getvalue().splitlines())
     assert first["features"] == {names[0]: 1.5, names[1]: None, 'colour "x"': 'red, "dark"'}
     assert second["features"] == {names[0]: -2.0, names[1]: 3.25e-7, 'colour "x"': "%s"}
@@ -70,8 +78,18 @@ def test_a_model_without_numeric_features() -> None:
     log = PredictionLog(sink, 1.0, "v1", CLASSES, [])
     feed = {"colour": np.array(["red", "blue"], dtype=object).reshape(-1, 1)}
     log.record(feed, ["benign", "malignant"], np.full((2, 2), 0.5, np.float32))
+    log.flush()
     lines = [json.loads(line) for line in sink.getvalue().splitlines()]
     assert [line["features"] for line in lines] == [{"colour": "red"}, {"colour": "blue"}]
+    bare = PredictionLog(sink := io.BytesIO(), 1.0, "v1", [], [])
+    bare.record({}, ["?"], np.empty((1, 0), np.float32))
+    bare.flush()
+    assert json.loads(sink.getvalue()) == {
+        "timestamp": json.loads(sink.getvalue())["timestamp"],
+        "model_version": "v1",
+        "features": {},
+        "prediction": {"label": "?", "probabilities": {}},
+    }
 
 
 def test_sampling_rate_is_honoured_and_seeded() -> None:
@@ -111,3 +129,143 @@ def test_drift_reads_the_log_back(tmp_path: Path, repo_root: Path) -> None:
     assert len(sample.features) == 40
     assert sample.predictions is not None
     assert set(sample.predictions) == {"benign"}
+
+
+def test_rows_keep_the_time_they_were_predicted_not_the_time_of_the_flush(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink = io.BytesIO()
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC)
+    proba = np.array([[0.5, 0.5]], dtype=np.float32)
+    clock = iter([1_700_000_000.0, 1_700_000_000.9996, 1_700_000_061.25])
+    monkeypatch.setattr("tabml.serve.prediction_log.time.time", lambda: next(clock))
+    for _ in range(3):
+        log.record(feed_of(1), ["benign"], proba)
+    log.flush()
+    stamps = [json.loads(line)["timestamp"] for line in sink.getvalue().splitlines()]
+    assert stamps == [
+        "2023-11-14T22:13:20.000+00:00",
+        "2023-11-14T22:13:20.999+00:00",
+        "2023-11-14T22:14:21.250+00:00",
+    ]
+    assert {datetime.fromisoformat(stamp).tzinfo for stamp in stamps} == {UTC}
+
+
+def test_lines_keep_request_order_across_groups_and_changing_inputs() -> None:
+    """Requests are built into lines in groups of the same inputs; the log keeps their
+    order whatever the grouping, including a batch larger than a group."""
+    sink = io.BytesIO()
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, max_pending_rows=10**6)
+    sizes = [1, 3, GROUP_ROWS + 7, 1, 2]
+    first = 0
+    for index, rows in enumerate(sizes):
+        feed = feed_of(rows)
+        feed[NUMERIC_INPUT][:, 0] += first
+        if index == 3:  # a feed whose inputs come in another order
+            feed = {"colour": feed["colour"], NUMERIC_INPUT: feed[NUMERIC_INPUT]}
+        log.record(feed, ["benign"] * rows, np.full((rows, 2), 0.5, np.float32))
+        first += rows
+    assert log.pending_rows == first
+    assert log.flush() == first
+    lines = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [line["features"]["size"] for line in lines] == list(map(float, range(first)))
+    assert all(line["features"]["colour"] == "red" for line in lines)
+    assert log.pending_rows == 0
+    assert log.flush() == 0
+
+
+def test_a_full_buffer_is_flushed_by_the_request_that_fills_it() -> None:
+    sink = io.BytesIO()
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, max_pending_rows=5)
+    proba = np.full((2, 2), 0.5, np.float32)
+    log.record(feed_of(2), ["benign"] * 2, proba)
+    log.record(feed_of(2), ["benign"] * 2, proba)
+    assert sink.getvalue() == b""
+    log.record(feed_of(2), ["benign"] * 2, proba)
+    assert len(sink.getvalue().splitlines()) == 6
+    assert (log.pending_rows, log.written_rows) == (0, 6)
+    with pytest.raises(ValueError, match="max_pending_rows = 0: must be at least 1"):
+        PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, max_pending_rows=0)
+
+
+class Pipe(io.RawIOBase):
+    """A sink that records each write call and takes at most `take` bytes of each."""
+
+    def __init__(self, take: int | None = None, fail_after: int | None = None) -> None:
+        self.calls: list[bytes] = []
+        self.take = take
+        self.fail_after = fail_after
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise OSError(28, "No space left on device")
+        taken = bytes(data)[: self.take]
+        self.calls.append(taken)
+        return len(taken)
+
+
+def test_a_pipe_gets_whole_lines_in_writes_it_keeps_whole() -> None:
+    """Writes of at most PIPE_BUF bytes reach a pipe unbroken by other writers (other
+    server workers); longer writes may interleave with theirs mid-line."""
+    pipe = Pipe()
+    log = PredictionLog(cast("BinaryIO", pipe), 1.0, "v1", CLASSES, NUMERIC, chunk_bytes=300)
+    log.record(feed_of(10), ["benign"] * 10, np.full((10, 2), 0.5, np.float32))
+    long_name = {"colour": np.array([["x" * 400]], dtype=object)}
+    log.record({**feed_of(1), **long_name}, ["benign"], np.full((1, 2), 0.5, np.float32))
+    log.flush()
+    assert len(pipe.calls) > 2
+    assert all(call.endswith(b"\n") for call in pipe.calls)
+    assert all(len(call) <= 300 for call in pipe.calls[:-1])
+    assert len(pipe.calls[-1]) > 400  # a line longer than a chunk goes alone
+    lines = [json.loads(line) for call in pipe.calls for line in call.splitlines()]
+    assert [line["features"]["size"] for line in lines] == [*map(float, range(10)), 0.0]
+
+
+def test_a_short_write_is_continued() -> None:
+    pipe = Pipe(take=7)
+    log = PredictionLog(cast("BinaryIO", pipe), 1.0, "v1", CLASSES, NUMERIC)
+    log.record(feed_of(3), ["benign"] * 3, np.full((3, 2), 0.5, np.float32))
+    assert log.flush() == 3
+    assert all(len(call) <= 7 for call in pipe.calls)
+    assert len(b"".join(pipe.calls).splitlines()) == 3
+
+
+def test_a_failed_write_is_logged_and_counted_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    pipe = Pipe(fail_after=1)
+    log = PredictionLog(cast("BinaryIO", pipe), 1.0, "v1", CLASSES, NUMERIC, chunk_bytes=200)
+    log.record(feed_of(4), ["benign"] * 4, np.full((4, 2), 0.5, np.float32))
+    with caplog.at_level(logging.ERROR, logger="tabml.serve"):
+        written = log.flush()
+    assert written == len(pipe.calls[0].splitlines()) >= 1
+    assert (log.written_rows, log.dropped_rows) == (written, 4 - written)
+    assert f"prediction log: {4 - written} rows not written: [Errno 28]" in caplog.text
+
+
+def test_sinks_for_a_file_a_pipe_and_standard_output(tmp_path: Path) -> None:
+    sink, chunk = open_sink(str(tmp_path / "new" / "predictions.jsonl"))
+    with sink:
+        assert chunk is None  # an appended file takes each write whole
+        assert sink.write(b"x\n") == 2
+    assert (tmp_path / "new" / "predictions.jsonl").read_bytes() == b"x\n"
+    read_end, write_end = os.pipe()
+    saved = os.dup(1)
+    try:
+        os.dup2(write_end, 1)
+        sink, chunk = open_sink(STDOUT)
+        assert chunk == select.PIPE_BUF
+        assert sink.fileno() == 1
+        sink.write(b"y\n")
+        sink.close()
+        os.fstat(1)  # closing the sink leaves standard output open
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(write_end)
+    assert os.read(read_end, 10) == b"y\n"
+    os.close(read_end)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileExistsError):  # the server reports it as a failed startup
+        open_sink(str(tmp_path / "file" / "predictions.jsonl"))

@@ -9,12 +9,18 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from tabml.serve.prediction_log import STDOUT
 from tabml.serve.settings import Settings, SettingsError, load_settings
 
 
 def log_config(settings: Settings) -> dict[str, Any]:
-    """uvicorn's logging setup, with the app's own logger sent to the same handler."""
+    """uvicorn's logging setup, with the app's own logger sent to the same handler.
+
+    With the prediction log on standard output, uvicorn's access log (which writes
+    there too) moves to standard error, so standard output holds JSON lines only."""
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    if str(settings.prediction_log) == STDOUT:
+        config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     config["loggers"]["tabml"] = {
         "handlers": ["default"],
         "level": settings.log_level.upper().replace("TRACE", "DEBUG"),

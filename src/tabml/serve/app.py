@@ -13,6 +13,7 @@ Routes
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import collections
 import gc
@@ -29,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 
 import tabml
 from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
-from tabml.serve.prediction_log import PredictionLog
+from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
 from tabml.serve.schema import (
     InputError,
     RowDecoder,
@@ -133,6 +134,7 @@ class Metrics:
         self._requests: dict[tuple[str, str, int], _Tally] = {}
         self._classes: collections.Counter[str] = collections.Counter()
         self._batch_rows = _Tally(len(self.BATCH_BUCKETS))
+        self.prediction_log: PredictionLog | None = None
         self.registry.register(self)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
@@ -192,6 +194,16 @@ class Metrics:
             [], self._batch_rows.cumulative(self.BATCH_BUCKETS), sum_value=self._batch_rows.total
         )
         yield batch
+        if self.prediction_log is not None:
+            logged = CounterMetricFamily(
+                "tabml_prediction_log_rows",
+                "Sampled rows by what became of their prediction-log line",
+                labels=["outcome"],
+            )
+            logged.add_metric(["written"], self.prediction_log.written_rows)
+            logged.add_metric(["dropped"], self.prediction_log.dropped_rows)
+            logged.add_metric(["pending"], self.prediction_log.pending_rows)
+            yield logged
 
 
 class ServingApp:
@@ -207,6 +219,7 @@ class ServingApp:
         self._v2_model_body = b""
         self._model_card_body: bytes | None = None
         self.prediction_log: PredictionLog | None = None
+        self._log_flusher: asyncio.Task[None] | None = None
         self._routes: dict[str, tuple[str, Callable[[Receive], Awaitable[Response]]]] = {
             "/predict": ("POST", self.predict),
             "/health": ("GET", self.health),
@@ -248,18 +261,18 @@ class ServingApp:
             model.name, model.version, str(model.metadata.data.version)
         ).set(1)
         if self.settings.prediction_log is not None:
-            path = self.settings.prediction_log
+            target = str(self.settings.prediction_log)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                sink = path.open("ab", buffering=1 << 16)
+                sink, chunk_bytes = open_sink(target)
             except OSError as error:
-                raise ModelLoadError(f"TABML_PREDICTION_LOG = {str(path)!r}: {error}") from None
-            self.prediction_log = PredictionLog(
+                raise ModelLoadError(f"TABML_PREDICTION_LOG = {target!r}: {error}") from None
+            self.prediction_log = self.metrics.prediction_log = PredictionLog(
                 sink,
                 self.settings.prediction_log_sample_rate,
                 model.version,
                 model.classes,
                 self.decoder.numeric_names,
+                chunk_bytes=chunk_bytes,
             )
         self.model = model
         log.info(
@@ -292,13 +305,26 @@ class ServingApp:
                 # ~15 ms every few seconds under load.
                 gc.collect()
                 gc.freeze()
+                if self.prediction_log is not None:
+                    self._log_flusher = asyncio.create_task(
+                        self._flush_every_second(self.prediction_log)
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._log_flusher is not None:
+                    self._log_flusher.cancel()
                 if self.prediction_log is not None:
                     self.prediction_log.close()
                     self.prediction_log.sink.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    @staticmethod
+    async def _flush_every_second(prediction_log: PredictionLog) -> None:
+        """Lines of sampled rows reach the log within about a second, traffic or none."""
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            prediction_log.flush()
 
     # --- ASGI entry --------------------------------------------------------------
 

@@ -37,7 +37,8 @@ class Settings(BaseModel):
     # Off by default: uvicorn's access log costs about a fifth of the throughput, and
     # /metrics already counts every request by endpoint and status.
     access_log: bool = False
-    # A JSON-lines file of sampled predictions for `tabml drift --sample`; unset, none.
+    # Where sampled predictions go as JSON lines, for `tabml drift --sample`: a file, or
+    # "-" for standard output; unset, nowhere.
     prediction_log: Path | None = None
     prediction_log_sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
 
