@@ -21,6 +21,11 @@ from tabml.serve.prediction_log import GROUP_ROWS, STDOUT, PredictionLog, open_s
 
 CLASSES = ["benign", "malignant"]
 NUMERIC = ["size", "weight"]
+CATEGORICAL = ["colour"]
+
+
+def proba_of(rows: int) -> np.ndarray:
+    return np.full((rows, 2), 0.5, np.float32)
 
 
 def feed_of(rows: int) -> dict[str, np.ndarray]:
@@ -35,7 +40,7 @@ def feed_of(rows: int) -> dict[str, np.ndarray]:
 
 def test_every_row_at_rate_one(tmp_path: Path) -> None:
     sink = io.BytesIO()
-    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC)
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, CATEGORICAL)
     proba = np.array([[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]], dtype=np.float32)
     feed = feed_of(3)
     feed[NUMERIC_INPUT][1, 0] = np.nan
@@ -56,7 +61,7 @@ def test_lines_are_json_whatever_the_names_and_values_hold() -> None:
     non-ASCII, and labels outside the class list, must still give valid JSON lines."""
     sink = io.BytesIO()
     names = ['50% "odd" name', "größe"]
-    log = PredictionLog(sink, 1.0, 'v"1', ["a%s", "b"], names)
+    log = PredictionLog(sink, 1.0, 'v"1', ["a%s", "b"], names, ['colour "x"'])
     feed = {
         NUMERIC_INPUT: np.array([[1.5, np.nan], [-2.0, 3.25e-7]], dtype=np.float32),
         'colour "x"': np.array(['red, "dark"', "%s"], dtype=object).reshape(-1, 1),
@@ -75,7 +80,7 @@ def test_lines_are_json_whatever_the_names_and_values_hold() -> None:
 
 def test_a_model_without_numeric_features() -> None:
     sink = io.BytesIO()
-    log = PredictionLog(sink, 1.0, "v1", CLASSES, [])
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, [], CATEGORICAL)
     feed = {"colour": np.array(["red", "blue"], dtype=object).reshape(-1, 1)}
     log.record(feed, ["benign", "malignant"], np.full((2, 2), 0.5, np.float32))
     log.flush()
@@ -94,7 +99,7 @@ def test_a_model_without_numeric_features() -> None:
 
 def test_sampling_rate_is_honoured_and_seeded() -> None:
     def logged(seed: int) -> int:
-        log = PredictionLog(io.BytesIO(), 0.1, "v1", CLASSES, NUMERIC, seed=seed)
+        log = PredictionLog(io.BytesIO(), 0.1, "v1", CLASSES, NUMERIC, CATEGORICAL, seed=seed)
         proba = np.tile(np.array([[0.5, 0.5]], dtype=np.float32), (10_000, 1))
         return log.record(feed_of(10_000), ["benign"] * 10_000, proba)
 
@@ -102,16 +107,16 @@ def test_sampling_rate_is_honoured_and_seeded() -> None:
     assert 850 < logged(2) < 1150
 
     def logged_one_by_one(seed: int) -> int:
-        log = PredictionLog(io.BytesIO(), 0.1, "v1", CLASSES, NUMERIC, seed=seed)
+        log = PredictionLog(io.BytesIO(), 0.1, "v1", CLASSES, NUMERIC, CATEGORICAL, seed=seed)
         proba = np.array([[0.5, 0.5]], dtype=np.float32)
         return sum(log.record(feed_of(1), ["benign"], proba) for _ in range(10_000))
 
     assert logged_one_by_one(1) == logged_one_by_one(1)
     assert 850 < logged_one_by_one(2) < 1150
-    off = PredictionLog(io.BytesIO(), 0.0, "v1", CLASSES, NUMERIC)
+    off = PredictionLog(io.BytesIO(), 0.0, "v1", CLASSES, NUMERIC, CATEGORICAL)
     assert off.record(feed_of(5), ["benign"] * 5, np.zeros((5, 2), np.float32)) == 0
     with pytest.raises(ValueError, match=r"sample_rate = 1\.5: must be between 0 and 1"):
-        PredictionLog(io.BytesIO(), 1.5, "v1", CLASSES, NUMERIC)
+        PredictionLog(io.BytesIO(), 1.5, "v1", CLASSES, NUMERIC, CATEGORICAL)
 
 
 def test_drift_reads_the_log_back(tmp_path: Path, repo_root: Path) -> None:
@@ -135,7 +140,7 @@ def test_rows_keep_the_time_they_were_predicted_not_the_time_of_the_flush(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sink = io.BytesIO()
-    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC)
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, CATEGORICAL)
     proba = np.array([[0.5, 0.5]], dtype=np.float32)
     clock = iter([1_700_000_000.0, 1_700_000_000.9996, 1_700_000_061.25])
     monkeypatch.setattr("tabml.serve.prediction_log.time.time", lambda: next(clock))
@@ -151,39 +156,46 @@ def test_rows_keep_the_time_they_were_predicted_not_the_time_of_the_flush(
     assert {datetime.fromisoformat(stamp).tzinfo for stamp in stamps} == {UTC}
 
 
-def test_lines_keep_request_order_across_groups_and_changing_inputs() -> None:
-    """Requests are built into lines in groups of the same inputs; the log keeps their
-    order whatever the grouping, including a batch larger than a group."""
+def test_lines_keep_request_order_across_groups_and_full_buffers() -> None:
+    """Rows wait until `max_pending_rows` are pending and are built into lines a group
+    at a time; the log keeps request order whatever the sizes, including a batch larger
+    than a group or than the limit, and a feed whose entries come in another order."""
     sink = io.BytesIO()
-    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, max_pending_rows=10**6)
-    sizes = [1, 3, GROUP_ROWS + 7, 1, 2]
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, CATEGORICAL, max_pending_rows=300)
+    sizes = [1, 3, GROUP_ROWS + 7, 1, 700, 2]
     first = 0
     for index, rows in enumerate(sizes):
         feed = feed_of(rows)
         feed[NUMERIC_INPUT][:, 0] += first
-        if index == 3:  # a feed whose inputs come in another order
+        feed["colour"][:, 0] = [f"c{row}" for row in range(first, first + rows)]
+        if index == 3:
             feed = {"colour": feed["colour"], NUMERIC_INPUT: feed[NUMERIC_INPUT]}
-        log.record(feed, ["benign"] * rows, np.full((rows, 2), 0.5, np.float32))
+        log.record(feed, [f"l{row}" for row in range(first, first + rows)], proba_of(rows))
         first += rows
-    assert log.pending_rows == first
-    assert log.flush() == first
+    pending = log.pending_rows
+    assert 0 < pending < 300
+    assert log.flush() == pending
+    assert (log.written_rows, log.pending_rows) == (first, 0)
     lines = [json.loads(line) for line in sink.getvalue().splitlines()]
     assert [line["features"]["size"] for line in lines] == list(map(float, range(first)))
-    assert all(line["features"]["colour"] == "red" for line in lines)
-    assert log.pending_rows == 0
+    assert [line["features"]["colour"] for line in lines] == [f"c{row}" for row in range(first)]
+    assert [line["prediction"]["label"] for line in lines] == [f"l{row}" for row in range(first)]
     assert log.flush() == 0
 
 
-def test_a_full_buffer_is_flushed_by_the_request_that_fills_it() -> None:
+def test_the_request_that_brings_the_pending_rows_to_the_limit_flushes_them() -> None:
     sink = io.BytesIO()
-    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, max_pending_rows=5)
-    proba = np.full((2, 2), 0.5, np.float32)
-    log.record(feed_of(2), ["benign"] * 2, proba)
-    log.record(feed_of(2), ["benign"] * 2, proba)
-    assert sink.getvalue() == b""
-    log.record(feed_of(2), ["benign"] * 2, proba)
-    assert len(sink.getvalue().splitlines()) == 6
-    assert (log.pending_rows, log.written_rows) == (0, 6)
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, CATEGORICAL, max_pending_rows=5)
+    log.record(feed_of(2), ["benign"] * 2, proba_of(2))
+    log.record(feed_of(2), ["benign"] * 2, proba_of(2))
+    assert (sink.getvalue(), log.pending_rows) == (b"", 4)
+    log.record(feed_of(2), ["benign"] * 2, proba_of(2))
+    assert (len(sink.getvalue().splitlines()), log.pending_rows) == (6, 0)
+    for _ in range(4):
+        log.record(feed_of(1), ["benign"], proba_of(1))
+    assert log.pending_rows == 4
+    log.record(feed_of(1), ["benign"], proba_of(1))
+    assert (len(sink.getvalue().splitlines()), log.pending_rows) == (11, 0)
     with pytest.raises(ValueError, match="max_pending_rows = 0: must be at least 1"):
         PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, max_pending_rows=0)
 
@@ -211,7 +223,9 @@ def test_a_pipe_gets_whole_lines_in_writes_it_keeps_whole() -> None:
     """Writes of at most PIPE_BUF bytes reach a pipe unbroken by other writers (other
     server workers); longer writes may interleave with theirs mid-line."""
     pipe = Pipe()
-    log = PredictionLog(cast("BinaryIO", pipe), 1.0, "v1", CLASSES, NUMERIC, chunk_bytes=300)
+    log = PredictionLog(
+        cast("BinaryIO", pipe), 1.0, "v1", CLASSES, NUMERIC, CATEGORICAL, chunk_bytes=300
+    )
     log.record(feed_of(10), ["benign"] * 10, np.full((10, 2), 0.5, np.float32))
     long_name = {"colour": np.array([["x" * 400]], dtype=object)}
     log.record({**feed_of(1), **long_name}, ["benign"], np.full((1, 2), 0.5, np.float32))
@@ -226,7 +240,7 @@ def test_a_pipe_gets_whole_lines_in_writes_it_keeps_whole() -> None:
 
 def test_a_short_write_is_continued() -> None:
     pipe = Pipe(take=7)
-    log = PredictionLog(cast("BinaryIO", pipe), 1.0, "v1", CLASSES, NUMERIC)
+    log = PredictionLog(cast("BinaryIO", pipe), 1.0, "v1", CLASSES, NUMERIC, CATEGORICAL)
     log.record(feed_of(3), ["benign"] * 3, np.full((3, 2), 0.5, np.float32))
     assert log.flush() == 3
     assert all(len(call) <= 7 for call in pipe.calls)
@@ -235,13 +249,30 @@ def test_a_short_write_is_continued() -> None:
 
 def test_a_failed_write_is_logged_and_counted_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     pipe = Pipe(fail_after=1)
-    log = PredictionLog(cast("BinaryIO", pipe), 1.0, "v1", CLASSES, NUMERIC, chunk_bytes=200)
+    log = PredictionLog(
+        cast("BinaryIO", pipe), 1.0, "v1", CLASSES, NUMERIC, CATEGORICAL, chunk_bytes=200
+    )
     log.record(feed_of(4), ["benign"] * 4, np.full((4, 2), 0.5, np.float32))
     with caplog.at_level(logging.ERROR, logger="tabml.serve"):
         written = log.flush()
     assert written == len(pipe.calls[0].splitlines()) >= 1
     assert (log.written_rows, log.dropped_rows) == (written, 4 - written)
     assert f"prediction log: {4 - written} rows not written: [Errno 28]" in caplog.text
+
+
+def test_a_full_non_blocking_pipe_drops_rows_instead_of_counting_them_written() -> None:
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    # File descriptors, not paths: open() is the way to wrap them.
+    reader = open(read_end, "rb")  # noqa: PTH123, SIM115
+    with reader, open(write_end, "wb", buffering=0) as sink:  # noqa: PTH123
+        log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, CATEGORICAL, max_pending_rows=5000)
+        log.record(feed_of(4000), ["benign"] * 4000, proba_of(4000))  # more than a pipe holds
+        written = log.flush()
+        sink.close()
+        assert 0 < written < 4000
+        assert (log.written_rows, log.dropped_rows) == (written, 4000 - written)
+        assert len(reader.read().splitlines()) >= written
 
 
 def test_sinks_for_a_file_a_pipe_and_standard_output(tmp_path: Path) -> None:

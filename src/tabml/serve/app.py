@@ -272,6 +272,7 @@ class ServingApp:
                 model.version,
                 model.classes,
                 self.decoder.numeric_names,
+                [feature.name for feature in self.decoder.categorical],
                 chunk_bytes=chunk_bytes,
             )
         self.model = model

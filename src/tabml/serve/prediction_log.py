@@ -4,17 +4,17 @@ A line holds the timestamp, the model version, the row's features and the predic
 `tabml drift --sample FILE.jsonl` reads these lines back.
 
 The request path only decides which rows to log (one draw for a single row, one
-vectorised draw for a batch) and keeps a reference to them with the time. Lines are
-built later, for many requests at once, when `flush()` runs: the server calls it once a
-second, and `record` calls it when `max_pending_rows` rows are waiting. Built in bulk,
-with one array dump per group of rows and one join, a line costs about half of what it
-costs built on its own per request, and a sampled single-row request costs about a
-microsecond more than one that is not (see the serving benchmark).
+vectorised draw for a batch) and keeps them: a sampled single row costs a few list
+appends. Lines are built later, for many rows at once, when `flush()` runs: the server
+calls it once a second, and `record` calls it when `max_pending_rows` rows wait. Built in
+bulk, with one array dump per group of rows and one join, a line costs about a third of
+what it costs built on its own (see the serving benchmark).
 
 Each flush writes whole lines with as few `write` calls as the sink allows: a file
-opened for appending takes them in one call, which Linux keeps whole even with several
-server workers appending; a pipe (stdout under a container runtime) keeps a write whole
-only up to PIPE_BUF bytes, so lines go in chunks of at most that size there.
+opened for appending takes a group of lines in one call, which Linux keeps whole even
+with several server workers appending; a pipe (stdout under a container runtime) keeps
+a write whole only up to PIPE_BUF bytes, so lines go in chunks of at most that size
+there.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -40,21 +40,9 @@ STDOUT = "-"
 log = logging.getLogger("tabml.serve")
 FLUSH_SECONDS = 1.0
 MAX_PENDING_ROWS = 1024
-# Lines are built this many rows at a time, at most (a larger request alone): the
-# pieces of a few hundred rows stay in the CPU's cache, a few thousand rows' do not
-# and take several times as long to join.
+# Lines are built this many rows at a time: the pieces of a few hundred rows stay in the
+# CPU's cache, a few thousand rows' do not and take several times as long to join.
 GROUP_ROWS = 256
-_NO_ROWS = np.empty(0, dtype=np.intp)
-_NO_ROWS.flags.writeable = False
-
-
-class _Pending(NamedTuple):
-    """Sampled rows of one request, kept as the request left them until the next flush."""
-
-    seconds: float
-    feed: dict[str, NDArray[Any]]
-    labels: list[str]
-    probabilities: NDArray[np.float32]
 
 
 class PredictionLog:
@@ -65,12 +53,15 @@ class PredictionLog:
         model_version: str,
         classes: list[str],
         numeric_names: list[str],
+        categorical_names: list[str] | None = None,
         seed: int | None = None,
         max_pending_rows: int = MAX_PENDING_ROWS,
         chunk_bytes: int | None = None,
     ) -> None:
-        """`sink` receives whole lines in calls of at most `chunk_bytes` each where it
-        can (a single longer line goes alone); None: all pending lines in one call."""
+        """Rows are logged with `numeric_names` (the columns of the feed's NUMERIC_INPUT)
+        and `categorical_names` (one feed entry each) as their features. `sink` receives
+        whole lines in calls of at most `chunk_bytes` each where it can (a single longer
+        line goes alone); None: a group of lines per call."""
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"sample_rate = {sample_rate}: must be between 0 and 1")
         if max_pending_rows < 1:
@@ -80,16 +71,25 @@ class PredictionLog:
         self.model_version = model_version
         self.classes = classes
         self.numeric_names = numeric_names
+        self.categorical_names = categorical_names or []
         self.max_pending_rows = max_pending_rows
         self.chunk_bytes = chunk_bytes
-        self._pending: list[_Pending] = []
-        self._pending_rows = 0
         self.written_rows = 0
         # Rows whose lines a failed write lost; the predictions themselves were served.
         self.dropped_rows = 0
-        self._layouts: dict[tuple[str, ...], list[bytes]] = {}
-        self._version = orjson.dumps(model_version)
-        self._labels = {label: orjson.dumps(label) for label in classes}
+        # The pending rows: blocks of numbers and of probabilities, and one entry a row
+        # in the lists. No container object of a request is kept: a request's own arrays
+        # hold no references and are invisible to the garbage collector.
+        self._count = 0
+        self._numbers: list[NDArray[np.float32]] = []
+        self._shares: list[NDArray[np.float32]] = []
+        self._categories: list[list[Any]] = [[] for _ in self.categorical_names]
+        self._labels: list[str] = []
+        self._times: list[float] = []
+        self._pieces = _line_pieces(
+            orjson.dumps(model_version), [*numeric_names, *self.categorical_names], classes
+        )
+        self._encoded_labels = {label: orjson.dumps(label) for label in classes}
         self._second = -1
         self._second_text = b""
         self._rng = np.random.default_rng(seed)
@@ -99,17 +99,7 @@ class PredictionLog:
 
     @property
     def pending_rows(self) -> int:
-        return self._pending_rows
-
-    def sampled_rows(self, rows: int) -> NDArray[np.intp] | None:
-        """The rows of a `rows`-row request to log; None means every one of them."""
-        if self.sample_rate >= 1.0:
-            return None
-        if self.sample_rate <= 0.0:
-            return _NO_ROWS
-        if rows == 1:
-            return None if self._draw() < self.sample_rate else _NO_ROWS
-        return np.flatnonzero(self._rng.random(rows) < self.sample_rate)
+        return self._count
 
     def record(
         self, feed: dict[str, NDArray[Any]], labels: list[str], probabilities: NDArray[np.float32]
@@ -117,20 +107,42 @@ class PredictionLog:
         """Keep the sampled rows of one request for the next flush; returns how many.
 
         `feed` is the model's input: NUMERIC_INPUT holds the numeric features as columns
-        in `numeric_names` order, every other entry is one categorical feature. The
-        arrays are kept, not copied: the caller must not change them afterwards."""
-        rows = self.sampled_rows(len(labels))
-        if rows is not None:
-            if not len(rows):
+        in `numeric_names` order, and each categorical feature is an entry of its own.
+        A single row's arrays are kept as they are, not copied: the caller must not
+        change them afterwards."""
+        rows = len(labels)
+        rate = self.sample_rate
+        if rate <= 0.0 or (rows == 1 and rate < 1.0 and self._draw() >= rate):
+            return 0
+        if rows == 1:
+            # The one path that runs on every tenth request by default, so it does little:
+            # appends only, the numbers formatted later with many others.
+            if self.numeric_names:
+                self._numbers.append(feed[NUMERIC_INPUT])
+            self._shares.append(probabilities)
+            for values, name in zip(self._categories, self.categorical_names, strict=True):
+                values.append(feed[name][0, 0])
+            self._labels.append(labels[0])
+            self._times.append(time.time())
+        else:
+            chosen = slice(None) if rate >= 1.0 else np.flatnonzero(self._rng.random(rows) < rate)
+            picked = probabilities[chosen]
+            rows = len(picked)
+            if not rows:
                 return 0
-            feed = {name: values[rows] for name, values in feed.items()}
-            labels = [labels[row] for row in rows.tolist()]
-            probabilities = probabilities[rows]
-        self._pending.append(_Pending(time.time(), feed, labels, probabilities))
-        self._pending_rows += len(labels)
-        if self._pending_rows >= self.max_pending_rows:
+            if self.numeric_names:
+                self._numbers.append(feed[NUMERIC_INPUT][chosen])
+            self._shares.append(picked)
+            for values, name in zip(self._categories, self.categorical_names, strict=True):
+                values.extend(feed[name][chosen, 0].tolist())
+            self._labels.extend(
+                labels if isinstance(chosen, slice) else [labels[row] for row in chosen.tolist()]
+            )
+            self._times.extend([time.time()] * rows)
+        self._count += rows
+        if self._count >= self.max_pending_rows:
             self.flush()
-        return len(labels)
+        return rows
 
     def flush(self) -> int:
         """Build and write the lines of every pending row; returns how many were written.
@@ -138,19 +150,32 @@ class PredictionLog:
         A write that fails (a full disk, a closed pipe) is logged with the rows it lost,
         which `dropped_rows` counts: the predictions were served, and their log must not
         turn them into errors."""
-        if not self._pending:
+        total = self._count
+        if not total:
             return 0
-        pending, self._pending, self._pending_rows = self._pending, [], 0
-        lines = b"".join(self._text(group) for group in _groups(pending))
+        numbers = (
+            np.concatenate(self._numbers)
+            if self.numeric_names
+            else np.empty((total, 0), np.float32)
+        )
+        shares = np.concatenate(self._shares)
         written = 0
-        total = sum(len(item.labels) for item in pending)
         try:
-            for chunk, count in _chunks(lines, self.chunk_bytes):
-                _write_all(self.sink, chunk)
-                written += count
+            for start in range(0, total, GROUP_ROWS):
+                stop = min(start + GROUP_ROWS, total)
+                text = self._text(numbers, shares, start, stop)
+                for chunk, count in _chunks(text, stop - start, self.chunk_bytes):
+                    _write_all(self.sink, chunk)
+                    written += count
         except OSError as error:
             self.dropped_rows += total - written
             log.error("prediction log: %d rows not written: %s", total - written, error)
+        finally:
+            self._count = 0
+            for pending in (self._numbers, self._shares, self._labels, self._times):
+                pending.clear()
+            for values in self._categories:
+                values.clear()
         self.written_rows += written
         return written
 
@@ -158,31 +183,31 @@ class PredictionLog:
         self.flush()
         self.sink.flush()
 
-    def _text(self, group: list[_Pending]) -> bytes:
-        """The newline-ended lines of a group of requests with the same inputs.
+    def _text(
+        self,
+        numbers: NDArray[np.float32],
+        shares: NDArray[np.float32],
+        start: int,
+        stop: int,
+    ) -> bytes:
+        """The newline-ended lines of pending rows `start` to `stop`, whose numeric
+        features and probabilities are rows of `numbers` and `shares`.
 
         Every line is the same constant pieces with a value between each two: the
         values of one slot for every row are one list (for numbers, one array dump
         split apart), laid into place with slice assignments and joined once, so no
         Python statement runs per number."""
-        names = tuple(name for name in group[0].feed if name != NUMERIC_INPUT)
-        pieces = self._layouts.get(names)
-        if pieces is None:
-            pieces = _line_pieces(self._version, [*self.numeric_names, *names], self.classes)
-            self._layouts[names] = pieces
-        timestamps = [
-            stamp for item in group for stamp in [self._timestamp(item.seconds)] * len(item.labels)
-        ]
-        rows = len(timestamps)
-        slots: list[list[bytes]] = [timestamps]
-        if NUMERIC_INPUT in group[0].feed:
-            numeric = _stack([item.feed[NUMERIC_INPUT] for item in group])
-            slots.extend(_json_columns(numeric))
-        for name in names:
-            column = _stack([item.feed[name] for item in group])[:, 0]
-            slots.append([_json_value(value) for value in column.tolist()])
-        slots.append([self._label_json(label) for item in group for label in item.labels])
-        slots.extend(_json_columns(_stack([item.probabilities for item in group])))
+        rows = stop - start
+        slots: list[list[bytes]] = [[self._timestamp(when) for when in self._times[start:stop]]]
+        slots.extend(_json_columns(numbers[start:stop]))
+        for values in self._categories:
+            slots.append([_json_value(value) for value in values[start:stop]])
+        encoded = self._encoded_labels
+        slots.append(
+            [encoded.get(label) or orjson.dumps(label) for label in self._labels[start:stop]]
+        )
+        slots.extend(_json_columns(shares[start:stop]))
+        pieces = self._pieces
         stride = len(pieces) + len(slots)
         parts = [b""] * (rows * stride)
         for index, piece in enumerate(pieces):
@@ -201,10 +226,6 @@ class PredictionLog:
         milliseconds = min(int((seconds - whole) * 1000), 999)
         return b'"%s.%03d+00:00"' % (self._second_text, milliseconds)
 
-    def _label_json(self, label: str) -> bytes:
-        encoded = self._labels.get(label)
-        return encoded if encoded is not None else orjson.dumps(label)
-
 
 def open_sink(target: str) -> tuple[BinaryIO, int | None]:
     """The unbuffered sink for TABML_PREDICTION_LOG's value (STDOUT: file descriptor 1,
@@ -221,34 +242,15 @@ def open_sink(target: str) -> tuple[BinaryIO, int | None]:
     return sink, None if stat.S_ISREG(mode) else select.PIPE_BUF
 
 
-def _groups(pending: list[_Pending]) -> Iterator[list[_Pending]]:
-    """Consecutive requests whose feeds hold the same inputs in the same order, in
-    groups of up to GROUP_ROWS rows."""
-    group = [pending[0]]
-    inputs, rows = list(pending[0].feed), len(pending[0].labels)
-    for item in pending[1:]:
-        if list(item.feed) == inputs and rows + len(item.labels) <= GROUP_ROWS:
-            group.append(item)
-            rows += len(item.labels)
-        else:
-            yield group
-            group, inputs, rows = [item], list(item.feed), len(item.labels)
-    yield group
-
-
-def _stack(blocks: list[NDArray[Any]]) -> NDArray[Any]:
-    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-
-
 def _json_columns(block: NDArray[np.float32]) -> list[list[bytes]]:
     """Each column of a 2-D float array as its rows' JSON numbers (NaN as null), from
     one dump."""
     width = block.shape[1]
     if not width:
         return []
-    text = orjson.dumps(np.ascontiguousarray(block), option=orjson.OPT_SERIALIZE_NUMPY)
-    # "[[1.5,null],[0.1,2.0]]" holds numbers and nulls only: brackets and commas split it.
-    flat = text[2:-2].replace(b"],[", b",").split(b",")
+    text = orjson.dumps(np.ravel(block), option=orjson.OPT_SERIALIZE_NUMPY)
+    # "[1.5,null,0.1,2.0]" holds numbers and nulls only: commas split it.
+    flat = text[1:-1].split(b",")
     return [flat[column::width] for column in range(width)]
 
 
@@ -280,11 +282,11 @@ def _line_pieces(version: bytes, features: list[str], classes: list[str]) -> lis
     return pieces
 
 
-def _chunks(text: bytes, limit: int | None) -> Iterator[tuple[bytes, int]]:
-    """Newline-ended lines in pieces of at most `limit` bytes (a longer line alone), or
-    all in one piece when `limit` is None; each piece with its line count."""
+def _chunks(text: bytes, lines: int, limit: int | None) -> Iterator[tuple[bytes, int]]:
+    """`lines` newline-ended lines in pieces of at most `limit` bytes (a longer line
+    alone), or all in one piece when `limit` is None; each piece with its line count."""
     if limit is None or len(text) <= limit:
-        yield text, text.count(b"\n")
+        yield text, lines
         return
     piece: list[bytes] = []
     size = 0
@@ -300,8 +302,13 @@ def _chunks(text: bytes, limit: int | None) -> Iterator[tuple[bytes, int]]:
 
 
 def _write_all(sink: BinaryIO, data: bytes) -> None:
-    """Write all of `data`: an unbuffered file or pipe may take part of it per call."""
+    """Write all of `data`: an unbuffered file or pipe may take part of it per call.
+
+    Raises BlockingIOError when a sink in non-blocking mode takes nothing (write gives
+    None), so the rows count as dropped rather than written."""
     view = memoryview(data)
     while view:
         taken = sink.write(view)
-        view = view[len(view) if taken is None else taken :]
+        if taken is None:
+            raise BlockingIOError("the prediction log's sink would block")
+        view = view[taken:]
