@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from tabml.config import DataSchema, load_params, load_schema
@@ -90,6 +91,20 @@ class Project:
                 if out["path"] == path:
                     return str(out["md5"])
         raise KeyError(path)
+
+
+def uv_executable() -> str:
+    """The uv that runs this suite: `uv run` names itself in UV, else uv on PATH, else
+    the one `make setup` installs into .tools/ when PATH has none. Skips when there is
+    none; fails under CI, which must run every test."""
+    local = REPO_ROOT / ".tools" / "bin" / "uv"
+    found = os.environ.get("UV") or shutil.which("uv") or (str(local) if local.is_file() else None)
+    if found is None:
+        reason = "uv is not installed (make setup installs it into .tools/)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run this test: {reason}")
+        pytest.skip(reason)
+    return found
 
 
 def stages_run(output: str) -> list[str]:

@@ -20,7 +20,7 @@ import yaml
 from tests.serve.test_container import cache_dir as container_cache_dir
 from tests.workflows.test_lint import actionlint, zizmor
 
-from .project import BIN, REPO_ROOT, Project, commit_template, project_env
+from .project import BIN, REPO_ROOT, Project, commit_template, project_env, uv_executable
 
 TEMPLATE_PACKAGE = REPO_ROOT.joinpath("pyproject.toml").read_text().split('packages = ["src/')[1]
 TEMPLATE_PACKAGE = TEMPLATE_PACKAGE.split('"')[0]
@@ -198,9 +198,7 @@ def user_env(tmp_path: Path) -> dict[str, str]:
     env = project_env(tmp_path / "home")
     env["HOME"] = os.environ.get("HOME", str(tmp_path / "home"))
     env.pop("VIRTUAL_ENV", None)
-    uv = os.environ.get("UV") or shutil.which("uv")
-    if uv is None:
-        pytest.fail("uv is not on PATH; the end-to-end init test runs `make init`")
+    uv = uv_executable()
     # Not this checkout's venv: the copy makes and uses its own.
     path = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry != str(BIN)]
     env["PATH"] = os.pathsep.join([str(Path(uv).parent), *path])

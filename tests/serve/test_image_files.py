@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.project import uv_executable
 from tests.serve.conftest import REPO_ROOT
 
 
@@ -30,7 +31,7 @@ def test_hadolint_reports_nothing() -> None:
 def test_serving_requirements_match_the_lock_file() -> None:
     result = subprocess.run(
         [
-            tool("uv"),
+            uv_executable(),
             "export",
             "--only-group",
             "serve",

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.project import BIN, Project
+from tests.integration.project import BIN, Project, uv_executable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -135,17 +135,6 @@ class ActRun:
         return f"act exited {self.returncode}; last output:\n{self.output[-12000:]}"
 
 
-def uv_dir() -> str:
-    found = shutil.which("uv") or (
-        str(REPO_ROOT / ".tools" / "bin" / "uv")
-        if (REPO_ROOT / ".tools" / "bin" / "uv").is_file()
-        else None
-    )
-    if found is None:
-        pytest.fail("uv is not on PATH (make setup installs it into .tools/)")
-    return str(Path(found).parent)
-
-
 def run_act(
     project: Project,
     workflow: str,
@@ -172,8 +161,9 @@ def run_act(
         for key, value in project.env.items()
         if not key.startswith(("GITHUB_", "RUNNER_", "ACT", "INPUT_")) and key != "VIRTUAL_ENV"
     }
+    uv = uv_executable()
     uv_cache = subprocess.run(
-        [shutil.which("uv") or "uv", "cache", "dir"], capture_output=True, text=True, check=False
+        [uv, "cache", "dir"], capture_output=True, text=True, check=False
     ).stdout.strip()
     extra_path = [str(p) for p in (path or [])]
     # The workflow finds tools as a runner does: uv on PATH, not this checkout's venv.
@@ -181,7 +171,7 @@ def run_act(
         entry for entry in environ.get("PATH", "").split(os.pathsep) if entry != str(BIN)
     ]
     environ.update(
-        PATH=os.pathsep.join([*extra_path, uv_dir(), *system_path]),
+        PATH=os.pathsep.join([*extra_path, str(Path(uv).parent), *system_path]),
         XDG_CACHE_HOME=str(work / "xdg-cache"),
         XDG_CONFIG_HOME=str(work / "xdg-config"),
         UV_CACHE_DIR=uv_cache or str(Path.home() / ".cache" / "uv"),
