@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-from pathlib import Path
-
-import pytest
 
 from tests.integration.project import uv_executable
 from tests.serve.conftest import REPO_ROOT
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.skip(f"{name} is not installed")
-    return found
+from tests.workflows.harness import require_tool
 
 
 def test_hadolint_reports_nothing() -> None:
     result = subprocess.run(
-        [tool("hadolint"), "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True
+        [require_tool("hadolint"), "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
