@@ -9,13 +9,16 @@ the workflows themselves, so a re-pinned action needs no change here.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ from tests.integration.project import BIN, Project, uv_executable
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 STANDINS = Path(__file__).resolve().parent / "standins"
+SCRIPTS = REPO_ROOT / ".github" / "scripts"
 # Stand-in folder per third-party action; actions/checkout is act's own (it uses the copy).
 STANDIN_FOR = {
     "actions/setup-python": "setup-python",
@@ -55,6 +59,17 @@ def require_tool(name: str) -> str:
 def load_workflow(name: str) -> dict[Any, Any]:
     loaded: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
     return loaded
+
+
+def load_script(name: str) -> ModuleType:
+    """One of the workflows' scripts (.github/scripts/NAME.py), imported from its file."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Registered first, as an import would: dataclasses look their module up by name.
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def pinned_actions() -> set[str]:

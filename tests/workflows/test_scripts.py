@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
 
-from .harness import REPO_ROOT
+from .harness import REPO_ROOT, SCRIPTS, load_script
 
-SCRIPTS = REPO_ROOT / ".github" / "scripts"
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@example.invalid",
     "GIT_COMMITTER_NAME": "t",
     "GIT_COMMITTER_EMAIL": "t@example.invalid",
 }
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def metadata(model_md5: str) -> dict[str, object]:
@@ -142,7 +131,9 @@ def test_image_build_args_are_the_release_facts(repo: Path) -> None:
     ).stdout
     facts = release_info(repo, "a" * 32)
     build_args = dict(line.split("=", 1) for line in printed.splitlines())
-    assert build_args == {arg: facts[fact] for arg, fact in load("release_info").BUILD_ARGS.items()}
+    assert build_args == {
+        arg: facts[fact] for arg, fact in load_script("release_info").BUILD_ARGS.items()
+    }
     workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/release.yml").read_text())
     builds = [
         step["with"]["build-args"]
@@ -152,7 +143,7 @@ def test_image_build_args_are_the_release_facts(repo: Path) -> None:
     assert len(builds) == 2
     for block in builds:
         given = dict(line.strip().split("=", 1) for line in block.splitlines() if line.strip())
-        for arg, fact in load("release_info").BUILD_ARGS.items():
+        for arg, fact in load_script("release_info").BUILD_ARGS.items():
             assert given[arg] == "${{ steps.facts.outputs." + fact + " }}"
 
 
@@ -170,7 +161,7 @@ def test_release_info_names_a_bad_metadata_file(repo: Path) -> None:
 
 
 def test_lock_check_ignores_missing_data_and_reports_changes() -> None:
-    check = load("dvc_lock_check")
+    check = load_script("dvc_lock_check")
     fresh_checkout = {
         "ingest": [{"changed outs": {"data/raw/dataset.csv": "not in cache"}}],
         "split": [{"changed deps": {"data/validated/dataset.parquet": "deleted"}}],
@@ -202,6 +193,6 @@ def test_lock_check_ignores_missing_data_and_reports_changes() -> None:
 
 
 def test_smoke_row_follows_the_schema() -> None:
-    smoke = load("smoke_test")
+    smoke = load_script("smoke_test")
     row = smoke.example_row(metadata("a" * 32)["features"])
     assert row == {"size": 5.0, "count": 2, "colour": "red"}
