@@ -5,6 +5,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# The workflows' setup-uv steps install this uv too (tests/workflows/test_pins.py).
 UV_VERSION := 0.13.9
 # Use uv from PATH when there is one; otherwise install a pinned uv into .tools/.
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)

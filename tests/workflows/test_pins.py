@@ -1,22 +1,23 @@
 """What the workflows run is pinned, and pinned to what it claims to be.
 
 Every `uses:` is the commit that .github/actions-lock.yml records for that action and
-version (the list records when and how the SHA was found to be the version's tag). The
-upstream check runs here against a local repository laid out like an action's,
-pull-request refs included.
+version (the list records when and how the SHA was found to be the version's tag), and
+every workflow installs the uv that the Makefile pins. The upstream check runs here
+against a local repository laid out like an action's, pull-request refs included.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import re
 import subprocess
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from .harness import REPO_ROOT, WORKFLOWS, load_script
+from .harness import REPO_ROOT, WORKFLOWS, load_script, load_workflow
 
 LOCK = REPO_ROOT / ".github" / "actions-lock.yml"
 GIT_ENV = {
@@ -239,3 +240,21 @@ def test_a_bad_mirror_argument_exits_2(
 ) -> None:
     assert pins.main(["--upstream", "--mirror", "checkout"]) == 2
     assert "--mirror 'checkout' must be OWNER/NAME=DIR" in capsys.readouterr().err
+
+
+def makefile_uv_version() -> str:
+    found = re.search(r"^UV_VERSION := (\S+)$", (REPO_ROOT / "Makefile").read_text(), re.M)
+    assert found, "Makefile: no `UV_VERSION := X.Y.Z` line"
+    return found.group(1)
+
+
+def test_every_workflow_installs_the_makefile_uv() -> None:
+    version, seen = makefile_uv_version(), 0
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for name, job in load_workflow(path.name)["jobs"].items():
+            for step in job["steps"]:
+                if step.get("uses", "").startswith("astral-sh/setup-uv@"):
+                    seen += 1
+                    given = step.get("with", {}).get("version")
+                    assert given == version, f"{path.name} {name}: setup-uv version {given!r}"
+    assert seen, "no workflow installs uv with astral-sh/setup-uv"
