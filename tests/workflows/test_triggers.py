@@ -33,13 +33,35 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out)
 
 
-def starts(on: dict[str, Any], event: str, changed: list[str]) -> bool:
-    """Would a `event` changing `changed` start the workflow (paths/paths-ignore only)?"""
+def ref_passes(config: dict[str, Any], ref: str) -> bool:
+    """GitHub's branches/tags filters for `ref` (a pushed ref, or a pull request's base).
+
+    With only one kind of filter defined, refs of the other kind start nothing: a push
+    filtered to branches ignores tags, and the other way round.
+    """
+    kind = "tags" if ref.startswith("refs/tags/") else "branches"
+    other = "branches" if kind == "tags" else "tags"
+    name = ref.removeprefix("refs/tags/").removeprefix("refs/heads/")
+    included, ignored = config.get(kind), config.get(f"{kind}-ignore")
+    if included is not None:
+        return any(glob_regex(p).fullmatch(name) for p in included)
+    if ignored is not None:
+        return not any(glob_regex(p).fullmatch(name) for p in ignored)
+    return other not in config and f"{other}-ignore" not in config
+
+
+def starts(
+    on: dict[str, Any], event: str, changed: list[str], ref: str = "refs/heads/main"
+) -> bool:
+    """Would `event` on `ref` changing `changed` start the workflow (ref and path filters)?"""
     if event not in on:
         return False
     config = on[event] or {}
+    if not ref_passes(config, ref):
+        return False
     paths = config.get("paths")
-    if paths is None:
+    # GitHub evaluates no path filter for a tag push.
+    if paths is None or ref.startswith("refs/tags/"):
         return True
     return any(glob_regex(p).fullmatch(f) for p in paths for f in changed)
 
@@ -50,6 +72,17 @@ def test_glob_matches_like_github() -> None:
     assert glob_regex("src/**").fullmatch("src/tabml/stages/train.py")
     assert not glob_regex("src/*").fullmatch("src/tabml/cli.py")
     assert not glob_regex("params.yaml").fullmatch("docs/params.yaml")
+
+
+def test_ref_filters_match_like_github() -> None:
+    branches_only, tags_only = {"branches": ["main", "release/**"]}, {"tags": ["v*"]}
+    assert ref_passes(branches_only, "refs/heads/release/1.x")
+    assert not ref_passes(branches_only, "refs/heads/lower-c")
+    assert not ref_passes(branches_only, "refs/tags/v1.0.0")
+    assert ref_passes(tags_only, "refs/tags/v1.0.0")
+    assert not ref_passes(tags_only, "refs/heads/main")
+    assert not ref_passes({"branches-ignore": ["main"]}, "refs/heads/main")
+    assert ref_passes({}, "refs/heads/lower-c") and ref_passes({}, "refs/tags/v1.0.0")
 
 
 @pytest.mark.parametrize(
@@ -83,10 +116,22 @@ def test_training_can_be_started_by_hand() -> None:
     assert on["workflow_dispatch"]["inputs"]["publish-images"]["default"] is False
 
 
-def test_ci_runs_on_every_push_and_pull_request() -> None:
+def test_ci_runs_once_for_each_change() -> None:
+    """A pull request's pushes start pull_request runs only; main's pushes start push runs."""
     on = triggers("ci.yml")
-    assert starts(on, "push", ["README.md"])
-    assert starts(on, "pull_request", ["README.md"])
+    for base in ("refs/heads/main", "refs/heads/release/1.x"):
+        assert starts(on, "pull_request", ["README.md"], ref=base)
+    # pull_request's default activities (opened, synchronize, reopened) cover every push.
+    assert "types" not in (on["pull_request"] or {})
+    for branch in ("refs/heads/lower-c", "refs/heads/dependabot/uv/python-1a2b"):
+        assert not starts(on, "push", ["README.md"], ref=branch)
+    assert starts(on, "push", ["README.md"], ref="refs/heads/main")
+    assert not starts(on, "push", [], ref="refs/tags/model@v1.2.0")
+    assert "workflow_dispatch" in on
+
+
+def test_ci_and_release_agree_on_the_main_branch() -> None:
+    assert triggers("ci.yml")["push"]["branches"] == triggers("release.yml")["push"]["branches"]
 
 
 def test_release_runs_on_main_only() -> None:
