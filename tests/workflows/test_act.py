@@ -284,6 +284,9 @@ def test_ci_on_push(tmp_path: Path) -> None:
     assert run.returncode == 0, run.explain()
     assert_ran(run, "pre-commit on every file", "Fast tests", "Check dvc.lock")
     assert "dvc.lock matches the code and params" in run.output
+    # act gives no GitHub token: the online audits say they did not run, and pass.
+    assert_ran(run, "zizmor online audits")
+    assert "zizmor's online audits did not run" in run.output
 
 
 def test_ci_fails_a_stale_dvc_lock(tmp_path: Path) -> None:

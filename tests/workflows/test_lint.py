@@ -66,6 +66,16 @@ def test_zizmor_reports_nothing() -> None:
     assert "No findings to report" in result.stdout + result.stderr
 
 
+def test_ci_runs_zizmor_online_with_the_run_token() -> None:
+    """On GitHub, ci also runs the audits that need the API (impostor commits, moved tags)."""
+    steps = load_workflow("ci.yml")["jobs"]["lint"]["steps"]
+    online = [step for step in steps if "zizmor" in step.get("run", "")]
+    assert len(online) == 1, online
+    assert "--offline" not in online[0]["run"] and "--no-online-audits" not in online[0]["run"]
+    assert online[0]["env"] == {"GH_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
+    assert "if" not in online[0], "fork pull requests are audited too (read-only token)"
+
+
 def test_linters_catch_an_unsafe_workflow(tmp_path: Path) -> None:
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
     bad.parent.mkdir(parents=True)
