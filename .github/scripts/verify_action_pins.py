@@ -165,7 +165,8 @@ def disagreements(pins: Iterable[Pin], entries: Iterable[Entry]) -> list[str]:
                 f"{pin.where}: {pin.action}@{pin.sha} # {pin.version}, but the list has "
                 f"{entry.sha} # {entry.version}"
             )
-    problems += [f"{action}: listed, but no workflow uses it" for action in listed.keys() - used]
+    unused = sorted(listed.keys() - used)
+    problems += [f"{action}: listed, but no workflow uses it" for action in unused]
     return problems
 
 
