@@ -6,10 +6,14 @@
 # workflow says why in a notice and goes on without the remote, so a fresh copy of the
 # template passes before anyone has configured storage.
 #
-# Credentials come from the environment the workflow sets: AWS_ACCESS_KEY_ID (S3, from a
-# secret or an OIDC step), GOOGLE_APPLICATION_CREDENTIALS (GCS) or
-# AZURE_STORAGE_CONNECTION_STRING (Azure). TRUSTED=false (a pull request from a fork)
-# turns the remote off whatever the environment holds.
+# Credentials come from the job's environment, which earlier steps fill through
+# $GITHUB_ENV (remote-credentials.sh from secrets, or an OIDC step): for S3
+# AWS_ACCESS_KEY_ID (keys, or the session an assumed role gives), AWS_PROFILE or
+# AWS_WEB_IDENTITY_TOKEN_FILE; for GCS GOOGLE_APPLICATION_CREDENTIALS; for Azure
+# AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_KEY,
+# AZURE_CLIENT_ID, or an Azure CLI login (azure/login with OIDC), which DVC's default
+# credential uses. TRUSTED=false (a pull request from a fork) turns the remote off
+# whatever the environment holds.
 set -euo pipefail
 
 output=${GITHUB_OUTPUT:-/dev/stdout}
@@ -30,10 +34,14 @@ if [ -z "$name" ]; then
 fi
 url=$(dvc config "remote.$name.url")
 
+azure_login() {
+  command -v az >/dev/null 2>&1 && az account show >/dev/null 2>&1 && echo "Azure CLI login"
+}
+
 case "$url" in
-  s3://*) credential=${AWS_ACCESS_KEY_ID:-} ; wanted="the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY secrets (or an OIDC role step)" ;;
+  s3://*) credential=${AWS_ACCESS_KEY_ID:-${AWS_PROFILE:-${AWS_WEB_IDENTITY_TOKEN_FILE:-}}} ; wanted="the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY secrets, or the AWS_ROLE_ARN variable (OIDC)" ;;
   gs://*) credential=${GOOGLE_APPLICATION_CREDENTIALS:-} ; wanted="GOOGLE_APPLICATION_CREDENTIALS (a google-github-actions/auth step)" ;;
-  azure://*) credential=${AZURE_STORAGE_CONNECTION_STRING:-} ; wanted="the AZURE_STORAGE_CONNECTION_STRING secret" ;;
+  azure://*) credential=${AZURE_STORAGE_CONNECTION_STRING:-${AZURE_STORAGE_SAS_TOKEN:-${AZURE_STORAGE_KEY:-${AZURE_CLIENT_ID:-$(azure_login || true)}}}} ; wanted="the AZURE_STORAGE_CONNECTION_STRING secret, or an azure/login step (OIDC)" ;;
   *://*) credential=configured ; wanted="" ;;
   *) skip "the default DVC remote '$name' is a local folder ($url), which a CI runner cannot reach; point it at shared storage (README: Data and model versions)." ;;
 esac

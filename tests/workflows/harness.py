@@ -39,6 +39,7 @@ STANDIN_FOR = {
     "docker/setup-buildx-action": "setup-buildx-action",
     "docker/login-action": "login-action",
     "docker/build-push-action": "build-push-action",
+    "aws-actions/configure-aws-credentials": "configure-aws-credentials",
 }
 ACT_TIMEOUT = 900
 # The repository act reports as github.repository (from the origin URL).

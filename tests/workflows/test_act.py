@@ -207,6 +207,39 @@ def test_train_on_pull_requests(champion: Project, s3: S3Server, tmp_path: Path)
     assert "f1" in report
 
 
+def test_train_with_credentials_from_an_oidc_step(
+    champion: Project, s3: S3Server, tmp_path: Path
+) -> None:
+    """No key secrets: the role step's keys, in GITHUB_ENV, reach the real S3 server."""
+    role_keys = tmp_path / "role-keys.json"
+    role_keys.write_text(json.dumps(S3_SECRETS))
+    branch = pull_request(champion, tmp_path / "oidc", "oidc-c", 0.7)
+    run = run_act(
+        branch,
+        "train.yml",
+        "pull_request",
+        pr_event(11, REPOSITORY, "oidc-c"),
+        tmp_path / "act-oidc",
+        secrets={"GITHUB_TOKEN": "ghs_test"},
+        variables={"AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/tabml-ci"},
+        env={"STANDIN_AWS_ROLE_KEYS": str(role_keys)},
+        job="train",
+    )
+    assert run.returncode == 0, run.explain()
+    [role] = run.calls("configure-aws-credentials")
+    assert role["inputs"]["role-to-assume"] == "arn:aws:iam::123456789012:role/tabml-ci"
+    assert_ran(
+        run,
+        "Reproduce the pipeline (dvc repro --pull)",
+        "Push data, models and run-cache (same-repository pull requests)",
+    )
+    assert "Pulling data for stage: 'split'" in run.output, run.explain()
+    new_model = lock_md5(
+        run.record / "artifacts" / "training-report" / "dvc.lock", "models/model.onnx"
+    )
+    assert remote_has(s3, new_model), "the push with the role's keys reached S3"
+
+
 def test_train_on_a_pull_request_from_a_fork(
     champion: Project, s3: S3Server, tmp_path: Path
 ) -> None:

@@ -8,6 +8,9 @@ was asked to do as one JSON line in $STANDIN_RECORD/calls.jsonl, for the tests t
   setup-cml                  put a `cml` command on PATH that records its arguments and
                              the report file it was given (nothing is posted)
   setup-buildx, login        check `docker` is on PATH / record the registry and user
+  configure-aws-credentials  export the keys in the JSON file $STANDIN_AWS_ROLE_KEYS to
+                             $GITHUB_ENV, as the real action exports an assumed role's
+                             session (no step of the workflow sees them otherwise)
   build-push                 really build with `docker build` (podman here); a push is
                              recorded with the built image's labels instead of sent
   gh                         record `gh release create` and its notes file
@@ -146,6 +149,15 @@ def login() -> None:
     )
 
 
+def configure_aws_credentials() -> None:
+    given = inputs("role-to-assume", "aws-region")
+    keys = json.loads(Path(os.environ["STANDIN_AWS_ROLE_KEYS"]).read_text())
+    with Path(os.environ["GITHUB_ENV"]).open("a") as out:
+        for name, value in {**keys, "AWS_REGION": given["aws-region"]}.items():
+            out.write(f"{name}={value}\n")
+    record("configure-aws-credentials", inputs=given, exported=sorted(keys))
+
+
 def build_push() -> None:
     given = inputs("context", "tags", "labels", "build-args", "load", "push", "cache-from")
     tags = lines(given["tags"])
@@ -186,6 +198,7 @@ HANDLERS = {
     "setup-buildx": setup_buildx,
     "login": login,
     "build-push": build_push,
+    "configure-aws-credentials": configure_aws_credentials,
 }
 
 if __name__ == "__main__":
