@@ -52,6 +52,9 @@ class DataParams(_Strict):
 class ValidateParams(_Strict):
     schema_path: str = Field(alias="schema", description="YAML file declaring columns and rules")
     min_rows: Annotated[int, Field(ge=1)] = 50
+    # Fewer rows of a class than this leaves a handful in the test split: metrics on it
+    # mean nothing, and a stratified split or a fit may fail outright.
+    min_rows_per_class: Annotated[int, Field(ge=2)] = 10
     allow_duplicate_rows: bool = False
     extra_columns: Literal["fail", "drop"] = "fail"
     max_examples: Annotated[int, Field(ge=1, le=100)] = 5

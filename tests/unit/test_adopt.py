@@ -265,13 +265,20 @@ def test_an_edit_that_does_not_read_back_is_refused() -> None:
 
 def test_data_checks_name_the_flag_the_value_and_the_rule(tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": range(10), "y": ["a", "b"] * 5})
-    data_file.check_target(frame, "y", 5, "d.csv")
+    data_file.check_target(frame, "y", 5, "d.csv", min_rows_per_class=5)
     with pytest.raises(InputError, match=r"--target 'z': must be a column of d.csv; its columns"):
-        data_file.check_target(frame, "z", 5, "d.csv")
+        data_file.check_target(frame, "z", 5, "d.csv", min_rows_per_class=5)
     with pytest.raises(InputError, match=r"--target 'x': must hold at least 2 classes"):
-        data_file.check_target(frame.assign(x=1), "x", 5, "d.csv")
+        data_file.check_target(frame.assign(x=1), "x", 5, "d.csv", min_rows_per_class=5)
     with pytest.raises(InputError, match=r"has 10 rows; validate.min_rows .* at least 50"):
-        data_file.check_target(frame, "y", 50, "d.csv")
+        data_file.check_target(frame, "y", 50, "d.csv", min_rows_per_class=5)
+    rare = frame.assign(y=["a"] * 8 + ["b"] * 2)
+    with pytest.raises(
+        InputError,
+        match=r"--target 'y': every class needs at least 5 rows "
+        r"\(validate.min_rows_per_class in params.yaml\); d.csv has 'b': 2",
+    ):
+        data_file.check_target(rare, "y", 5, "d.csv", min_rows_per_class=5)
 
     empty = tmp_path / "empty.csv"
     empty.write_text("")

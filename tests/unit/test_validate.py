@@ -137,7 +137,63 @@ def test_duplicate_rows(tiny_frame: pd.DataFrame, tiny_schema: DataSchema) -> No
 
 
 def test_too_few_rows(tiny_frame: pd.DataFrame, tiny_schema: DataSchema) -> None:
-    assert failures_by_rule(tiny_frame.head(3), tiny_schema) == {(None, "min_rows(5)"): 3}
+    failures = failures_by_rule(tiny_frame.head(3), tiny_schema)
+    assert failures[(None, "min_rows(5)")] == 3
+
+
+def test_a_single_class_fails_naming_the_missing_class(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    one_class = tiny_frame[tiny_frame["label"] == "no"]
+    _, report = validate_frame(one_class, tiny_schema, RULES)
+    assert [(f.column, f.rule, f.bad_rows) for f in report.failures] == [
+        ("label", "class_present", 0)
+    ]
+    assert "class 'yes' has no rows" in report.describe()
+
+
+def test_a_rare_class_fails_with_its_count_and_the_rule(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    yes = tiny_frame.index[tiny_frame["label"] == "yes"]
+    rare = tiny_frame.drop(index=yes[3:])
+    _, report = validate_frame(rare, tiny_schema, RULES)
+    assert [(f.column, f.rule, f.bad_rows) for f in report.failures] == [
+        ("label", "min_rows_per_class(10)", 3)
+    ]
+    assert "class 'yes' has 3 row(s), fewer than 10" in report.describe()
+
+
+def test_a_class_exactly_at_the_minimum_passes(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    yes = tiny_frame.index[tiny_frame["label"] == "yes"]
+    assert validate_frame(tiny_frame.drop(index=yes[10:]), tiny_schema, RULES)[1].passed
+    assert not validate_frame(tiny_frame.drop(index=yes[9:]), tiny_schema, RULES)[1].passed
+
+
+def test_numeric_labels_count_as_the_schema_classes_they_spell(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    schema = tiny_schema.model_copy(
+        update={"target": tiny_schema.target.model_copy(update={"classes": ["0", "1"]})}
+    )
+    numeric = tiny_frame.assign(label=(tiny_frame["label"] == "yes").astype(int))
+    assert validate_frame(numeric, schema, RULES)[1].passed
+
+
+def test_label_rules_are_reported_with_other_broken_rules(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    bad = tiny_frame[tiny_frame["label"] == "no"].drop(columns="size")
+    failures = failures_by_rule(bad, tiny_schema)
+    assert ("size", "column_in_dataframe") in failures
+    assert ("label", "class_present") in failures
+
+
+def test_min_rows_per_class_below_two_is_refused() -> None:
+    with pytest.raises(ValueError, match="min_rows_per_class"):
+        ValidateParams(schema="unused.yaml", min_rows_per_class=1)
 
 
 def test_extra_column_fails_or_is_dropped(

@@ -267,7 +267,13 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
     params = parse_params(yaml.safe_load(params_text))
     source = request.data if request.data.is_absolute() else Path.cwd() / request.data
     frame = data_file.read_table(source)
-    data_file.check_target(frame, request.target, params.validate_.min_rows, str(request.data))
+    data_file.check_target(
+        frame,
+        request.target,
+        params.validate_.min_rows,
+        str(request.data),
+        min_rows_per_class=params.validate_.min_rows_per_class,
+    )
 
     # Data: in data/external/ under its own name; copied unless it is already there.
     data_dest = f"{EXTERNAL_DATA}/{source.name}"

@@ -40,8 +40,11 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def check_target(frame: pd.DataFrame, target: str, min_rows: int, source: str) -> None:
-    """The target names a column with two or more classes, and there are enough rows."""
+def check_target(
+    frame: pd.DataFrame, target: str, min_rows: int, source: str, *, min_rows_per_class: int
+) -> None:
+    """The target names a column with two or more classes, each with enough rows, and
+    there are enough rows: what validate will ask of the data, checked before any change."""
     columns = [str(column) for column in frame.columns]
     if target not in columns:
         raise InputError(
@@ -59,6 +62,14 @@ def check_target(frame: pd.DataFrame, target: str, min_rows: int, source: str) -
         raise InputError(
             f"--data {source!r}: has {len(frame)} rows; validate.min_rows in params.yaml "
             f"asks for at least {min_rows}"
+        )
+    counts = frame[target].dropna().astype(str).value_counts()
+    rare = counts[counts < min_rows_per_class]
+    if len(rare):
+        shown = ", ".join(f"{name!r}: {count}" for name, count in rare.items())
+        raise InputError(
+            f"--target {target!r}: every class needs at least {min_rows_per_class} rows "
+            f"(validate.min_rows_per_class in params.yaml); {source} has {shown}"
         )
 
 

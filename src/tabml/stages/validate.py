@@ -219,6 +219,33 @@ def _failures_from_cases(cases: pd.DataFrame, rows: int, max_examples: int) -> l
     return failures
 
 
+def label_failures(frame: pd.DataFrame, schema: DataSchema, rules: ValidateParams) -> list[Failure]:
+    """Classes the schema lists that the data lacks, or has too few rows of to learn from.
+
+    pandera checks each label on its own (listed, not empty); these rules are about the
+    column as a whole, which a model needs: every class present (so at least two), and
+    each often enough that the split leaves it in both train and test.
+    """
+    target = schema.target.name
+    if target not in frame.columns:
+        return []  # pandera names the missing column
+    # Labels as pandera coerces them (str), so that 1 in the file matches class "1".
+    counts = frame[target].dropna().astype(str).value_counts()
+    failures = []
+    for name in schema.target.classes:
+        rows = int(counts.get(name, 0))
+        if rows == 0:
+            example = Example(None, f"class {name!r} has no rows; remove it from the schema")
+            failures.append(Failure(target, "class_present", 0, [example]))
+        elif rows < rules.min_rows_per_class:
+            example = Example(
+                None, f"class {name!r} has {rows} row(s), fewer than {rules.min_rows_per_class}"
+            )
+            rule = f"min_rows_per_class({rules.min_rows_per_class})"
+            failures.append(Failure(target, rule, rows, [example]))
+    return failures
+
+
 # --------------------------------------------------------------------------- core
 
 
@@ -230,11 +257,14 @@ def validate_frame(
     failures = repeated_header_rows(frame, rules.max_examples)
     if failures:
         return frame, ValidationReport(source, len(frame), columns, failures)
+    labels = label_failures(frame, schema, rules)
     try:
         typed = build_pandera_schema(schema, rules).validate(frame, lazy=True)
     except SchemaErrors as errors:
         failures = _failures_from_cases(errors.failure_cases, len(frame), rules.max_examples)
-        return frame, ValidationReport(source, len(frame), columns, failures)
+        return frame, ValidationReport(source, len(frame), columns, failures + labels)
+    if labels:
+        return frame, ValidationReport(source, len(frame), columns, labels)
     ordered = typed[[*schema.features, schema.target.name]].reset_index(drop=True)
     return ordered, ValidationReport(source, len(frame), columns, [])
 
