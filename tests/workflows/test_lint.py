@@ -136,8 +136,9 @@ def test_security_baseline(path: Path) -> None:
 
 
 def test_write_permissions_are_where_they_are_needed() -> None:
-    train = load_workflow("train.yml")["jobs"]["train"]["permissions"]
-    assert train == {"contents": "read", "pull-requests": "write"}
+    train = load_workflow("train.yml")["jobs"]
+    assert train["train"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert train["changes"]["permissions"] == {"contents": "read"}
     release = load_workflow("release.yml")["jobs"]["release"]["permissions"]
     assert release == {"contents": "write", "packages": "write"}
     for job in load_workflow("ci.yml")["jobs"].values():

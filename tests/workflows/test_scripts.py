@@ -232,7 +232,7 @@ def commit_files(repo: Path, message: str, files: dict[str, str]) -> str:
 
 
 def uv_lock(**versions: str) -> str:
-    """A uv.lock with one registry package per name (and a numpy forked in two)."""
+    """A uv.lock with one registry package per name and version given."""
     packages = "".join(
         f'[[package]]\nname = "{name}"\nversion = "{version}"\n'
         'source = { registry = "https://pypi.org/simple" }\n\n'
