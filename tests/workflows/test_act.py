@@ -383,7 +383,7 @@ def test_train_by_hand_names_a_base_that_resolves_to_nothing(tmp_path: Path) -> 
         tmp_path / "act",
     )
     assert run.returncode != 0, run.explain()
-    assert "started by workflow_dispatch: training whatever changed" in run.output
+    assert "started by workflow_dispatch: training regardless of what changed" in run.output
     assert run.step_failed("Who triggered this run"), run.explain()
     assert (
         "input base 'no-such-release': not a branch on origin, a tag, or a commit SHA" in run.output
