@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-# GitHub's filter glob syntax, as the old `on.pull_request.paths` filter had them.
+# Globs as GitHub writes path filters: `**` crosses folders, `*` and `?` do not.
 MODEL_PATHS = (
     "**.dvc",
     "params.yaml",

@@ -7,6 +7,9 @@
   unchanged stages and retrains the rest; the gate passes for a better model and fails
   for a worse one; the CML stand-in gets the report and the `comment update` arguments;
   a fork's pull request gets no secrets, pushes nothing and posts nothing.
+- train.yml on a docs-only pull request and merge group: green, "nothing to train", the
+  train job skipped; when the decision job fails, the train job fails rather than be
+  skipped; a manual run with a `base` that names no commit stops, naming the input.
 - release.yml on a merge to main: pulls the model, builds the real image (podman behind
   a `docker` command), smoke-tests it, "pushes" it with its tags and labels, tags the
   model version in git and publishes a release with the metrics.
