@@ -7,6 +7,9 @@
   unchanged stages and retrains the rest; the gate passes for a better model and fails
   for a worse one; the CML stand-in gets the report and the `comment update` arguments;
   a fork's pull request gets no secrets, pushes nothing and posts nothing.
+- train.yml on a docs-only pull request and merge group: green, "nothing to train", the
+  train job skipped; when the decision job fails, the train job fails rather than be
+  skipped; a manual run with a `base` that names no commit stops, naming the input.
 - release.yml on a merge to main: pulls the model, builds the real image (podman behind
   a `docker` command), smoke-tests it, "pushes" it with its tags and labels, tags the
   model version in git and publishes a release with the metrics.
@@ -133,14 +136,17 @@ def assert_ran(run: ActRun, *steps: str) -> None:
         assert run.step_succeeded(step), f"step {step!r} did not succeed\n{run.explain()}"
 
 
-def the_comment(run: ActRun) -> dict[str, Any]:
+def the_comment(run: ActRun, *, publish: bool = False) -> dict[str, Any]:
     calls = run.calls("cml")
     assert len(calls) == 1, f"expected one cml call, got {calls}\n{run.explain()}"
     call = calls[0]
     assert call["args"][:2] == ["comment", "update"], call
     assert "--target=pr" in call["args"]
     assert WATERMARK in call["args"]
-    assert "--no-publish" in call["args"], "images must not go to a public host by default"
+    if publish:
+        assert "--publish" in call["args"], "CML_PUBLISH_IMAGES=true opts in"
+    else:
+        assert "--no-publish" in call["args"], "images must not go to a public host by default"
     assert call["token_set"]
     assert "report.md" in call["files"], call
     return call
@@ -176,6 +182,8 @@ def test_train_on_pull_requests(champion: Project, s3: S3Server, tmp_path: Path)
     assert "Running stage 'train'" in run.output
     report = the_comment(run)["files"]["report.md"]
     assert "quality gate passed" in report
+    # The champion is the base branch's commit, resolved once for the whole run.
+    assert f"against champion `{champion.git('rev-parse', 'main').strip()}`" in report
     assert "```mermaid" in report
     assert "![" not in report, "no images in the comment: plots go to the artifact"
     [artifact] = run.calls("upload-artifact")
@@ -189,6 +197,7 @@ def test_train_on_pull_requests(champion: Project, s3: S3Server, tmp_path: Path)
     assert remote_objects(s3) > before
 
     # The same repository, a worse model: the report is posted, then the job fails.
+    # The repository variable opts in to CML's image upload for pull requests.
     worse = pull_request(champion, tmp_path / "worse", "bad-c", WORSE_C)
     run = run_act(
         worse,
@@ -197,12 +206,13 @@ def test_train_on_pull_requests(champion: Project, s3: S3Server, tmp_path: Path)
         pr_event(8, REPOSITORY, "bad-c"),
         tmp_path / "act-worse",
         secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+        variables={"CML_PUBLISH_IMAGES": "true"},
     )
     assert run.returncode != 0, run.explain()
     assert_ran(run, "Report and quality gate", "Post or update the report comment")
     assert run.step_failed("Quality gate verdict"), run.explain()
     assert "Quality gate failed" in run.output
-    report = the_comment(run)["files"]["report.md"]
+    report = the_comment(run, publish=True)["files"]["report.md"]
     assert "quality gate failed" in report
     assert "f1" in report
 
@@ -279,18 +289,18 @@ def test_train_without_a_shared_remote_says_so_and_passes(tmp_path: Path) -> Non
     """A fresh copy of the template: the default remote is a local folder."""
     require_tool("act")
     project = new_project(tmp_path / "project", tmp_path / "remote")
+    publish_origin(project, tmp_path / "origin.git")
+    # A params change, so that the change shapes the model and `train` has work to do.
+    project.git("checkout", "-q", "-b", "card")
     quick_model_card(project)
     project.git("commit", "-q", "-am", "Fewer bootstrap samples")
-    publish_origin(project, tmp_path / "origin.git")
-    project.git("checkout", "-q", "-b", "docs")
     run = run_act(
         project,
         "train.yml",
         "pull_request",
-        pr_event(3, REPOSITORY, "docs"),
+        pr_event(3, REPOSITORY, "card"),
         tmp_path / "act",
         secrets={"GITHUB_TOKEN": "ghs_test"},
-        job="train",
     )
     assert "is a local folder" in run.output
     data = load_params(project.path / "params.yaml").data
@@ -306,6 +316,116 @@ def test_train_without_a_shared_remote_says_so_and_passes(tmp_path: Path) -> Non
     assert not run.step_ran("Push data, models and run-cache (same-repository pull requests)")
     report = the_comment(run)["files"]["report.md"]
     assert "quality gate passed" in report
+
+
+# The train job's steps that do the work: none may run when there is nothing to train.
+TRAINING_STEPS = (
+    "Install the environment",
+    "Check the DVC remote",
+    "Reproduce the pipeline (dvc repro --pull)",
+    "Reproduce the pipeline (no remote)",
+    "Report and quality gate",
+    "Post or update the report comment",
+)
+
+
+def docs_change(tmp_path: Path) -> Project:
+    """A fresh copy with origin/main, on a branch `docs` whose one commit edits the README."""
+    require_tool("act")
+    project = new_project(tmp_path / "project", tmp_path / "remote")
+    publish_origin(project, tmp_path / "origin.git")
+    project.git("checkout", "-q", "-b", "docs")
+    readme = project.path / "README.md"
+    readme.write_text(readme.read_text() + "\nOne more sentence of documentation.\n")
+    project.git("commit", "-q", "-am", "Clearer docs")
+    return project
+
+
+def assert_nothing_trained(run: ActRun) -> None:
+    assert run.returncode == 0, run.explain()
+    assert_ran(run, "Does this change shape the model")
+    assert "nothing to train: this change touches no file that shapes the model" in run.output
+    assert "`README.md`" in run.output, "the summary lists what changed"
+    assert "[train/reproduce, gate and report]" not in run.output, "the job is skipped"
+    for step in (*TRAINING_STEPS, "Stop unless the decision job succeeded"):
+        assert not run.step_ran(step), f"{step!r} ran\n{run.explain()}"
+    assert "Running stage" not in run.output
+    assert run.calls("setup-uv") == [] and run.calls("cml") == []
+
+
+def test_train_on_a_docs_only_pull_request_finishes_with_nothing_to_train(
+    tmp_path: Path,
+) -> None:
+    """Every pull request starts `train` (so a required check always reports); a change
+    that shapes no model ends green after the decision, without installing anything."""
+    project = docs_change(tmp_path)
+    run = run_act(
+        project,
+        "train.yml",
+        "pull_request",
+        pr_event(4, REPOSITORY, "docs"),
+        tmp_path / "act",
+        secrets={"GITHUB_TOKEN": "ghs_test"},
+    )
+    assert_nothing_trained(run)
+
+
+def test_train_in_a_merge_queue_compares_the_group_with_its_base(tmp_path: Path) -> None:
+    project = docs_change(tmp_path)
+    owner, name = REPOSITORY.split("/")
+    base_sha = project.git("rev-parse", "main").strip()
+    head_sha = project.git("rev-parse", "HEAD").strip()
+    event = {
+        "action": "checks_requested",
+        "repository": {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}},
+        "merge_group": {
+            "base_sha": base_sha,
+            "base_ref": "refs/heads/main",
+            "head_sha": head_sha,
+            "head_ref": f"refs/heads/gh-readonly-queue/main/pr-4-{base_sha}",
+        },
+    }
+    run = run_act(project, "train.yml", "merge_group", event, tmp_path / "act")
+    assert_nothing_trained(run)
+
+
+def test_train_fails_when_it_cannot_tell_what_changed(tmp_path: Path) -> None:
+    """The decision job fails (the base branch is not in the history): the required
+    check fails too, instead of being skipped, which GitHub would count as Success."""
+    project = docs_change(tmp_path)
+    run = run_act(
+        project,
+        "train.yml",
+        "pull_request",
+        pr_event(5, REPOSITORY, "docs", base_ref="gone"),
+        tmp_path / "act",
+        secrets={"GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode != 0, run.explain()
+    assert "base 'origin/gone': not a commit in this checkout's history" in run.output
+    assert run.step_failed("Stop unless the decision job succeeded"), run.explain()
+    assert "ended 'failure', so it is unknown whether this change shapes the model" in (run.output)
+    for step in TRAINING_STEPS:
+        assert not run.step_ran(step), f"{step!r} ran\n{run.explain()}"
+
+
+def test_train_by_hand_names_a_base_that_resolves_to_nothing(tmp_path: Path) -> None:
+    project = docs_change(tmp_path)
+    run = run_act(
+        project,
+        "train.yml",
+        "workflow_dispatch",
+        {"inputs": {"base": "no-such-release"}, "repository": {"full_name": REPOSITORY}},
+        tmp_path / "act",
+    )
+    assert run.returncode != 0, run.explain()
+    assert "started by workflow_dispatch: training regardless of what changed" in run.output
+    assert run.step_failed("Who triggered this run"), run.explain()
+    assert (
+        "input base 'no-such-release': not a branch on origin, a tag, or a commit SHA" in run.output
+    )
+    for step in TRAINING_STEPS:
+        assert not run.step_ran(step), f"{step!r} ran\n{run.explain()}"
 
 
 def test_ci_on_push(tmp_path: Path) -> None:

@@ -196,3 +196,230 @@ def test_smoke_row_follows_the_schema() -> None:
     smoke = load_script("smoke_test")
     row = smoke.example_row(metadata("a" * 32)["features"])
     assert row == {"size": 5.0, "count": 2, "colour": "red"}
+
+
+def git_in(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def commit_files(repo: Path, message: str, files: dict[str, str]) -> str:
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git_in(repo, "add", "-A")
+    git_in(repo, "commit", "-q", "-m", message)
+    return git_in(repo, "rev-parse", "HEAD")
+
+
+def uv_lock(**versions: str) -> str:
+    """A uv.lock with one registry package per name and version given."""
+    packages = "".join(
+        f'[[package]]\nname = "{name}"\nversion = "{version}"\n'
+        'source = { registry = "https://pypi.org/simple" }\n\n'
+        for name, version in versions.items()
+    )
+    return f'version = 1\nrequires-python = ">=3.11"\n\n{packages}'
+
+
+# --- what_changed.py: does a change shape the model? ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        ["README.md"],
+        ["docs/guide.md", "README.md", "CONTRIBUTING.md"],
+        ["tests/unit/test_cli.py", "Makefile"],
+        [".github/workflows/release.yml"],
+        ["docs/params.yaml", "notes/src/x.py"],
+    ],
+)
+def test_changes_that_shape_no_model_train_nothing(changed: list[str]) -> None:
+    decision = load_script("what_changed").decide(changed)
+    assert not decision.train
+    assert decision.reasons == ()
+    summary = decision.summary()
+    assert "nothing to train: this change touches no file that shapes the model (" in summary
+    assert "`params.yaml`" in summary and "scikit-learn" in summary
+    assert all(f"`{path}`" in summary for path in changed)
+
+
+@pytest.mark.parametrize(
+    ("changed", "reason"),
+    [
+        (["README.md", "data/external/customers.csv.dvc"], "data/external/customers.csv.dvc"),
+        (["customers.csv.dvc"], "customers.csv.dvc"),
+        (["params.yaml"], "params.yaml"),
+        (["dvc.yaml"], "dvc.yaml"),
+        (["dvc.lock"], "dvc.lock"),
+        (["src/tabml/stages/train.py", "README.md"], "src/tabml/stages/train.py"),
+        (["schemas/breast_cancer.yaml"], "schemas/breast_cancer.yaml"),
+        ([".github/workflows/train.yml"], ".github/workflows/train.yml"),
+    ],
+)
+def test_changes_that_shape_the_model_train(changed: list[str], reason: str) -> None:
+    decision = load_script("what_changed").decide(changed)
+    assert decision.train
+    assert decision.reasons == (reason,)
+    assert "### training: this change shapes the model" in decision.summary()
+    assert f"`{reason}`" in decision.summary()
+
+
+def test_a_model_library_bumped_in_uv_lock_trains() -> None:
+    decide = load_script("what_changed").decide
+    base = uv_lock(**{"scikit-learn": "1.6.1", "rich": "13.0.0"})
+    head = uv_lock(**{"scikit-learn": "1.7.0", "rich": "13.0.0"})
+    decision = decide(["uv.lock"], base_lock=base, head_lock=head)
+    assert decision.train
+    assert decision.reasons == ("uv.lock: scikit-learn 1.6.1 -> 1.7.0",)
+    # A library added or removed counts too.
+    decision = decide(["uv.lock"], base_lock=uv_lock(rich="13.0.0"), head_lock=head)
+    assert decision.reasons == ("uv.lock: scikit-learn absent -> 1.7.0",)
+
+
+def test_an_unrelated_package_bumped_in_uv_lock_trains_nothing() -> None:
+    decide = load_script("what_changed").decide
+    base = uv_lock(**{"scikit-learn": "1.6.1", "rich": "13.0.0", "pytest": "8.3.0"})
+    head = uv_lock(**{"scikit-learn": "1.6.1", "rich": "14.1.0", "pytest": "8.4.0"})
+    decision = decide(["uv.lock", "pyproject.toml"], base_lock=base, head_lock=head)
+    assert not decision.train, decision.reasons
+
+
+def test_every_model_library_is_in_the_lock() -> None:
+    """A misspelt name in MODEL_LIBRARIES would never match: each is a locked package."""
+    what_changed = load_script("what_changed")
+    locked = what_changed.locked_versions((REPO_ROOT / "uv.lock").read_text())
+    assert not what_changed.MODEL_LIBRARIES - set(locked)
+
+
+def test_an_unreadable_uv_lock_trains() -> None:
+    decision = load_script("what_changed").decide(
+        ["uv.lock"], base_lock=uv_lock(numpy="2.0.0"), head_lock="[[package]\nbroken"
+    )
+    assert decision.train
+    assert decision.reasons[0].startswith("uv.lock: cannot be read")
+
+
+def what_changed(repo: Path, base: str, head: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    output, summary = repo.parent / "output.txt", repo.parent / "summary.md"
+    output.write_text("")
+    summary.write_text("")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "what_changed.py"), base, head],
+        cwd=repo,
+        env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert summary.read_text() in result.stdout, "the log says what the job summary says"
+    return result, output.read_text()
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """main with params, code and a lock; origin/main as a full-history checkout has it."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    commit_files(
+        repo,
+        "base",
+        {
+            "params.yaml": "train: {C: 1.0}\n",
+            "src/tabml/train.py": "C = 1\n",
+            "README.md": "# x\n",
+            "uv.lock": uv_lock(**{"scikit-learn": "1.6.1", "rich": "13.0.0"}),
+        },
+    )
+    git_in(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    return repo
+
+
+def test_what_changed_compares_with_the_merge_base(history: Path) -> None:
+    git_in(history, "checkout", "-q", "-b", "docs")
+    commit_files(history, "docs", {"README.md": "# better docs\n"})
+    # main moves on with a params change after the branch point: not this change's.
+    git_in(history, "checkout", "-q", "main")
+    commit_files(history, "tune", {"params.yaml": "train: {C: 0.5}\n"})
+    git_in(history, "update-ref", "refs/remotes/origin/main", "HEAD")
+    result, output = what_changed(history, "origin/main", "docs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert output == "train=false\n"
+    assert "nothing to train" in result.stdout
+    assert "`README.md`" in result.stdout
+
+
+def test_what_changed_sees_a_locked_library_move_and_a_file_moved_away(history: Path) -> None:
+    git_in(history, "checkout", "-q", "-b", "bump")
+    commit_files(history, "bump", {"uv.lock": uv_lock(**{"scikit-learn": "1.7.0", "rich": "13"})})
+    result, output = what_changed(history, "origin/main", "HEAD")
+    assert output == "train=true\n", result.stdout
+    assert "uv.lock: scikit-learn 1.6.1 -> 1.7.0" in result.stdout
+    git_in(history, "checkout", "-q", "-b", "move", "main")
+    git_in(history, "mv", "src/tabml/train.py", "notes.py")
+    git_in(history, "commit", "-q", "-m", "move")
+    result, output = what_changed(history, "origin/main", "HEAD")
+    assert output == "train=true\n", result.stdout
+    assert "src/tabml/train.py" in result.stdout
+
+
+def test_what_changed_names_a_revision_it_cannot_find(history: Path) -> None:
+    result, output = what_changed(history, "origin/release", "HEAD")
+    assert result.returncode == 2
+    assert output == ""
+    assert "base 'origin/release': not a commit in this checkout's history" in result.stdout
+
+
+# --- resolve_base.py: the champion, from a branch, tag or SHA -------------------------
+
+
+def resolve_base(repo: Path, value: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "resolve_base.py"), "--name", "input base", "--", value],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_base_resolves_a_branch_on_origin_a_tag_or_a_sha(history: Path) -> None:
+    first = git_in(history, "rev-parse", "HEAD")
+    git_in(history, "tag", "-a", "model@v1.0.0", "-m", "first model")
+    second = commit_files(history, "tune", {"params.yaml": "train: {C: 0.5}\n"})
+    git_in(history, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git_in(history, "update-ref", "refs/remotes/origin/v2", first)
+    git_in(history, "tag", "v2", second)  # a branch and a tag of one name: the branch
+    expected = {
+        "main": second,
+        "model@v1.0.0": first,
+        "v2": first,
+        first: first,
+        first[:7]: first,
+        second.upper(): second,
+    }
+    for value, sha in expected.items():
+        result = resolve_base(history, value)
+        assert result.returncode == 0, (value, result.stderr)
+        assert result.stdout == f"{sha}\n", value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["release", "", "--all", "main..HEAD", "HEAD~1", "feature", "0123456789abcdef"],
+)
+def test_base_that_names_no_commit_is_refused_by_name(history: Path, value: str) -> None:
+    git_in(history, "branch", "feature")  # a local branch, not on origin
+    result = resolve_base(history, value)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"input base {value!r}: not a branch on origin, a tag, or a commit SHA" in (
+        result.stderr
+    )
