@@ -163,6 +163,14 @@ def test_ci_runs_once_for_each_change() -> None:
     assert "workflow_dispatch" in on
 
 
+def test_every_workflow_with_a_required_check_runs_in_a_merge_queue() -> None:
+    # The README asks for ci's and train's checks to be required (rulesets).
+    for name in ("ci.yml", "train.yml"):
+        on = triggers(name)
+        assert on["merge_group"] == {"types": ["checks_requested"]}, name
+        assert starts(on, "merge_group", ["README.md"]), name
+
+
 def test_ci_and_release_agree_on_the_main_branch() -> None:
     assert triggers("ci.yml")["push"]["branches"] == triggers("release.yml")["push"]["branches"]
 
