@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, DriftParams, SplitParams, TrainParams, load_schema
 from tabml.errors import InputError
-from tabml.monitor.drift import DriftSummary, check_sample, compare, summary_json
+from tabml.monitor.drift import DriftSummary, check_sample, compare, numeric_drift, summary_json
 from tabml.monitor.html import render_html
 from tabml.monitor.sample import read_sample
 from tabml.stages.ingest import bundled_frame
@@ -157,3 +157,15 @@ def test_html_report_shows_the_verdict_and_a_chart_per_feature(cancer: Any) -> N
     assert "Drift detected: 1 of 30 features drifted: mean_texture" in page
     assert page.count("<svg") == 31  # predictions + one per feature
     assert "<script" not in page
+
+
+def test_a_feature_empty_on_one_side_compares_presence() -> None:
+    values = pd.Series(np.linspace(0.0, 1.0, 200))
+    empty = pd.Series([np.nan] * 200)
+    both_empty = numeric_drift("x", empty, empty, PARAMS, 0.01)
+    assert not both_empty.drifted and both_empty.p_value == 1.0
+    assert both_empty.kind == "numeric" and both_empty.bin_labels == ["missing"]
+    appeared = numeric_drift("x", empty, values, PARAMS, 0.01)
+    assert appeared.drifted, "a feature that was always empty now has values"
+    assert appeared.bin_labels == ["missing", "present"]
+    assert appeared.reference_shares == [1.0, 0.0] and appeared.sample_shares == [0.0, 1.0]

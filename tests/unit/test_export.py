@@ -60,6 +60,19 @@ def test_onnx_handles_missing_and_unseen_values(
     assert list(labels) == list(model.predict(prepared))
 
 
+@pytest.mark.parametrize("estimator", FAMILIES)
+def test_a_feature_empty_in_every_row_still_exports(
+    estimator: str, tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    # A schema may allow a feature to be missing everywhere (max_null_fraction 1.0); the
+    # graph must still take every feature the schema lists, and agree with scikit-learn.
+    empty = tiny_frame.assign(size=np.nan)
+    model = fit(empty, tiny_schema, TrainParams(estimator=estimator))  # type: ignore[arg-type]
+    onnx_bytes = to_onnx(model, tiny_schema, default_params.export)
+    parity = check_parity(onnx_bytes, model, tiny_frame, tiny_schema, 1e-5)
+    assert parity.max_abs_diff <= 1e-5 and parity.labels_equal
+
+
 def test_the_graph_takes_numeric_features_as_one_input(
     tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, TrainParams
+from tabml.errors import InputError
 from tabml.stages.train import build_pipeline, fit, model_input
 
 FAMILIES = ["logistic_regression", "random_forest", "gradient_boosting"]
@@ -68,3 +69,14 @@ def test_hyperparameters_reach_the_estimator(
     )
     forest = fit(tiny_frame, tiny_schema, params).named_steps["model"]
     assert (forest.n_estimators, forest.max_depth, forest.random_state) == (7, 2, 5)
+
+
+def test_a_category_empty_in_every_row_is_named(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    with pytest.raises(InputError, match=r"feature 'colour': empty in all 120 training rows"):
+        fit(
+            tiny_frame.assign(colour=None),
+            tiny_schema,
+            TrainParams(estimator="logistic_regression"),
+        )

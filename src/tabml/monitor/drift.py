@@ -11,7 +11,7 @@ the evaluation metrics. The statistics are scipy's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
@@ -105,10 +105,19 @@ def _shares(counts: NDArray[Any]) -> NDArray[np.float64]:
     return counts / total if total else np.zeros_like(counts, dtype=float)
 
 
+def _presence(values: pd.Series) -> pd.Series:
+    return values.isna().map({True: "missing", False: "present"})
+
+
 def numeric_drift(
     name: str, reference: pd.Series, sample: pd.Series, params: DriftParams, alpha: float
 ) -> FeatureDrift:
     ref, cur = reference.dropna().to_numpy(float), sample.dropna().to_numpy(float)
+    if not len(ref) or not len(cur):
+        # A side with no values at all (a feature the schema lets be empty) has no
+        # distribution for KS or quantile bins: compare how often the feature is present.
+        presence = categorical_drift(name, _presence(reference), _presence(sample), params, alpha)
+        return replace(presence, kind="numeric")
     ks = stats.ks_2samp(ref, cur)
     inner = np.unique(np.quantile(ref, np.linspace(0, 1, params.psi_bins + 1))[1:-1])
     edges = np.concatenate([[-np.inf], inner, [np.inf]])

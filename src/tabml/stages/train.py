@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from tabml.config import DataSchema, TrainParams
+from tabml.errors import InputError
 
 # Categorical gaps are empty strings, not NaN, in what the model sees: the ONNX
 # converter only imputes string columns whose missing marker is itself a string.
@@ -40,7 +41,11 @@ def build_estimator(
 
 
 def build_pipeline(schema: DataSchema, params: TrainParams) -> Pipeline:
-    numeric_steps: list[tuple[str, object]] = [("impute", SimpleImputer(strategy="median"))]
+    # keep_empty_features: a feature the schema lets be missing in every row stays in the
+    # model (as a constant), so the exported graph still takes every feature it lists.
+    numeric_steps: list[tuple[str, object]] = [
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True))
+    ]
     if params.estimator in SCALED_ESTIMATORS:
         numeric_steps.append(("scale", StandardScaler()))
     transformers: list[tuple[str, object, list[str]]] = []
@@ -74,10 +79,24 @@ def model_input(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
     return features
 
 
+def check_learnable(features: pd.DataFrame, schema: DataSchema) -> None:
+    """A category with no value in any training row cannot be learnt (the imputer has no
+    most frequent value to fill in); an empty numeric feature is kept as a constant."""
+    for name in schema.categorical_features:
+        if (features[name] == MISSING_CATEGORY).all():
+            raise InputError(
+                f"feature {name!r}: empty in all {len(features)} training rows; a category "
+                "needs at least one value to learn from (lower its max_null_fraction in "
+                "the schema so validate catches this, or remove the feature)"
+            )
+
+
 def fit(train: pd.DataFrame, schema: DataSchema, params: TrainParams) -> Pipeline:
     """Fit the pipeline on `train`; labels are the schema's class names."""
     pipeline = build_pipeline(schema, params)
-    pipeline.fit(model_input(train, schema), train[schema.target.name].astype(str))
+    features = model_input(train, schema)
+    check_learnable(features, schema)
+    pipeline.fit(features, train[schema.target.name].astype(str))
     return pipeline
 
 
