@@ -26,7 +26,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # 0 lets the operating system pick a free port; uvicorn's startup line names it.
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
     # The folder holding model.onnx and metadata.json, as the export stage writes them.
     model_dir: Path = Path("models")
     max_batch_rows: Annotated[int, Field(ge=1)] = 10_000
