@@ -161,6 +161,23 @@ class Reply:
         return json.loads(self.body)
 
 
+def http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The scope uvicorn hands the app for one HTTP request."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "scheme": "http",
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+
+
 @dataclass
 class AsgiClient:
     """Drives the app's lifespan and requests on one event loop, without a server."""
@@ -209,19 +226,7 @@ class AsgiClient:
             sent_headers.append((b"content-type", content_type.encode()))
         if chunks is None and method == "POST":
             sent_headers.append((b"content-length", str(len(parts[0])).encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "headers": sent_headers,
-            "scheme": "http",
-            "server": ("127.0.0.1", 80),
-            "client": ("127.0.0.1", 5000),
-        }
+        scope = http_scope(method, path, sent_headers)
         messages = [
             {"type": "http.request", "body": part, "more_body": index < len(parts) - 1}
             for index, part in enumerate(parts)

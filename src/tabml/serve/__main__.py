@@ -48,6 +48,8 @@ def main() -> int:
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        # No limit_concurrency: the app bounds requests itself (tabml.serve.limits).
     )
     # uvicorn.run returns after a clean shutdown and exits the process itself on a
     # failed startup (the lifespan message says why).

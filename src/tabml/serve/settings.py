@@ -33,6 +33,17 @@ class Settings(BaseModel):
     max_batch_rows: Annotated[int, Field(ge=1)] = 10_000
     # 16 MiB carries a 10,000-row batch of 30 numeric features with room to spare.
     max_body_bytes: Annotated[int, Field(ge=1)] = 16 * 1024 * 1024
+    # From a request's start (its headers read) to the last byte of its body. Without a
+    # bound, a client that sends headers and part of a body holds its connection and a
+    # request slot for as long as it likes; 10 s carries a full 16 MiB body at 14 Mbit/s.
+    body_timeout_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
+    # Requests with a body being received or answered at once; more are answered 503 with
+    # Retry-After. Each may buffer up to max_body_bytes while its body arrives, so this
+    # times that is the most request bodies can hold. The default leaves room for a few
+    # hundred stalled bodies (each freed within body_timeout_seconds) beside normal traffic.
+    max_concurrent_requests: Annotated[int, Field(ge=1)] = 512
+    # How long a connection may sit idle between requests before the server closes it.
+    keep_alive_timeout_seconds: Annotated[int, Field(ge=1)] = 5
     log_level: LogLevel = "info"
     workers: Annotated[int, Field(ge=1)] = 1
     # Off by default: uvicorn's access log costs about a fifth of the throughput, and
