@@ -74,6 +74,10 @@ def test_settings_from_environment() -> None:
             "TABML_BODY_TIMEOUT_SECONDS = 'soon': Input should be a valid number",
         ),
         (
+            {"TABML_HEADER_TIMEOUT_SECONDS": "-1"},
+            "TABML_HEADER_TIMEOUT_SECONDS = '-1': Input should be greater than 0",
+        ),
+        (
             {"TABML_MAX_CONCURRENT_REQUESTS": "0"},
             "TABML_MAX_CONCURRENT_REQUESTS = '0': Input should be greater than or equal to 1",
         ),
@@ -304,6 +308,47 @@ def test_a_partial_body_is_cut_off_within_the_body_timeout(
         print(f"idle keep-alive connection closed after {idle:.3f} s")
         assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"status":"ok"}')
         assert 0.9 <= idle < 2.5
+    finally:
+        stop_server(server.process)
+
+
+@pytest.mark.slow
+def test_connections_whose_request_headers_stall_are_closed(
+    breast_cancer_model: ExportedModel, tmp_path: Path
+) -> None:
+    server = start_server(
+        breast_cancer_model.directory,
+        tmp_path / "server.log",
+        TABML_HEADER_TIMEOUT_SECONDS="1",
+        TABML_KEEP_ALIVE_TIMEOUT_SECONDS="30",
+    )
+    address = ("127.0.0.1", server.port)
+    try:
+        with (
+            socket.create_connection(address, timeout=10) as silent,
+            socket.create_connection(address, timeout=10) as partial,
+        ):
+            started = time.monotonic()
+            partial.sendall(b"POST /predict HTTP/1.1\r\nhost: test\r\n")
+            assert read_until_closed(silent, timeout=10) == b""
+            assert read_until_closed(partial, timeout=10) == b""
+            closed = time.monotonic() - started
+        # A later request on a kept-alive connection gets its own deadline, from its
+        # first byte.
+        with socket.create_connection(address, timeout=10) as second:
+            second.sendall(b"GET /health HTTP/1.1\r\nhost: test\r\n\r\n")
+            assert second.recv(65536).startswith(b"HTTP/1.1 200 ")
+            time.sleep(1.5)
+            second.sendall(b"GET /health HTTP/1.1\r\n")
+            began = time.monotonic()
+            assert read_until_closed(second, timeout=10) == b""
+            second_closed = time.monotonic() - began
+        print(f"stalled headers closed after {closed:.3f} s, {second_closed:.3f} s")
+        assert 0.9 <= closed < 2.5
+        assert 0.9 <= second_closed < 2.5
+        assert (
+            metric(read_metrics(server), 'tabml_http_rejected_total{reason="header_timeout"}') == 3
+        )
     finally:
         stop_server(server.process)
 

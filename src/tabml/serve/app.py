@@ -37,6 +37,7 @@ import tabml
 from tabml.serve.limits import BodyDeadlines, RequestSlots
 from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
 from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
+from tabml.serve.protocol import HeaderDeadlineProtocol
 from tabml.serve.schema import (
     InputError,
     RowDecoder,
@@ -223,6 +224,8 @@ class Metrics:
             labels=["reason"],
         )
         rejected.add_metric(["body_timeout"], self.body_deadlines.timed_out)
+        # Connections, not requests: the app never sees a request whose headers stall.
+        rejected.add_metric(["header_timeout"], HeaderDeadlineProtocol.closed_for_header_timeout)
         rejected.add_metric(["overload"], self.slots.rejected)
         yield rejected
         yield GaugeMetricFamily(

@@ -33,6 +33,9 @@ class Settings(BaseModel):
     max_batch_rows: Annotated[int, Field(ge=1)] = 10_000
     # 16 MiB carries a 10,000-row batch of 30 numeric features with room to spare.
     max_body_bytes: Annotated[int, Field(ge=1)] = 16 * 1024 * 1024
+    # From a connection's opening (its first request) or a request's first byte (later
+    # ones) to the end of the request's headers; past it the connection is closed.
+    header_timeout_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
     # From a request's start (its headers read) to the last byte of its body. Without a
     # bound, a client that sends headers and part of a body holds its connection and a
     # request slot for as long as it likes; 10 s carries a full 16 MiB body at 14 Mbit/s.
