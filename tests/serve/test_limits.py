@@ -115,6 +115,28 @@ def test_a_slow_body_that_arrives_within_the_timeout_is_answered(
     assert sent[0]["status"] == 200
 
 
+def test_a_body_that_trickles_is_cut_off_at_the_deadline_not_after_each_byte(
+    quick_timeout_client: AsgiClient,
+) -> None:
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.02)
+        return {"type": "http.request", "body": b" ", "more_body": True}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    client = quick_timeout_client
+    scope = http_scope("POST", "/predict", JSON_HEADERS)
+    started = time.monotonic()
+    client.loop.run_until_complete(
+        asyncio.wait_for(client.app(scope, receive, send), 5)  # type: ignore[arg-type]
+    )
+    assert time.monotonic() - started < 1.5
+    assert sent[0]["status"] == 408
+
+
 def test_cancellation_from_elsewhere_is_not_taken_for_a_late_body(
     quick_timeout_client: AsgiClient,
 ) -> None:
