@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -160,6 +161,23 @@ class Reply:
         return json.loads(self.body)
 
 
+def http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The scope uvicorn hands the app for one HTTP request."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "scheme": "http",
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+
+
 @dataclass
 class AsgiClient:
     """Drives the app's lifespan and requests on one event loop, without a server."""
@@ -208,19 +226,7 @@ class AsgiClient:
             sent_headers.append((b"content-type", content_type.encode()))
         if chunks is None and method == "POST":
             sent_headers.append((b"content-length", str(len(parts[0])).encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "headers": sent_headers,
-            "scheme": "http",
-            "server": ("127.0.0.1", 80),
-            "client": ("127.0.0.1", 5000),
-        }
+        scope = http_scope(method, path, sent_headers)
         messages = [
             {"type": "http.request", "body": part, "more_body": index < len(parts) - 1}
             for index, part in enumerate(parts)
@@ -318,28 +324,49 @@ class LiveServer:
     url: str
     ready_seconds: float
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+
+STARTED_LINE = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+def port_from_log(log_path: Path, process: subprocess.Popen[bytes], timeout: float) -> int:
+    """The port uvicorn bound, from its startup line (logged at level info)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode} before listening")
+        found = STARTED_LINE.search(log_path.read_bytes())
+        if found:
+            return int(found.group(1))
+        time.sleep(0.02)
+    raise AssertionError(f"no startup line in {log_path} after {timeout} s")
+
 
 def start_server(model_dir: Path, log_path: Path, **env: str) -> LiveServer:
-    port = free_port()
+    """`python -m tabml.serve` on a port the operating system picks (TABML_PORT=0)."""
     environ = {
         **os.environ,
         "TABML_HOST": "127.0.0.1",
-        "TABML_PORT": str(port),
+        "TABML_PORT": "0",
         "TABML_MODEL_DIR": str(model_dir),
-        "TABML_LOG_LEVEL": "warning",
+        "TABML_LOG_LEVEL": "info",
         **env,
     }
+    started = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "tabml.serve"], env=environ, stdout=log, stderr=subprocess.STDOUT
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        ready = wait_ready(f"{url}/ready", process, timeout=30)
+        url = f"http://127.0.0.1:{port_from_log(log_path, process, timeout=30)}"
+        wait_ready(f"{url}/ready", process, timeout=30)
     except AssertionError:
         stop_server(process)
         raise AssertionError(log_path.read_text(errors="replace")) from None
-    return LiveServer(process, url, ready)
+    return LiveServer(process, url, time.monotonic() - started)
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> int:

@@ -10,6 +10,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from tabml.serve.prediction_log import STDOUT
+from tabml.serve.protocol import HeaderDeadlineProtocol
 from tabml.serve.settings import Settings, SettingsError, load_settings
 
 
@@ -48,6 +49,9 @@ def main() -> int:
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        # No limit_concurrency: the app bounds requests itself (tabml.serve.limits).
+        http=HeaderDeadlineProtocol,
     )
     # uvicorn.run returns after a clean shutdown and exits the process itself on a
     # failed startup (the lifespan message says why).

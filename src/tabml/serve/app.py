@@ -26,11 +26,18 @@ from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 import tabml
+from tabml.serve.limits import BodyDeadlines, RequestSlots
 from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
 from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
+from tabml.serve.protocol import HeaderDeadlineProtocol
 from tabml.serve.schema import (
     InputError,
     RowDecoder,
@@ -135,6 +142,8 @@ class Metrics:
         self._classes: collections.Counter[str] = collections.Counter()
         self._batch_rows = _Tally(len(self.BATCH_BUCKETS))
         self.prediction_log: PredictionLog | None = None
+        self.slots: RequestSlots | None = None
+        self.body_deadlines: BodyDeadlines | None = None
         self.registry.register(self)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
@@ -204,6 +213,26 @@ class Metrics:
             logged.add_metric(["dropped"], self.prediction_log.dropped_rows)
             logged.add_metric(["pending"], self.prediction_log.pending_rows)
             yield logged
+        yield from self._collect_limits()
+
+    def _collect_limits(self) -> Iterator[Metric]:
+        if self.slots is None or self.body_deadlines is None:
+            return
+        rejected = CounterMetricFamily(
+            "tabml_http_rejected",
+            "Requests cut off or turned away to bound what clients hold, by reason",
+            labels=["reason"],
+        )
+        rejected.add_metric(["body_timeout"], self.body_deadlines.timed_out)
+        # Connections, not requests: the app never sees a request whose headers stall.
+        rejected.add_metric(["header_timeout"], HeaderDeadlineProtocol.closed_for_header_timeout)
+        rejected.add_metric(["overload"], self.slots.rejected)
+        yield rejected
+        yield GaugeMetricFamily(
+            "tabml_http_requests_in_flight",
+            "Requests with a body being received or answered",
+            value=self.slots.in_use,
+        )
 
 
 class ServingApp:
@@ -220,6 +249,11 @@ class ServingApp:
         self._model_card_body: bytes | None = None
         self.prediction_log: PredictionLog | None = None
         self._log_flusher: asyncio.Task[None] | None = None
+        self.slots = self.metrics.slots = RequestSlots(settings.max_concurrent_requests)
+        self.body_deadlines = self.metrics.body_deadlines = BodyDeadlines(
+            settings.body_timeout_seconds
+        )
+        self._deadline_sweeper: asyncio.Task[None] | None = None
         self._routes: dict[str, tuple[str, Callable[[Receive], Awaitable[Response]]]] = {
             "/predict": ("POST", self.predict),
             "/health": ("GET", self.health),
@@ -310,8 +344,11 @@ class ServingApp:
                     self._log_flusher = asyncio.create_task(
                         self._flush_every_second(self.prediction_log)
                     )
+                self._deadline_sweeper = asyncio.create_task(self.body_deadlines.sweep_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._deadline_sweeper is not None:
+                    self._deadline_sweeper.cancel()
                 if self._log_flusher is not None:
                     self._log_flusher.cancel()
                 if self.prediction_log is not None:
@@ -356,7 +393,18 @@ class ServingApp:
                 )
             if method == "POST":
                 self._check_headers(scope)
-            response = await handler(receive)
+                # Counted here rather than in a helper coroutine, whose extra await
+                # would run on every prediction.
+                slots = self.slots
+                if slots.in_use >= slots.limit:
+                    raise self._overloaded()
+                slots.in_use += 1
+                try:
+                    response = await handler(receive)
+                finally:
+                    slots.in_use -= 1
+            else:
+                response = await handler(receive)
         except InputError as error:
             response = json_response(error.body(), error.status)
         except HTTPError as error:
@@ -414,6 +462,16 @@ class ServingApp:
                 return template, "POST" if action == "infer" else "GET", handler
         raise HTTPError(404, f"no route {path}; /openapi.json lists the routes")
 
+    def _overloaded(self) -> HTTPError:
+        """A request with a body while every request slot is taken: 503 and Retry-After."""
+        self.slots.rejected += 1
+        return HTTPError(
+            503,
+            f"busy: {self.slots.limit} requests are being received or answered, the most "
+            "this server takes at once (TABML_MAX_CONCURRENT_REQUESTS); retry shortly",
+            [(b"retry-after", b"1"), (b"connection", b"close")],
+        )
+
     def _check_headers(self, scope: Scope) -> None:
         content_type = b""
         length = None
@@ -440,21 +498,41 @@ class ServingApp:
         limit = self.settings.max_body_bytes
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGoneError
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise HTTPError(
-                    413,
-                    f"body: more than {limit} bytes; the body may hold at most "
-                    f"{limit} bytes (TABML_MAX_BODY_BYTES)",
-                )
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        deadlines = self.body_deadlines
+        task = asyncio.current_task()
+        if task is not None:
+            deadlines.watch(task)
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGoneError
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPError(
+                        413,
+                        f"body: more than {limit} bytes; the body may hold at most "
+                        f"{limit} bytes (TABML_MAX_BODY_BYTES)",
+                    )
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except asyncio.CancelledError:
+            if task is None or not deadlines.expired(task):
+                raise
+            task.uncancel()
+            # Connection: close makes uvicorn close the socket once the answer is sent:
+            # the rest of a late body must not start a request of its own.
+            raise HTTPError(
+                408,
+                f"body: {size} bytes arrived within {deadlines.timeout:g} s, not the whole "
+                "body; it must arrive within TABML_BODY_TIMEOUT_SECONDS of the request's start",
+                [(b"connection", b"close")],
+            ) from None
+        finally:
+            if task is not None:
+                deadlines.unwatch(task)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     @staticmethod

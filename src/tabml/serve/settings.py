@@ -26,12 +26,27 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # 0 lets the operating system pick a free port; uvicorn's startup line names it.
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
     # The folder holding model.onnx and metadata.json, as the export stage writes them.
     model_dir: Path = Path("models")
     max_batch_rows: Annotated[int, Field(ge=1)] = 10_000
     # 16 MiB carries a 10,000-row batch of 30 numeric features with room to spare.
     max_body_bytes: Annotated[int, Field(ge=1)] = 16 * 1024 * 1024
+    # From a connection's opening (its first request) or a request's first byte (later
+    # ones) to the end of the request's headers; past it the connection is closed.
+    header_timeout_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
+    # From a request's start (its headers read) to the last byte of its body. Without a
+    # bound, a client that sends headers and part of a body holds its connection and a
+    # request slot for as long as it likes; 10 s carries a full 16 MiB body at 14 Mbit/s.
+    body_timeout_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
+    # Requests with a body being received or answered at once; more are answered 503 with
+    # Retry-After. Each may buffer up to max_body_bytes while its body arrives, so this
+    # times that is the most request bodies can hold. The default leaves room for a few
+    # hundred stalled bodies (each freed within body_timeout_seconds) beside normal traffic.
+    max_concurrent_requests: Annotated[int, Field(ge=1)] = 512
+    # How long a connection may sit idle between requests before the server closes it.
+    keep_alive_timeout_seconds: Annotated[int, Field(ge=1)] = 5
     log_level: LogLevel = "info"
     workers: Annotated[int, Field(ge=1)] = 1
     # Off by default: uvicorn's access log costs about a fifth of the throughput, and
