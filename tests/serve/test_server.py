@@ -35,6 +35,7 @@ def test_settings_from_environment() -> None:
             "TABML_MAX_BATCH_ROWS": "5",
             "TABML_ACCESS_LOG": "true",
             "TABML_LOG_LEVEL": "debug",
+            "TABML_OUT_OF_RANGE": "count",
             "OTHER": "ignored",
         }
     )
@@ -42,6 +43,8 @@ def test_settings_from_environment() -> None:
     assert settings.model_path == Path("/srv/model/model.onnx")
     assert settings.max_batch_rows == 5
     assert settings.access_log is True
+    assert settings.out_of_range == "count"
+    assert Settings().out_of_range == "reject"
     assert load_settings({}) == Settings()
 
 
@@ -54,6 +57,10 @@ def test_settings_from_environment() -> None:
         ({"TABML_LOG_LEVEL": "loud"}, "TABML_LOG_LEVEL = 'loud': Input should be"),
         ({"TABML_MAX_BODY_BYTES": "-1"}, "TABML_MAX_BODY_BYTES = '-1'"),
         ({"TABML_PREDICTION_LOG_SAMPLE_RATE": "1.5"}, "TABML_PREDICTION_LOG_SAMPLE_RATE = '1.5'"),
+        (
+            {"TABML_OUT_OF_RANGE": "warn"},
+            "TABML_OUT_OF_RANGE = 'warn': Input should be 'reject' or 'count'",
+        ),
     ],
 )
 def test_bad_settings_name_variable_value_and_rule(environ: dict[str, str], message: str) -> None:
