@@ -330,9 +330,15 @@ class RowDecoder:
         # anything unusual (a null, a string, a value outside its range) takes the slow
         # path, which checks value by value and names each problem.
         flat = list(chain.from_iterable(matrix))
-        values = _fast_numbers(flat, self.int_columns, self._lower, self._upper)
+        wide = _numbers(flat, (-1, len(self.numeric)))
         outside: Outside = None
-        if values is None:
+        if (
+            wide is not None
+            and _rows_within(wide, self._lower, self._upper)
+            and (not self.int_columns or _whole(wide[:, self.int_columns]))
+        ):
+            values = wide.astype(np.float32)
+        else:
             problems: list[Problem] = []
             columns = []
             for position, feature in enumerate(self.numeric):
@@ -601,14 +607,14 @@ class RowDecoder:
         # whatever the request's order; every numeric feature is an input.
         numeric = sorted(numeric, key=lambda item: self.numeric_position[item[1].name])
         flat = list(chain.from_iterable(data for _, _, data, _ in numeric))
-        block = _fast_numbers(flat, [], self._lower[:, np.newaxis], self._upper[:, np.newaxis])
+        block = _numbers(flat, (len(numeric), rows))
         integral = [position for position, item in enumerate(numeric) if item[3]]
-        if block is not None and integral:
-            wide = np.array(flat, dtype=np.float64).reshape(-1, rows)[integral]
-            if not ((wide == np.round(wide)) & (np.abs(wide) <= _INT_LIMIT)).all():
-                block = None
-        if block is not None:
-            feed[NUMERIC_INPUT] = np.ascontiguousarray(block.T)
+        if (
+            block is not None
+            and _columns_within(block, self._lower, self._upper)
+            and (not integral or _whole(block[integral]))
+        ):
+            feed[NUMERIC_INPUT] = np.ascontiguousarray(block.T, dtype=np.float32)
             return None
         problems: list[Problem] = []
         columns: dict[str, list[float]] = {}
@@ -717,31 +723,37 @@ class RowDecoder:
         return rows
 
 
-def _fast_numbers(
-    flat: list[Any],
-    int_columns: Sequence[int],
-    lower: NDArray[np.float64],
-    upper: NDArray[np.float64],
-) -> NDArray[np.float32] | None:
-    """`flat` as a float32 array shaped like the bounds allow ([rows, features] for
-    bounds shaped [features], [features, rows] for [features, 1]) when every value is
-    a plain number within its bounds (whole numbers in columns `int_columns`); None
-    sends the caller to the value-by-value checks, which name each problem. One type
-    scan and one array for the whole batch."""
+# The fast paths of whole batches: one type scan, one array and a few whole-array checks;
+# a batch that fails any of them goes to the value-by-value checks, which name each
+# problem. Values are compared in float64, as parsed: a value just past the float32
+# maximum would round to it. The bounds lie within float32's range, and NaN and infinity
+# fail the comparisons.
+
+
+def _numbers(flat: list[Any], shape: tuple[int, int]) -> NDArray[np.float64] | None:
+    """`flat` as a float64 array of `shape` when every value is a plain number."""
     if not set(map(type, flat)) <= _NUMBER_TYPES:
         return None
     try:
-        wide = np.fromiter(flat, dtype=np.float64, count=len(flat))
+        return np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(shape)
     except OverflowError:  # an integer literal beyond the float64 range
         return None
-    wide = wide.reshape(-1, len(lower)) if lower.ndim == 1 else wide.reshape(len(lower), -1)
-    # Compared in float64: a value just past the float32 maximum would round to it. The
-    # bounds lie within float32's range, and NaN and infinity fail the comparisons.
-    if not ((wide >= lower) & (wide <= upper)).all():
-        return None
-    if int_columns and not _whole(wide[:, list(int_columns)]):
-        return None
-    return wide.astype(np.float32)
+
+
+def _rows_within(
+    wide: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64]
+) -> bool:
+    """Whether each value of the [rows, features] `wide` lies within its feature's bounds."""
+    return bool(((wide >= lower) & (wide <= upper)).all())
+
+
+def _columns_within(
+    block: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64]
+) -> bool:
+    """`_rows_within` for a [features, rows] block: one minimum and one maximum per
+    feature, along its contiguous rows, cost about what one comparison of the block
+    costs (np.min propagates NaN, which then fails the comparison)."""
+    return bool((block.min(axis=1) >= lower).all() and (block.max(axis=1) <= upper).all())
 
 
 def _whole(ints: NDArray[np.float64]) -> bool:
