@@ -470,7 +470,8 @@ class RowDecoder:
         locate_row: Callable[[int], str],
     ) -> None:
         """Refuse rows whose probabilities overflowed: finite inputs far outside the
-        training range can drive a linear model's logits past the float32 range."""
+        schema range (accepted under the "count" policy, or of a feature the schema
+        gives no range) can drive a linear model's logits past the float32 range."""
         finite = np.isfinite(probabilities)
         if finite.all():
             return
