@@ -81,6 +81,7 @@ def _mixed_row(**change: Any) -> dict[str, Any]:
         (orjson.dumps(_mixed_row(size=1e39)), True),  # beyond float32
         (orjson.dumps(_mixed_row(size=-5)), True),  # below the schema's minimum
         (orjson.dumps([_mixed_row(), _mixed_row(count=51)]), True),  # above the maximum
+        (orjson.dumps([_mixed_row(size=-1e39), _mixed_row()]), True),
         (orjson.dumps(_mixed_row(size="12")), True),
         (orjson.dumps(_mixed_row(size=True)), True),
         (orjson.dumps(_mixed_row(colour=_ABSENT)), True),
@@ -99,6 +100,7 @@ def _mixed_row(**change: Any) -> dict[str, Any]:
         "beyond-float32",
         "below-the-range",
         "above-the-range-in-a-batch",
+        "beyond-float32-in-a-batch",
         "string-number",
         "boolean",
         "missing",
