@@ -285,7 +285,7 @@ class ServingApp:
         self.decoder = RowDecoder(
             model.features, self.settings.max_batch_rows, out_of_range=self.settings.out_of_range
         )
-        self.metrics.watch_ranges(self.decoder.numeric_names, self.decoder.range_rules)
+        self.metrics.watch_ranges(self.decoder.numeric_names, list(self.decoder.range_rules))
         self._metadata_body = orjson.dumps(model.raw_metadata)
         self._openapi_body = orjson.dumps(
             openapi_document(
