@@ -3,7 +3,8 @@
 Usage: python3 smoke_test.py BASE_URL METADATA [TIMEOUT_SECONDS]
 
 The row is built from the feature schema in metadata.json (the middle of each numeric
-range, the first allowed category), and the answer must name one of the target classes.
+range, or its one bound; the first allowed category), and the answer must name one of
+the target classes.
 Only the standard library: it runs on the runner, outside the project environment.
 """
 
@@ -24,7 +25,10 @@ def example_row(features: list[dict]) -> dict:
             row[feature["name"]] = feature["allowed"][0]
         else:
             low, high = feature.get("min"), feature.get("max")
-            value = 0.0 if low is None or high is None else (low + high) / 2
+            if low is not None and high is not None:
+                value = (low + high) / 2
+            else:  # the one bound given, if any: the server refuses values past it
+                value = next((bound for bound in (low, high) if bound is not None), 0.0)
             row[feature["name"]] = round(value) if feature["dtype"] == "int" else value
     return row
 

@@ -432,21 +432,18 @@ def test_unknown_paths_share_one_metric_label(client: AsgiClient) -> None:
     assert "/scan/" not in text
 
 
-def test_openapi_names_every_feature_and_its_type(mixed_client: AsgiClient) -> None:
+def test_openapi_names_every_feature_its_type_and_range(mixed_client: AsgiClient) -> None:
     document = mixed_client.get("/openapi.json").json()
     row = document["components"]["schemas"]["Row"]
     assert row["additionalProperties"] is False
     assert sorted(row["required"]) == ["colour", "count", "size"]
     properties = row["properties"]
-    float32 = {
-        "type": "number",
-        "minimum": -3.4028234663852886e38,
-        "maximum": 3.4028234663852886e38,
-    }
-    assert float32 in properties["size"]["anyOf"]  # nullable float
-    assert {"type": "null"} in properties["size"]["anyOf"]
+    # The schema ranges (MIXED_SCHEMA), which the server holds requests to by default.
+    assert {"type": "number", "minimum": 0.0, "maximum": 100.0} in properties["size"]["anyOf"]
+    assert {"type": "null"} in properties["size"]["anyOf"]  # nullable float
+    assert "min 0.0, max 100.0 (a value outside is refused)" in properties["size"]["description"]
     assert properties["count"]["type"] == "integer"
-    assert properties["count"]["maximum"] == 2**53
+    assert (properties["count"]["minimum"], properties["count"]["maximum"]) == (0, 50)
     assert properties["colour"]["enum"] == ["red", "green", "blue"]
     request = document["components"]["schemas"]["PredictRequest"]["oneOf"]
     assert request[1]["maxItems"] == 50
@@ -669,30 +666,176 @@ def test_apps_keep_separate_metrics(breast_cancer_model: ExportedModel) -> None:
 
 
 def test_rows_whose_probabilities_overflow_get_a_4xx_naming_the_row(
-    client: AsgiClient, breast_cancer_model: ExportedModel
+    breast_cancer_model: ExportedModel,
 ) -> None:
+    """Accepted values far outside the schema ranges can overflow a linear model."""
     rows = breast_cancer_model.feature_rows(2)
     rows[1] = dict.fromkeys(rows[1], 3.0e38)
-    reply = client.post("/predict", rows)
-    assert reply.status == 422, reply.body
-    problems = problem_fields(reply)
-    assert list(problems) == ["[1]"]
-    assert "probabilities are not finite" in problems["[1]"]
-    assert "mean_radius" in problems["[1]"]  # outside its training range
-    reply = client.post("/v2/models/tabml-classifier/infer", v2_request(rows, breast_cancer_model))
-    assert reply.status == 400
-    assert "inputs[*].data[1]" in problem_fields(reply)
+    with make_client(breast_cancer_model, out_of_range="count") as client:
+        reply = client.post("/predict", rows)
+        assert reply.status == 422, reply.body
+        problems = problem_fields(reply)
+        assert list(problems) == ["[1]"]
+        assert "probabilities are not finite" in problems["[1]"]
+        assert "mean_radius" in problems["[1]"]  # outside its schema range
+        request = v2_request(rows, breast_cancer_model)
+        reply = client.post("/v2/models/tabml-classifier/infer", request)
+        assert reply.status == 400
+        assert "inputs[*].data[1]" in problem_fields(reply)
 
 
 @pytest.mark.parametrize("value", [3.402823466385289e38, -3.4028236e38])
+@pytest.mark.parametrize("policy", ["reject", "count"])
 def test_values_just_past_the_float32_maximum_are_refused(
-    mixed_client: AsgiClient, value: float
+    mixed_model: ExportedModel, value: float, policy: str
 ) -> None:
-    # They would round to the float32 maximum; the schema's bound is the exact maximum.
-    reply = mixed_client.post("/predict", {**VALID, "size": value})
-    assert reply.status == 422
-    assert "float32 range" in problem_fields(reply)["size"]
-    assert mixed_client.post("/predict", {**VALID, "size": 3.4028234663852886e38}).status == 200
+    # They would round to the float32 maximum; the type's bound is the exact maximum.
+    with make_client(mixed_model, out_of_range=policy) as client:
+        reply = client.post("/predict", {**VALID, "size": value})
+        assert reply.status == 422
+        assert "float32 range" in problem_fields(reply)["size"]
+        exact = client.post("/predict", {**VALID, "size": 3.4028234663852886e38})
+        assert exact.status == (200 if policy == "count" else 422)
+
+
+# --- values outside the schema's range ---------------------------------------------------
+# MIXED_SCHEMA: size (float, nullable) within [0, 100], count (int) within [0, 50].
+
+OUT_OF_RANGE = 'tabml_out_of_range_values_total{{feature="{}"}}'
+
+
+def v2_mixed(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {
+                "name": "size",
+                "shape": [len(rows)],
+                "datatype": "FP64",
+                "data": [r["size"] for r in rows],
+            },
+            {
+                "name": "count",
+                "shape": [len(rows)],
+                "datatype": "INT64",
+                "data": [r["count"] for r in rows],
+            },
+            {
+                "name": "colour",
+                "shape": [len(rows)],
+                "datatype": "BYTES",
+                "data": [r["colour"] for r in rows],
+            },
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "value"),
+    [
+        pytest.param({**VALID, "size": -5}, "size", "-5", id="below-one-row"),
+        pytest.param({**VALID, "size": 1e30}, "size", "1e+30", id="far-above-one-row"),
+        pytest.param({**VALID, "count": 51}, "count", "51", id="int-above-one-row"),
+        pytest.param([VALID, {**VALID, "size": 100.5}], "[1].size", "100.5", id="batch"),
+        pytest.param(
+            [{**VALID, "size": None}, {**VALID, "count": -1}], "[1].count", "-1", id="with-a-null"
+        ),
+    ],
+)
+def test_values_outside_the_schema_range_get_a_422_naming_field_value_and_range(
+    mixed_client: AsgiClient, body: Any, field: str, value: str
+) -> None:
+    reply = mixed_client.post("/predict", body)
+    assert reply.status == 422, reply.body
+    [detail] = reply.json()["details"]
+    assert detail["field"] == field
+    assert detail["value"] == value
+    low, high = ("0.0", "100.0") if field.endswith("size") else ("0.0", "50.0")
+    assert detail["rule"] == (
+        f"must be within [{low}, {high}], the feature's range in the model's data schema"
+    )
+    assert f"{field} = {value}: must be within [{low}, {high}]" in reply.json()["error"]
+
+
+def test_the_bounds_themselves_are_in_range(mixed_client: AsgiClient) -> None:
+    rows = [{**VALID, "size": 0.0, "count": 50}, {**VALID, "size": 100, "count": 0}]
+    assert mixed_client.post("/predict", rows).status == 200
+    assert mixed_client.post("/predict", rows[0]).status == 200
+    assert mixed_client.post("/v2/models/tabml-classifier/infer", v2_mixed(rows)).status == 200
+
+
+def test_v2_values_outside_the_schema_range_get_400(mixed_client: AsgiClient) -> None:
+    rows = [dict(VALID), {**VALID, "size": -0.5, "count": 60}]
+    reply = mixed_client.post("/v2/models/tabml-classifier/infer", v2_mixed(rows))
+    assert reply.status == 400, reply.body
+    problems = problem_fields(reply)
+    assert problems == {
+        "inputs[0].data[1]": "must be within [0.0, 100.0], the feature's range in the model's "
+        "data schema",
+        "inputs[1].data[1]": "must be within [0.0, 50.0], the feature's range in the model's "
+        "data schema",
+    }
+
+
+def test_refused_out_of_range_values_are_counted_per_feature(mixed_client: AsgiClient) -> None:
+    text = mixed_client.get("/metrics").body.decode()
+    # Every feature with a range has a series from the start; categories have none.
+    assert metric(text, OUT_OF_RANGE.format("size")) == 0
+    assert metric(text, OUT_OF_RANGE.format("count")) == 0
+    assert 'feature="colour"' not in text
+    mixed_client.post("/predict", {**VALID, "size": -5})
+    mixed_client.post("/predict", [{**VALID, "size": 1e30, "count": 99}, {**VALID, "size": 101}])
+    mixed_client.post("/v2/models/tabml-classifier/infer", v2_mixed([{**VALID, "count": 51}]))
+    mixed_client.post("/predict", {**VALID, "size": "x"})  # another problem: not counted
+    text = mixed_client.get("/metrics").body.decode()
+    assert metric(text, OUT_OF_RANGE.format("size")) == 3
+    assert metric(text, OUT_OF_RANGE.format("count")) == 2
+
+
+def test_the_count_policy_accepts_counts_and_logs_out_of_range_values(
+    mixed_model: ExportedModel, tmp_path: Path
+) -> None:
+    path = tmp_path / "predictions.jsonl"
+    outside = [
+        {**VALID, "size": -5.0},
+        {**VALID, "size": 1e30, "count": 99},
+        {**VALID, "size": None, "count": 51},
+    ]
+    with make_client(
+        mixed_model, out_of_range="count", prediction_log=path, prediction_log_sample_rate=1.0
+    ) as client:
+        for body in (VALID, outside[0]):  # one row each: the plain path and the checked one
+            reply = client.post("/predict", body)
+            assert reply.status == 200, reply.body
+        reply = client.post("/predict", [VALID, *outside[1:]])
+        assert reply.status == 200, reply.body
+        labels = [item["label"] for item in reply.json()["predictions"]]
+        with make_client(mixed_model) as rejecting:  # in range, the same predictions
+            assert labels[0] == rejecting.post("/predict", VALID).json()["predictions"][0]["label"]
+        reply = client.post("/v2/models/tabml-classifier/infer", v2_mixed(outside[:2]))
+        assert reply.status == 200, reply.body
+        text = client.get("/metrics").body.decode()
+        document = client.get("/openapi.json").json()
+    assert metric(text, OUT_OF_RANGE.format("size")) == 4
+    assert metric(text, OUT_OF_RANGE.format("count")) == 3
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line.get("out_of_range") for line in lines] == [
+        None,
+        ["size"],
+        None,
+        ["size", "count"],
+        ["count"],
+        ["size"],
+        ["size", "count"],
+    ]
+    assert lines[1]["features"]["size"] == -5.0
+    # The document bounds numbers by float32 only, and still gives each range.
+    size = document["components"]["schemas"]["Row"]["properties"]["size"]
+    assert {
+        "type": "number",
+        "minimum": -3.4028234663852886e38,
+        "maximum": 3.4028234663852886e38,
+    } in size["anyOf"]
+    assert "min 0.0, max 100.0 (a value outside is accepted and counted" in size["description"]
 
 
 def test_prediction_log_records_sampled_rows(mixed_model: ExportedModel, tmp_path: Any) -> None:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,9 +338,10 @@ def test_image_labels_user_and_contents(image: Image, breast_cancer_model: Expor
 
 
 @contextmanager
-def running(image: Image) -> Iterator[tuple[str, str, float]]:
-    """The image running on 127.0.0.1: its URL, its container name and the seconds from
-    `podman run` until /ready answered. The container is removed afterwards."""
+def running(image: Image, env: Mapping[str, str] | None = None) -> Iterator[tuple[str, str, float]]:
+    """The image running on 127.0.0.1, with the settings `env` adds: its URL, its
+    container name and the seconds from `podman run` until /ready answered. The
+    container is removed afterwards."""
     port = free_port()
     name = f"tabml-serve-test-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()
@@ -353,6 +354,7 @@ def running(image: Image) -> Iterator[tuple[str, str, float]]:
             "--network=host",
             f"--env=TABML_PORT={port}",
             "--env=TABML_HOST=127.0.0.1",
+            *[f"--env={variable}={value}" for variable, value in (env or {}).items()],
             image.tag,
         )
         wait_ready(f"http://127.0.0.1:{port}/ready", None, timeout=60)
@@ -404,6 +406,23 @@ def test_container_serves_and_stops_cleanly(
         assert status == 422
         assert "mean_radius" in json.loads(body)["error"]
 
+        # A value past its schema range is refused by default, and counted.
+        status, body = http(
+            "POST", f"{url}/predict", json.dumps({**rows[0], "mean_radius": 1e30}).encode()
+        )
+        assert status == 422, body
+        low, high = _schema_range(breast_cancer_model, "mean_radius")
+        assert json.loads(body)["details"] == [
+            {
+                "field": "mean_radius",
+                "rule": f"must be within [{low}, {high}], the feature's range in the model's "
+                "data schema",
+                "value": "1e+30",
+            }
+        ]
+        metrics = http("GET", f"{url}/metrics")[1].decode()
+        assert 'tabml_out_of_range_values_total{feature="mean_radius"} 1.0' in metrics
+
         user = podman("exec", name, "id", "-u").stdout.strip()
         assert user == "10001"
 
@@ -418,6 +437,38 @@ def test_container_serves_and_stops_cleanly(
             f"image built in {image.build_seconds:.1f} s; ready {ready_seconds:.2f} s "
             "after `podman run`"
         )
+
+
+def test_container_accepts_and_counts_out_of_range_values_when_told_to(
+    image: Image, breast_cancer_model: ExportedModel
+) -> None:
+    row = {**breast_cancer_model.feature_rows(1)[0], "mean_radius": -5.0}
+    env = {
+        "TABML_OUT_OF_RANGE": "count",
+        "TABML_PREDICTION_LOG": "-",
+        "TABML_PREDICTION_LOG_SAMPLE_RATE": "1",
+    }
+    with running(image, env) as (url, name, _):
+        status, body = http("POST", f"{url}/predict", json.dumps(row).encode())
+        assert status == 200, body
+        with make_client(breast_cancer_model, out_of_range="count") as local:
+            expected = local.post("/predict", row).json()
+        assert json.loads(body)["predictions"][0]["label"] == expected["predictions"][0]["label"]
+        metrics = http("GET", f"{url}/metrics")[1].decode()
+        assert 'tabml_out_of_range_values_total{feature="mean_radius"} 1.0' in metrics
+        assert 'tabml_out_of_range_values_total{feature="mean_texture"} 0.0' in metrics
+        deadline = time.monotonic() + 10  # the log is flushed about once a second
+        logged: list[dict[str, object]] = []
+        while not logged and time.monotonic() < deadline:
+            time.sleep(0.2)
+            stdout = image.podman("logs", name).stdout
+            logged = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert [line.get("out_of_range") for line in logged] == [["mean_radius"]]
+
+
+def _schema_range(model: ExportedModel, name: str) -> tuple[float, float]:
+    [feature] = [item for item in model.metadata["features"] if item["name"] == name]
+    return feature["min"], feature["max"]
 
 
 def test_running_container_traces_its_lineage(

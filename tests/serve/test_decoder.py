@@ -16,18 +16,19 @@ import pytest
 
 from tabml.serve.model import FeatureSpec
 from tabml.serve.schema import InputError, RowDecoder
+from tabml.serve.settings import OutOfRange
 from tests.serve.conftest import ExportedModel
 
 MAX_ROWS = 50
 
 
-def decoder_of(model: ExportedModel) -> RowDecoder:
+def decoder_of(model: ExportedModel, out_of_range: OutOfRange = "reject") -> RowDecoder:
     features = [FeatureSpec.model_validate(item) for item in model.metadata["features"]]
-    return RowDecoder(features, MAX_ROWS)
+    return RowDecoder(features, MAX_ROWS, out_of_range=out_of_range)
 
 
 def checked_feed(decoder: RowDecoder, body: bytes) -> dict[str, np.ndarray]:
-    feed, _ = decoder.decode_records(json.loads(body))
+    feed, _, _ = decoder.decode_records(json.loads(body))
     return feed
 
 
@@ -78,6 +79,9 @@ def _mixed_row(**change: Any) -> dict[str, Any]:
         (orjson.dumps(_mixed_row(count=2.5)), True),
         (orjson.dumps(_mixed_row(count=2**60)), True),
         (orjson.dumps(_mixed_row(size=1e39)), True),  # beyond float32
+        (orjson.dumps(_mixed_row(size=-5)), True),  # below the schema's minimum
+        (orjson.dumps([_mixed_row(), _mixed_row(count=51)]), True),  # above the maximum
+        (orjson.dumps([_mixed_row(size=-1e39), _mixed_row()]), True),
         (orjson.dumps(_mixed_row(size="12")), True),
         (orjson.dumps(_mixed_row(size=True)), True),
         (orjson.dumps(_mixed_row(colour=_ABSENT)), True),
@@ -94,6 +98,9 @@ def _mixed_row(**change: Any) -> dict[str, Any]:
         "fractional-int",
         "int-beyond-2^53",
         "beyond-float32",
+        "below-the-range",
+        "above-the-range-in-a-batch",
+        "beyond-float32-in-a-batch",
         "string-number",
         "boolean",
         "missing",
@@ -119,3 +126,43 @@ def test_anything_unusual_goes_to_the_checked_path(
             decoder.decode_records(payload)
     else:
         decoder.decode_records(payload)
+
+
+@pytest.mark.parametrize("policy", ["reject", "count"])
+def test_out_of_range_values_under_each_policy(
+    mixed_model: ExportedModel, policy: OutOfRange
+) -> None:
+    """ "reject" names each value outside its range; "count" builds the feed the values
+    give and marks where they lie outside (nulls do not)."""
+    decoder = decoder_of(mixed_model, policy)
+    rows = [_mixed_row(size=None), _mixed_row(size=-5.0, count=60), _mixed_row(count=50)]
+    if policy == "reject":
+        with pytest.raises(InputError) as refused:
+            decoder.decode_records(rows)
+        assert [(p.field, p.out_of_range) for p in refused.value.problems] == [
+            ("[1].size", "size"),
+            ("[1].count", "count"),
+        ]
+        return
+    feed, count, outside = decoder.decode_records(rows)
+    assert count == 3
+    np.testing.assert_array_equal(
+        feed["numeric_features"], np.array([[np.nan, 3], [-5, 60], [12.5, 50]], np.float32)
+    )
+    assert outside is not None
+    assert outside.tolist() == [[False, False], [True, True], [False, False]]
+    assert decoder.decode_records([_mixed_row()])[2] is None
+    v2 = {
+        "inputs": [
+            {"name": "count", "shape": [2], "datatype": "INT64", "data": [3, 51]},
+            {"name": "size", "shape": [2], "datatype": "FP32", "data": [101.0, 12.5]},
+            {"name": "colour", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
+        ]
+    }
+    feed, _, _, outside = decoder.decode_v2(v2)
+    np.testing.assert_array_equal(
+        feed["numeric_features"], np.array([[101, 3], [12.5, 51]], np.float32)
+    )
+    assert feed["numeric_features"].flags.c_contiguous
+    assert outside is not None
+    assert outside.tolist() == [[True, False], [False, True]]

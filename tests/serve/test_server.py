@@ -40,6 +40,7 @@ def test_settings_from_environment() -> None:
             "TABML_BODY_TIMEOUT_SECONDS": "2.5",
             "TABML_MAX_CONCURRENT_REQUESTS": "64",
             "TABML_KEEP_ALIVE_TIMEOUT_SECONDS": "30",
+            "TABML_OUT_OF_RANGE": "count",
             "OTHER": "ignored",
         }
     )
@@ -49,6 +50,8 @@ def test_settings_from_environment() -> None:
     assert settings.model_path == Path("/srv/model/model.onnx")
     assert settings.max_batch_rows == 5
     assert settings.access_log is True
+    assert settings.out_of_range == "count"
+    assert Settings().out_of_range == "reject"
     assert load_settings({}) == Settings()
 
 
@@ -86,6 +89,10 @@ def test_settings_from_environment() -> None:
             "TABML_KEEP_ALIVE_TIMEOUT_SECONDS = '0': Input should be greater than or equal to 1",
         ),
         ({"TABML_PORT": "-1"}, "TABML_PORT = '-1': Input should be greater than or equal to 0"),
+        (
+            {"TABML_OUT_OF_RANGE": "warn"},
+            "TABML_OUT_OF_RANGE = 'warn': Input should be 'reject' or 'count'",
+        ),
     ],
 )
 def test_bad_settings_name_variable_value_and_rule(environ: dict[str, str], message: str) -> None:

@@ -97,6 +97,45 @@ def test_a_model_without_numeric_features() -> None:
     }
 
 
+def test_rows_with_values_outside_their_ranges_name_those_features() -> None:
+    sink = io.BytesIO()
+    log = PredictionLog(sink, 1.0, "v1", CLASSES, NUMERIC, CATEGORICAL, max_pending_rows=10_000)
+    log.record(feed_of(1), ["benign"], proba_of(1), outside=np.array([[False, True]]))
+    rows = GROUP_ROWS + 5  # marks in both groups of lines
+    outside = np.zeros((rows, 2), dtype=bool)
+    outside[3] = True
+    outside[GROUP_ROWS, 0] = True
+    log.record(feed_of(rows), ["benign"] * rows, proba_of(rows), outside=outside)
+    log.record(feed_of(1), ["benign"], proba_of(1))
+    log.flush()
+    log.record(feed_of(1), ["benign"], proba_of(1))  # the marks went with the last flush
+    log.flush()
+    lines = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert len(lines) == rows + 3
+    marked = {index: line["out_of_range"] for index, line in enumerate(lines) if len(line) == 5}
+    assert marked == {0: ["weight"], 4: ["size", "weight"], GROUP_ROWS + 1: ["size"]}
+    assert list(lines[0]) == [
+        "timestamp",
+        "model_version",
+        "features",
+        "prediction",
+        "out_of_range",
+    ]
+
+
+def test_sampled_rows_keep_their_own_marks() -> None:
+    sink = io.BytesIO()
+    log = PredictionLog(sink, 0.5, "v1", CLASSES, NUMERIC, CATEGORICAL, seed=3)
+    rows = 200
+    outside = np.zeros((rows, 2), dtype=bool)
+    outside[::2, 1] = True  # the rows whose size (their index) is even
+    assert 0 < log.record(feed_of(rows), ["benign"] * rows, proba_of(rows), outside=outside) < rows
+    log.flush()
+    for line in map(json.loads, sink.getvalue().splitlines()):
+        even = line["features"]["size"] % 2 == 0
+        assert line.get("out_of_range") == (["weight"] if even else None)
+
+
 def test_sampling_rate_is_honoured_and_seeded() -> None:
     def logged(seed: int) -> int:
         log = PredictionLog(io.BytesIO(), 0.1, "v1", CLASSES, NUMERIC, CATEGORICAL, seed=seed)

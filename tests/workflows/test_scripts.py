@@ -196,6 +196,12 @@ def test_smoke_row_follows_the_schema() -> None:
     smoke = load_script("smoke_test")
     row = smoke.example_row(metadata("a" * 32)["features"])
     assert row == {"size": 5.0, "count": 2, "colour": "red"}
+    one_sided = [
+        {"name": "age", "dtype": "int", "min": 18.0},
+        {"name": "debt", "dtype": "float", "max": -1.5},
+        {"name": "free", "dtype": "float"},
+    ]
+    assert smoke.example_row(one_sided) == {"age": 18, "debt": -1.5, "free": 0.0}
 
 
 def git_in(repo: Path, *args: str) -> str:

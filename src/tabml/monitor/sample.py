@@ -2,7 +2,8 @@
 
 A logged prediction is one JSON object per line:
 {"timestamp": ..., "model_version": ..., "features": {name: value, ...},
- "prediction": {"label": ..., "probabilities": {...}}, "actual": optional true label}
+ "prediction": {"label": ..., "probabilities": {...}}, "actual": optional true label,
+ "out_of_range": optional [names of features outside their schema range]}
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,8 @@ from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
 from tabml.serve.protocol import HeaderDeadlineProtocol
 from tabml.serve.schema import (
     InputError,
+    Outside,
+    Problem,
     RowDecoder,
     openapi_document,
     records_response,
@@ -141,10 +143,34 @@ class Metrics:
         self._requests: dict[tuple[str, str, int], _Tally] = {}
         self._classes: collections.Counter[str] = collections.Counter()
         self._batch_rows = _Tally(len(self.BATCH_BUCKETS))
+        # Values outside their feature's schema range, refused or accepted, by feature.
+        self._out_of_range: dict[str, int] = {}
+        self._numeric_names: Sequence[str] = ()
         self.prediction_log: PredictionLog | None = None
         self.slots: RequestSlots | None = None
         self.body_deadlines: BodyDeadlines | None = None
         self.registry.register(self)
+
+    def watch_ranges(self, numeric_names: Sequence[str], ranged: Iterable[str]) -> None:
+        """Count out-of-range values of the `ranged` features (each from zero, so that a
+        rate is defined before the first one); `numeric_names` are the columns of the
+        masks `observe_outside` gets."""
+        self._numeric_names = numeric_names
+        self._out_of_range = dict.fromkeys(ranged, 0)
+
+    def observe_outside(self, outside: Outside) -> None:
+        """Count accepted values outside their range: True cells of [rows, features]."""
+        if outside is None:
+            return
+        for name, count in zip(self._numeric_names, outside.sum(axis=0).tolist(), strict=True):
+            if count:
+                self._out_of_range[name] += count
+
+    def observe_refused(self, problems: Iterable[Problem]) -> None:
+        """Count refused values outside their range among a request's problems."""
+        for problem in problems:
+            if problem.out_of_range is not None:
+                self._out_of_range[problem.out_of_range] += 1
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         tally = self._requests.get((endpoint, method, status))
@@ -203,6 +229,15 @@ class Metrics:
             [], self._batch_rows.cumulative(self.BATCH_BUCKETS), sum_value=self._batch_rows.total
         )
         yield batch
+        out_of_range = CounterMetricFamily(
+            "tabml_out_of_range_values",
+            "Numeric values outside their feature's range in the model's data schema, by "
+            "feature: refused, or accepted under TABML_OUT_OF_RANGE=count",
+            labels=["feature"],
+        )
+        for name, count in self._out_of_range.items():
+            out_of_range.add_metric([name], count)
+        yield out_of_range
         if self.prediction_log is not None:
             logged = CounterMetricFamily(
                 "tabml_prediction_log_rows",
@@ -281,11 +316,18 @@ class ServingApp:
                 f"{self.settings.model_path}: '{PROBABILITIES_OUTPUT}' has {width} columns but "
                 f"metadata.json lists {len(model.classes)} classes"
             )
-        self.decoder = RowDecoder(model.features, self.settings.max_batch_rows)
+        self.decoder = RowDecoder(
+            model.features, self.settings.max_batch_rows, out_of_range=self.settings.out_of_range
+        )
+        self.metrics.watch_ranges(self.decoder.numeric_names, list(self.decoder.range_rules))
         self._metadata_body = orjson.dumps(model.raw_metadata)
         self._openapi_body = orjson.dumps(
             openapi_document(
-                model, self.settings.max_batch_rows, self.settings.max_body_bytes, tabml.__version__
+                model,
+                self.settings.max_batch_rows,
+                self.settings.max_body_bytes,
+                tabml.__version__,
+                out_of_range=self.settings.out_of_range,
             )
         )
         self._v2_model_body = orjson.dumps(self._v2_model_metadata(model))
@@ -406,6 +448,7 @@ class ServingApp:
             else:
                 response = await handler(receive)
         except InputError as error:
+            self.metrics.observe_refused(error.problems)
             response = json_response(error.body(), error.status)
         except HTTPError as error:
             response = json_response({"error": error.message}, error.status)
@@ -570,32 +613,39 @@ class ServingApp:
         model, decoder = self._require_model()
         body = await self._read_body(receive)
         plain = decoder.decode_plain_records(body)
+        outside: Outside = None  # the plain path takes only values within their ranges
         if plain is not None:
             feed, _, single = plain
         else:
             payload = self._parse_json(body)
-            feed, _ = decoder.decode_records(payload)
+            feed, _, outside = decoder.decode_records(payload)
             single = isinstance(payload, dict)
+            self.metrics.observe_outside(outside)
         prediction = model.predict(feed)
         decoder.reject_non_finite(
             feed, prediction.probabilities, 422, lambda row: "body" if single else f"[{row}]"
         )
         self.metrics.observe_predictions(prediction.labels)
         if self.prediction_log is not None:
-            self.prediction_log.record(feed, prediction.labels, prediction.probabilities)
+            self.prediction_log.record(
+                feed, prediction.labels, prediction.probabilities, outside=outside
+            )
         return json_response(records_response(model, prediction.labels, prediction.probabilities))
 
     async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
         _, decoder = self._require_model()
         payload = self._parse_json(await self._read_body(receive))
-        feed, _, outputs = decoder.decode_v2(payload)
+        feed, _, outputs, outside = decoder.decode_v2(payload)
+        self.metrics.observe_outside(outside)
         prediction = model.predict(feed)
         decoder.reject_non_finite(
             feed, prediction.probabilities, 400, lambda row: f"inputs[*].data[{row}]"
         )
         self.metrics.observe_predictions(prediction.labels)
         if self.prediction_log is not None:
-            self.prediction_log.record(feed, prediction.labels, prediction.probabilities)
+            self.prediction_log.record(
+                feed, prediction.labels, prediction.probabilities, outside=outside
+            )
         return json_response(
             v2_response(
                 model, prediction.labels, prediction.probabilities, outputs, payload.get("id")

@@ -39,6 +39,8 @@ class FeatureSpec(_Loose):
     name: str = Field(min_length=1)
     dtype: Literal["float", "int", "category"]
     onnx_type: Literal["float32", "string"]
+    # The range of a numeric feature in the data schema, as the export stage copies it:
+    # the validate stage holds training data to it, and serving holds requests to it.
     min: float | None = None
     max: float | None = None
     allowed: list[str] | None = None

@@ -1,7 +1,9 @@
 """Sampled prediction logging: one JSON line per logged row, for drift monitoring.
 
-A line holds the timestamp, the model version, the row's features and the prediction;
-`tabml drift --sample FILE.jsonl` reads these lines back.
+A line holds the timestamp, the model version, the row's features and the prediction,
+and, for a row accepted with values outside their schema ranges (TABML_OUT_OF_RANGE=count),
+`out_of_range`: the names of those features. `tabml drift --sample FILE.jsonl` reads
+these lines back.
 
 The request path only decides which rows to log (one draw for a single row, one
 vectorised draw for a batch) and keeps them: a sampled single row costs a few list
@@ -89,6 +91,9 @@ class PredictionLog:
         self._categories: list[list[Any]] = [[] for _ in self.categorical_names]
         self._labels: list[str] = []
         self._times: list[float] = []
+        # The end of the line of each pending row with out-of-range values, by its index
+        # among the pending rows; every other line ends with _LINE_END.
+        self._marked_ends: dict[int, bytes] = {}
         self._pieces = _line_pieces(
             orjson.dumps(model_version), [*numeric_names, *self.categorical_names], classes
         )
@@ -105,12 +110,18 @@ class PredictionLog:
         return self._count
 
     def record(
-        self, feed: dict[str, NDArray[Any]], labels: list[str], probabilities: NDArray[np.float32]
+        self,
+        feed: dict[str, NDArray[Any]],
+        labels: list[str],
+        probabilities: NDArray[np.float32],
+        *,
+        outside: NDArray[np.bool_] | None = None,
     ) -> int:
         """Keep the sampled rows of one request for the next flush; returns how many.
 
         `feed` is the model's input: NUMERIC_INPUT holds the numeric features as columns
         in `numeric_names` order, and each categorical feature is an entry of its own.
+        `outside`, shaped like NUMERIC_INPUT, marks values outside their schema ranges.
         A single row's arrays are kept as they are, not copied: the caller must not
         change them afterwards."""
         rows = len(labels)
@@ -127,6 +138,8 @@ class PredictionLog:
                 values.append(feed[name][0, 0])
             self._labels.append(labels[0])
             self._times.append(time.time())
+            if outside is not None:
+                self._mark(outside)
         else:
             chosen = slice(None) if rate >= 1.0 else np.flatnonzero(self._rng.random(rows) < rate)
             picked = probabilities[chosen]
@@ -142,10 +155,20 @@ class PredictionLog:
                 labels if isinstance(chosen, slice) else [labels[row] for row in chosen.tolist()]
             )
             self._times.extend([time.time()] * rows)
+            if outside is not None:
+                self._mark(outside[chosen])
         self._count += rows
         if self._count >= self.max_pending_rows:
             self.flush()
         return rows
+
+    def _mark(self, outside: NDArray[np.bool_]) -> None:
+        """Name the out-of-range features of the rows being added (rows of `outside`)."""
+        for offset in np.flatnonzero(outside.any(axis=1)).tolist():
+            names = [self.numeric_names[column] for column in np.flatnonzero(outside[offset])]
+            self._marked_ends[self._count + offset] = (
+                b',"out_of_range":' + orjson.dumps(names) + _LINE_END
+            )
 
     def flush(self) -> int:
         """Build and write the lines of every pending row; returns how many were written.
@@ -175,6 +198,7 @@ class PredictionLog:
             log.error("prediction log: %d rows not written: %s", total - written, error)
         finally:
             self._count = 0
+            self._marked_ends.clear()
             for pending in (self._numbers, self._shares, self._labels, self._times):
                 pending.clear()
             for values in self._categories:
@@ -196,10 +220,10 @@ class PredictionLog:
         """The newline-ended lines of pending rows `start` to `stop`, whose numeric
         features and probabilities are rows of `numbers` and `shares`.
 
-        Every line is the same constant pieces with a value between each two: the
-        values of one slot for every row are one list (for numbers, one array dump
-        split apart), laid into place with slice assignments and joined once, so no
-        Python statement runs per number."""
+        Every line is the same constant pieces with a value after each (the last
+        value is the line's end): the values of one slot for every row are one list
+        (for numbers, one array dump split apart), laid into place with slice
+        assignments and joined once, so no Python statement runs per number."""
         rows = stop - start
         slots: list[list[bytes]] = [[self._timestamp(when) for when in self._times[start:stop]]]
         slots.extend(_json_columns(numbers[start:stop]))
@@ -210,6 +234,11 @@ class PredictionLog:
             [encoded.get(label) or orjson.dumps(label) for label in self._labels[start:stop]]
         )
         slots.extend(_json_columns(shares[start:stop]))
+        ends = [_LINE_END] * rows
+        for row, end in self._marked_ends.items():
+            if start <= row < stop:
+                ends[row - start] = end
+        slots.append(ends)
         pieces = self._pieces
         stride = len(pieces) + len(slots)
         parts = [b""] * (rows * stride)
@@ -267,11 +296,15 @@ def _json_value(value: Any) -> bytes:
     return orjson.dumps(value.item() if isinstance(value, np.generic) else value)
 
 
+_LINE_END = b"}\n"
+
+
 def _line_pieces(version: bytes, features: list[str], classes: list[str]) -> list[bytes]:
     """The constant text of a log line around its values: before the timestamp, before
     each feature value (the model version and each key), before the label, before each
-    class probability, and after the last value (ending the line). Keys are encoded
-    once here rather than for every logged row."""
+    class probability, and after the last probability (closing the prediction; the line's
+    end, with any out-of-range mark, follows). Keys are encoded once here rather than for
+    every logged row."""
     pieces = [b'{"timestamp":']
     opening = b',"model_version":' + version + b',"features":{'
     for index, name in enumerate(features):
@@ -281,7 +314,7 @@ def _line_pieces(version: bytes, features: list[str], classes: list[str]) -> lis
     for index, label in enumerate(classes):
         opening = b"," if index else b',"probabilities":{'
         pieces.append(opening + orjson.dumps(label) + b":")
-    pieces.append((b"" if classes else b',"probabilities":{') + b"}}}\n")
+    pieces.append((b"" if classes else b',"probabilities":{') + b"}}")
     return pieces
 
 

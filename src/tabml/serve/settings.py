@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 ENV_PREFIX = "TABML_"
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+# What a numeric value outside its feature's schema range gets: refused (422, or 400 for
+# V2), as the validate stage refuses such a row in training data; or accepted, counted in
+# /metrics and marked in the prediction log, for a service that prefers availability.
+OutOfRange = Literal["reject", "count"]
 
 
 class SettingsError(ValueError):
@@ -60,6 +64,7 @@ class Settings(BaseModel):
     # peak throughput; a hundredth is within the serving benchmark's noise and still
     # gives a drift check thousands of rows a day at a few requests a second.
     prediction_log_sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
+    out_of_range: OutOfRange = "reject"
 
     @property
     def model_path(self) -> Path:
