@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.serve.test_container import cache_dir as container_cache_dir
+from tests.tools import run_tool
 from tests.workflows.test_lint import actionlint, zizmor
 
 from .project import BIN, REPO_ROOT, Project, commit_template, project_env, uv_executable
@@ -224,7 +225,7 @@ def test_init_turns_a_copy_into_another_project_whose_full_suite_passes(
 ) -> None:
     started = time.monotonic()
     clone = tmp_path / "wine-quality"
-    subprocess.run(["git", "clone", "-q", str(committed_template.path), str(clone)], check=True)
+    run_tool(["git", "clone", "-q", committed_template.path, clone])
     project = Project(clone, user_env(tmp_path))
     args = init_args(wine_csv)
     make_args = " ".join(args)
@@ -296,7 +297,7 @@ def test_init_turns_a_copy_into_another_project_whose_full_suite_passes(
     # The renamed project's own full suite passes (this test excluded: it would recurse).
     suite_env = dict(project.env)
     suite_env["PYTHONDONTWRITEBYTECODE"] = "1"
-    suite = subprocess.run(
+    suite = run_tool(
         [
             "uv",
             "run",
@@ -313,8 +314,6 @@ def test_init_turns_a_copy_into_another_project_whose_full_suite_passes(
         ],
         cwd=clone,
         env=suite_env,
-        capture_output=True,
-        text=True,
         timeout=E2E_TIMEOUT,
         check=False,
     )

@@ -25,6 +25,7 @@ from tests.serve.conftest import (
     stop_server,
     wait_ready,
 )
+from tests.tools import run_tool
 
 
 def test_settings_from_environment() -> None:
@@ -68,9 +69,7 @@ def test_serving_imports_nothing_from_training() -> None:
         " 'tabml.stages', 'tabml.cli')\n"
         "print([m for m in sys.modules if m.startswith(training)])\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
-    )
+    result = run_tool([sys.executable, "-c", code], cwd=REPO_ROOT)
     assert result.stdout.strip() == "[]"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ import yaml
 from tabml.cli import main
 from tabml.config import load_schema
 from tabml.stages.ingest import bundled_frame
+from tests.tools import run_tool
 
 
 def test_bad_params_exit_1_naming_the_key(
@@ -127,7 +127,7 @@ def test_report_exits_1_when_the_gate_fails(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "champion"]):
-        subprocess.run(["git", *command], cwd=tmp_path, check=True, capture_output=True)
+        run_tool(["git", *command], cwd=tmp_path)
     challenger = {**champion, "roc_auc": champion["roc_auc"] - 0.1}
     (tmp_path / "metrics/metrics.json").write_text(json.dumps(challenger))
     monkeypatch.chdir(tmp_path)
