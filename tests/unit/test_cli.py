@@ -88,6 +88,18 @@ def test_infer_schema_writes_a_loadable_schema(tmp_path: Path) -> None:
     assert len(schema.features) == 13
 
 
+def test_infer_schema_reads_a_csv_at_its_delimiter(tmp_path: Path) -> None:
+    data = tmp_path / "wine.csv"
+    bundled_frame("wine").to_csv(data, index=False, sep="\t")
+    out = tmp_path / "schema.yaml"
+    args = ["infer-schema", "--data", str(data), "--target", "cultivar", "--out", str(out)]
+    assert main([*args, "--delimiter", "tab"]) == 0
+    assert len(load_schema(out).features) == 13
+    out.unlink()
+    assert main(args) == 2  # read at commas, the file has one column and no target
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
