@@ -346,10 +346,15 @@ def scratch_podman(root: Path) -> Iterator[Podman]:
         shutil.rmtree(podman.run_root, ignore_errors=True)
 
 
-def test_podman_storage_works_under_a_long_home(tmp_path: Path) -> None:
+def test_podman_storage_works_under_a_long_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """podman refuses a --runroot over 50 characters; the storage under a long home
     still works, with the same short run root every time (podman's database records it)."""
-    root = tmp_path / LONG_HOME / ".cache" / "tabml-test" / "podman"
+    monkeypatch.setenv("HOME", str(tmp_path / LONG_HOME))
+    monkeypatch.delenv("TABML_TEST_CACHE", raising=False)
+    root = cache_dir() / "podman"
+    assert root == tmp_path / LONG_HOME / ".cache" / "tabml-test" / "podman"
     assert len(str(root / "run")) > RUN_ROOT_MAX_CHARS
     with scratch_podman(root) as podman:
         assert len(str(podman.run_root)) <= RUN_ROOT_MAX_CHARS
