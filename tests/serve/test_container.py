@@ -102,8 +102,8 @@ def run_root(root: Path) -> Path:
     beside = root / "run"
     if len(str(beside)) <= RUN_ROOT_MAX_CHARS:
         return beside
-    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-    name = f"tabml-podman-{os.getuid()}-{digest}"
+    # No project name in it: a renamed copy of the template keeps the same length.
+    name = "podman-run-" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     for base in (Path(tempfile.gettempdir()), Path("/tmp")):
         if len(str(base / name)) <= RUN_ROOT_MAX_CHARS:
             return base / name
