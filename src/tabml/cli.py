@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tabml.config import Params, load_params, load_schema
+from tabml.config import DELIMITERS, Params, load_params, load_schema
 from tabml.errors import InputError, PipelineError
 
 Handler = Callable[[argparse.Namespace, Params], str]
@@ -36,7 +36,13 @@ def _validate(args: argparse.Namespace, params: Params) -> str:
 
     schema = load_schema(params.validate_.schema_path)
     report = validate.run(
-        args.raw, schema, params.validate_, args.out, args.report, args.schema_out
+        args.raw,
+        schema,
+        params.validate_,
+        args.out,
+        args.report,
+        args.schema_out,
+        delimiter=params.data.delimiter,
     )
     return report.describe()
 
@@ -231,7 +237,10 @@ def _infer_schema(args: argparse.Namespace) -> str:
     suffix = args.data.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise InputError(f"--data {args.data}: must be a .csv or .parquet file")
-    frame = pd.read_csv(args.data) if suffix == ".csv" else pd.read_parquet(args.data)
+    separator = DELIMITERS[args.delimiter]
+    frame = (
+        pd.read_csv(args.data, sep=separator) if suffix == ".csv" else pd.read_parquet(args.data)
+    )
     if args.target not in frame.columns:
         raise InputError(
             f"--target {args.target!r}: no such column in {args.data}; "
@@ -298,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--data", type=Path, required=True, help="CSV or Parquet file")
     sub.add_argument("--target", required=True, help="the label column")
     sub.add_argument("--out", type=Path, required=True, help="the schema YAML to write")
+    sub.add_argument(
+        "--delimiter",
+        choices=list(DELIMITERS),
+        default=",",
+        help="a CSV file's field separator, as params.yaml's data.delimiter (default: ,)",
+    )
     sub = stage(
         "report",
         _report,

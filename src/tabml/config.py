@@ -30,12 +30,20 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------- params.yaml
 
 
+# The field separators a CSV data file may use, by the name a person gives them.
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}
+
+
 class DataParams(_Strict):
     source: Literal["sklearn", "file"] = Field(
         description="sklearn: a dataset bundled with scikit-learn; file: a CSV or Parquet file"
     )
     sklearn_dataset: Literal["breast_cancer", "wine", "iris"] | None = None
     path: str | None = Field(default=None, description="CSV or Parquet file, relative to the repo")
+    delimiter: Literal[",", ";", "\t", "|"] = Field(
+        default=",",
+        description="the field separator of a CSV data.path; the raw dataset keeps it",
+    )
 
     @model_validator(mode="after")
     def _source_fields(self) -> DataParams:
@@ -46,6 +54,13 @@ class DataParams(_Strict):
                 raise ValueError("data.path is required when data.source is 'file'")
             if Path(self.path).suffix.lower() not in (".csv", ".parquet"):
                 raise ValueError(f"data.path = {self.path!r}: must end in .csv or .parquet")
+        csv_file = self.source == "file" and Path(self.path or "").suffix.lower() == ".csv"
+        if self.delimiter != "," and not csv_file:
+            # Every other source is written to the raw dataset comma-separated.
+            raise ValueError(
+                f"data.delimiter = {self.delimiter!r}: applies to a .csv data.path only; "
+                "must be ',' for a Parquet file or a bundled dataset"
+            )
         return self
 
 

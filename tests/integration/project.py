@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tabml.config import DataSchema, load_params, load_schema
+from tests.tools import run_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -31,21 +32,7 @@ class Project:
     last_repro: list[str] = field(default_factory=list)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            args,
-            cwd=self.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"{' '.join(args)} exited {result.returncode}\n"
-                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-            )
-        return result
+        return run_tool(args, cwd=self.path, env=self.env, timeout=COMMAND_TIMEOUT, check=check)
 
     def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(str(BIN / "dvc"), *args, check=check)
@@ -128,12 +115,8 @@ def project_env(home: Path) -> dict[str, str]:
 def template_files() -> list[str]:
     """The files a clone of this checkout would have (tracked plus new, not ignored),
     and the data files that `dvc add` tracks, which a clone gets from `dvc pull`."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+    listed = run_tool(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO_ROOT
     ).stdout.split("\0")
     names = [name for name in listed if name and (REPO_ROOT / name).is_file()]
     for pointer in [name for name in names if name.endswith(".dvc")]:

@@ -4,12 +4,14 @@ byte for byte as it was; a real run turns it into another project on other data.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +19,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from tabml.adopt.command import InitRequest, prepare
+from tabml.adopt.data import parse_delimiter
+from tabml.config import parse_params
 from tests.serve.test_container import cache_dir as container_cache_dir
+from tests.tools import run_tool
 from tests.workflows.test_lint import actionlint, zizmor
 
 from .project import BIN, REPO_ROOT, Project, commit_template, project_env, uv_executable
@@ -190,7 +196,111 @@ def test_a_missing_flag_without_a_terminal_is_refused(
     assert_refused(template_copy, args, "--remote: required (stdin is not a terminal")
 
 
+def delimited_wine_csv(tmp_path: Path, delimiter: str) -> Path:
+    path = tmp_path / "data" / "wine_cultivars.csv"
+    path.parent.mkdir(exist_ok=True)
+    wine_frame().to_csv(path, index=False, sep=delimiter)
+    return path
+
+
+@pytest.mark.parametrize(("delimiter", "flag"), [(";", ";"), ("\t", "tab")])
+def test_a_file_read_at_the_wrong_delimiter_is_refused_naming_the_likely_one(
+    template_copy: Project, tmp_path: Path, delimiter: str, flag: str
+) -> None:
+    data = delimited_wine_csv(tmp_path, delimiter)
+    looks = "tab" if flag == "tab" else f"'{flag}'"
+    assert_refused(
+        template_copy,
+        init_args(data, **{"--delimiter": ","}),
+        "--target 'cultivar': must be a column of",
+        f"(the file looks {looks}-delimited: pass --delimiter '{flag}' or convert it",
+    )
+
+
+def test_a_bad_or_misplaced_delimiter_is_refused(
+    template_copy: Project, tmp_path: Path, wine_csv: Path
+) -> None:
+    assert_refused(
+        template_copy,
+        init_args(wine_csv, **{"--delimiter": ":"}),
+        "--delimiter ':': must be one of ',', ';', 'tab', '|'",
+    )
+    parquet = tmp_path / "wine.parquet"
+    wine_frame().to_parquet(parquet)
+    assert_refused(
+        template_copy,
+        init_args(parquet, **{"--delimiter": ";"}),
+        "--delimiter ';': applies to a CSV file only",
+    )
+
+
 # --------------------------------------------------------------------------- end to end
+
+
+def current_project_name() -> str:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    return str(pyproject["project"]["name"])
+
+
+def test_init_plans_a_tab_delimited_file_read_at_tabs(
+    template_copy: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--delimiter tab: the schema is inferred from the file read at tabs, and params.yaml
+    is to say data.delimiter: "\\t" so that the pipeline reads it alike."""
+    data = delimited_wine_csv(tmp_path, "\t")
+    for name in ("GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(name, template_copy.env[name])
+    monkeypatch.setenv("UV", uv_executable())
+    request = InitRequest(
+        project=current_project_name(),
+        package=TEMPLATE_PACKAGE,
+        data=data,
+        target="cultivar",
+        remote=str(tmp_path / "remote"),
+        delimiter=parse_delimiter("tab"),
+    )
+    plan = prepare(template_copy.path, request)
+    assert plan.params_text is not None and plan.schema_text is not None
+    params = yaml.safe_load(plan.params_text)
+    assert params["data"]["delimiter"] == "\t"
+    assert '  delimiter: "\\t"' in plan.params_text
+    parse_params(params)
+    schema = yaml.safe_load(plan.schema_text)
+    assert list(schema["features"]) == list(wine_frame().columns[:-1])
+    assert schema["target"]["classes"] == ["cultivar_0", "cultivar_1", "cultivar_2"]
+    assert plan.notes == []  # named, not detected
+
+
+@pytest.mark.slow
+def test_init_on_a_semicolon_file_sets_up_a_pipeline_that_reads_it_alike(
+    template_copy: Project, tmp_path: Path
+) -> None:
+    """A ';'-delimited file, found from its header: init infers the schema from the file
+    read at semicolons, and params.yaml's data.delimiter makes the pipeline read it alike."""
+    data = delimited_wine_csv(tmp_path, ";")
+    project = Project(template_copy.path, user_env(tmp_path))
+    names = {"--project-name": current_project_name(), "--package-name": TEMPLATE_PACKAGE}
+    result = run_init(project, init_args(data, **names))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pipeline ran: ingest, validate, split, train, evaluate, export, model_card" in (
+        result.stdout
+    )
+    assert "as ';'-delimited, as its header line shows" in result.stdout
+
+    params = yaml.safe_load((project.path / "params.yaml").read_text())
+    assert params["data"]["delimiter"] == ";"
+    assert params["data"]["path"] == "data/external/wine_cultivars.csv"
+    schema = yaml.safe_load((project.path / "schemas/wine_cultivars.yaml").read_text())
+    assert list(schema["features"]) == list(wine_frame().columns[:-1])
+    # The raw dataset is the user's file byte for byte, and validate read every row of it.
+    raw = project.path / "data/raw/dataset.csv"
+    assert raw.read_bytes() == data.read_bytes()
+    report = json.loads((project.path / "reports/validation.json").read_text())
+    assert report["passed"] and report["rows"] == len(wine_frame())
+    assert report["columns"] == list(wine_frame().columns)
+    metrics = json.loads((project.path / "metrics/metrics.json").read_text())
+    assert metrics["accuracy"] > 0.85
+    assert project.git("status", "--porcelain") == ""
 
 
 def user_env(tmp_path: Path) -> dict[str, str]:
@@ -224,7 +334,7 @@ def test_init_turns_a_copy_into_another_project_whose_full_suite_passes(
 ) -> None:
     started = time.monotonic()
     clone = tmp_path / "wine-quality"
-    subprocess.run(["git", "clone", "-q", str(committed_template.path), str(clone)], check=True)
+    run_tool(["git", "clone", "-q", committed_template.path, clone])
     project = Project(clone, user_env(tmp_path))
     args = init_args(wine_csv)
     make_args = " ".join(args)
@@ -247,6 +357,7 @@ def test_init_turns_a_copy_into_another_project_whose_full_suite_passes(
         "source": "file",
         "sklearn_dataset": None,
         "path": "data/external/wine_cultivars.csv",
+        "delimiter": ",",
     }
     assert params["validate"]["schema"] == "schemas/wine_cultivars.yaml"
     assert params["model_card"]["slices"] == ["alcohol", "malic_acid"]
@@ -296,7 +407,7 @@ def test_init_turns_a_copy_into_another_project_whose_full_suite_passes(
     # The renamed project's own full suite passes (this test excluded: it would recurse).
     suite_env = dict(project.env)
     suite_env["PYTHONDONTWRITEBYTECODE"] = "1"
-    suite = subprocess.run(
+    suite = run_tool(
         [
             "uv",
             "run",
@@ -313,8 +424,6 @@ def test_init_turns_a_copy_into_another_project_whose_full_suite_passes(
         ],
         cwd=clone,
         env=suite_env,
-        capture_output=True,
-        text=True,
         timeout=E2E_TIMEOUT,
         check=False,
     )

@@ -1,7 +1,8 @@
 """The real serving image: built from the Dockerfile with podman, run on 127.0.0.1.
 
 No registry is reachable, so the base image is made once with debootstrap and cached
-(under ~/.cache/tabml-test, or $TABML_TEST_CACHE) together with podman's storage.
+(under ~/.cache/tabml-test, or $TABML_TEST_CACHE) together with podman's storage; podman's
+run root is kept short wherever that is (see run_root).
 Skipped when podman or debootstrap is missing, except on CI (CI=true), where that fails.
 
 The image is labelled the way the release workflow labels it: release_info.py turns the
@@ -10,6 +11,7 @@ model's metadata.json into facts, and release.yml's build-args turn facts into b
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -42,6 +45,8 @@ from tests.serve.conftest import (
     make_client,
     wait_ready,
 )
+from tests.tools import ToolError, check_exit, run_tool
+from tests.workflows.harness import require_tool
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +58,8 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 """
+# podman refuses a longer --runroot ("the specified runroot is longer than 50 characters").
+RUN_ROOT_MAX_CHARS = 50
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # What the build context holds: the files the Dockerfile copies, and nothing from models/.
 CONTEXT_FILES = ["Dockerfile", ".dockerignore", "requirements/serve.txt", "src/tabml/__init__.py"]
@@ -84,31 +91,68 @@ def require_tools() -> None:
         pytest.skip(reason)
 
 
+def run_root(root: Path) -> Path:
+    """Where podman keeps the run state of the storage under `root`.
+
+    podman refuses a run root longer than RUN_ROOT_MAX_CHARS, and records the run root
+    in its database at first use, refusing any other one later for the same storage.
+    So: root/run while that is short enough (as the storage was always used), else a
+    short folder under the temp dir named after the storage, the same on every run.
+    """
+    beside = root / "run"
+    if len(str(beside)) <= RUN_ROOT_MAX_CHARS:
+        return beside
+    # No project name in it: a renamed copy of the template keeps the same length.
+    name = "podman-run-" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    for base in (Path(tempfile.gettempdir()), Path("/tmp")):
+        if len(str(base / name)) <= RUN_ROOT_MAX_CHARS:
+            return base / name
+    raise AssertionError(f"no run root of at most {RUN_ROOT_MAX_CHARS} characters for {root}")
+
+
 @dataclass(frozen=True)
 class Podman:
+    """podman with the tests' own storage under `root` and its containers.conf."""
+
     root: Path
 
+    @classmethod
+    def at(cls, root: Path) -> Podman:
+        """The storage under `root`, its folders and containers.conf made."""
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "containers.conf").write_text(CONTAINERS_CONF)
+        podman = cls(root)
+        podman.run_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return podman
+
+    @property
+    def run_root(self) -> Path:
+        return run_root(self.root)
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return {**os.environ, "CONTAINERS_CONF": str(self.root / "containers.conf")}
+
+    @property
+    def command(self) -> list[str]:
+        """podman and its storage flags, before any subcommand."""
+        return ["podman", "--root", str(self.root / "storage"), "--runroot", str(self.run_root)]
+
     def __call__(
-        self, *args: str, timeout: float = 120, check: bool = True
+        self, *args: str, timeout: float = 120, check: bool = True, **options: Any
     ) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CONTAINERS_CONF": str(self.root / "containers.conf")}
-        command = [
-            "podman",
-            "--root",
-            str(self.root / "storage"),
-            "--runroot",
-            str(self.root / "run"),
-            *args,
-        ]
-        result = subprocess.run(
-            command, env=environ, capture_output=True, text=True, timeout=timeout
+        return run_tool(
+            [*self.command, *args], env=self.environ, timeout=timeout, check=check, **options
         )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"{' '.join(command)} exited {result.returncode}:\n"
-                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-            )
-        return result
+
+
+def debian_mirror() -> str:
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.is_file():
+        for line in sources.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    return "http://deb.debian.org/debian"
 
 
 def ensure_base_image(podman: Podman) -> None:
@@ -116,28 +160,19 @@ def ensure_base_image(podman: Podman) -> None:
     with FileLock(str(podman.root / "base-image.lock"), timeout=600):
         if podman("image", "exists", BASE_IMAGE, check=False).returncode == 0:
             return
-        sources = Path("/etc/apt/sources.list.d/debian.sources")
-        mirror = "http://deb.debian.org/debian"
-        if sources.is_file():
-            for line in sources.read_text().splitlines():
-                if line.startswith("URIs:"):
-                    mirror = line.split()[1]
-                    break
         with tempfile.TemporaryDirectory(dir=podman.root) as rootfs:
-            subprocess.run(
+            run_tool(
                 [
                     "debootstrap",
                     "--variant=minbase",
                     "--include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates",
                     "bookworm",
                     rootfs,
-                    mirror,
+                    debian_mirror(),
                 ],
-                check=True,
-                capture_output=True,
                 timeout=600,
             )
-            subprocess.run(
+            run_tool(
                 [
                     "chroot",
                     rootfs,
@@ -145,22 +180,17 @@ def ensure_base_image(podman: Podman) -> None:
                     "-c",
                     "apt-get clean; rm -rf "
                     "/var/lib/apt/lists/* /usr/lib/python3.*/EXTERNALLY-MANAGED",
-                ],
-                check=True,
-                capture_output=True,
+                ]
             )
-            environ = {**os.environ, "CONTAINERS_CONF": str(podman.root / "containers.conf")}
-            # The context manager closes the pipe in this process once podman has read it.
-            with subprocess.Popen(
-                ["tar", "-C", rootfs, "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE
-            ) as tar:
-                subprocess.run(
-                    [
-                        "podman",
-                        "--root",
-                        str(podman.root / "storage"),
-                        "--runroot",
-                        str(podman.root / "run"),
+            tar_command = ["tar", "-C", rootfs, "--numeric-owner", "-cf", "-", "."]
+            # tar's stderr goes to a file, not a pipe, so that it cannot fill up and stall
+            # tar while podman reads the archive. The context manager closes the archive
+            # pipe in this process once podman has read it.
+            with tempfile.TemporaryFile() as tar_stderr:
+                with subprocess.Popen(
+                    tar_command, stdout=subprocess.PIPE, stderr=tar_stderr
+                ) as tar:
+                    podman(
                         "import",
                         "--change",
                         'CMD ["python3"]',
@@ -168,14 +198,11 @@ def ensure_base_image(podman: Podman) -> None:
                         "ENV LANG=C.UTF-8",
                         "-",
                         BASE_IMAGE,
-                    ],
-                    stdin=tar.stdout,
-                    check=True,
-                    capture_output=True,
-                    env=environ,
-                    timeout=300,
-                )
-            assert tar.returncode == 0
+                        stdin=tar.stdout,
+                        timeout=300,
+                    )
+                tar_stderr.seek(0)
+                check_exit(tar_command, tar.returncode, tar_stderr.read())
 
 
 def render_model_card(model: ExportedModel, params: Params) -> str:
@@ -211,13 +238,10 @@ def release_facts(metadata_path: Path, notes_path: Path) -> dict[str, str]:
     """release_info.py run as the release workflow runs it; its $GITHUB_OUTPUT, parsed."""
     output = notes_path.with_name("github-output.txt")
     output.write_text("")
-    subprocess.run(
-        [sys.executable, str(RELEASE_INFO), str(metadata_path), str(notes_path)],
+    run_tool(
+        [sys.executable, RELEASE_INFO, metadata_path, notes_path],
         cwd=REPO_ROOT,
         env={**os.environ, "GITHUB_OUTPUT": str(output)},
-        check=True,
-        capture_output=True,
-        text=True,
     )
     return dict(line.split("=", 1) for line in output.read_text().splitlines())
 
@@ -274,10 +298,7 @@ def image(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Image]:
     require_tools()
-    root = cache_dir() / "podman"
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "containers.conf").write_text(CONTAINERS_CONF)
-    podman = Podman(root)
+    podman = Podman.at(cache_dir() / "podman")
     ensure_base_image(podman)
     context = tmp_path_factory.mktemp("context")
     card = render_model_card(breast_cancer_model, serve_params)
@@ -306,6 +327,54 @@ def image(
         yield Image(podman, tag, time.monotonic() - started, build_args, facts, card)
     finally:
         podman("rmi", "--force", tag, check=False)
+
+
+# A home at a longer path than /root, as a user's often is.
+LONG_HOME = "home-of-a-rather-long-user-name.lastname-xyz"
+
+
+@contextmanager
+def scratch_podman(root: Path) -> Iterator[Podman]:
+    """A podman storage of its own under `root`, removed afterwards: `system reset`
+    unmounts what podman mounted there, which would otherwise outlive the test."""
+    require_tool("podman")
+    podman = Podman.at(root)
+    try:
+        yield podman
+    finally:
+        podman("system", "reset", "--force", check=False)
+        shutil.rmtree(podman.run_root, ignore_errors=True)
+
+
+def test_podman_storage_works_under_a_long_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """podman refuses a --runroot over 50 characters; the storage under a long home
+    still works, with the same short run root every time (podman's database records it)."""
+    monkeypatch.setenv("HOME", str(tmp_path / LONG_HOME))
+    monkeypatch.delenv("TABML_TEST_CACHE", raising=False)
+    root = cache_dir() / "podman"
+    assert root == tmp_path / LONG_HOME / ".cache" / "tabml-test" / "podman"
+    assert len(str(root / "run")) > RUN_ROOT_MAX_CHARS
+    with scratch_podman(root) as podman:
+        assert len(str(podman.run_root)) <= RUN_ROOT_MAX_CHARS
+        assert podman("images", "--quiet").stdout == ""
+        # Again, as a later test run would: the recorded run root is the one given.
+        assert Podman.at(root)("images", "--quiet").stdout == ""
+    # A storage at a short path keeps its run root beside it, where it always was.
+    assert run_root(Path("/root/.cache/tabml-test/podman")) == Path(
+        "/root/.cache/tabml-test/podman/run"
+    )
+
+
+def test_a_podman_failure_shows_podmans_reason(tmp_path: Path) -> None:
+    with scratch_podman(tmp_path / "podman") as podman, pytest.raises(ToolError) as raised:
+        podman("image", "inspect", "localhost/tabml-no-such-image:absent")
+    message = str(raised.value)
+    assert "image inspect localhost/tabml-no-such-image:absent` exited with status 125" in message
+    assert "Error: inspecting object: localhost/tabml-no-such-image:absent: image not known" in (
+        message
+    )
 
 
 def test_image_labels_user_and_contents(image: Image, breast_cancer_model: ExportedModel) -> None:

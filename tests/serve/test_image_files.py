@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-
 from tests.integration.project import uv_executable
 from tests.serve.conftest import REPO_ROOT
+from tests.tools import run_tool
 from tests.workflows.harness import require_tool
 
 
 def test_hadolint_reports_nothing() -> None:
-    result = subprocess.run(
-        [require_tool("hadolint"), "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True
-    )
+    result = run_tool([require_tool("hadolint"), "Dockerfile"], cwd=REPO_ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
 
 
 def test_serving_requirements_match_the_lock_file() -> None:
-    result = subprocess.run(
+    result = run_tool(
         [
             uv_executable(),
             "export",
@@ -31,9 +28,6 @@ def test_serving_requirements_match_the_lock_file() -> None:
             "--frozen",
         ],
         cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
     )
     committed = (REPO_ROOT / "requirements" / "serve.txt").read_text()
     pins = [line for line in result.stdout.splitlines() if not line.startswith("#")]

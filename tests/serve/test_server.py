@@ -27,6 +27,7 @@ from tests.serve.conftest import (
     wait_ready,
 )
 from tests.serve.test_api import metric
+from tests.tools import run_tool
 
 
 def test_settings_from_environment() -> None:
@@ -107,9 +108,7 @@ def test_serving_imports_nothing_from_training() -> None:
         " 'tabml.stages', 'tabml.cli')\n"
         "print([m for m in sys.modules if m.startswith(training)])\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
-    )
+    result = run_tool([sys.executable, "-c", code], cwd=REPO_ROOT)
     assert result.stdout.strip() == "[]"
 
 

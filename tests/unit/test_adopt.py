@@ -219,6 +219,7 @@ def test_the_template_params_are_retargeted_keeping_every_comment(repo_root: Pat
         Setting("data", "source", "file"),
         Setting("data", "sklearn_dataset", None),
         Setting("data", "path", "data/external/wine.csv"),
+        Setting("data", "delimiter", "\t"),
         Setting("validate", "schema", "schemas/wine_2.yaml"),
         Setting("model_card", "intended_use", USE),
         Setting("model_card", "limitations", ["One vineyard.", "Check: the ranges # twice"]),
@@ -232,6 +233,7 @@ def test_the_template_params_are_retargeted_keeping_every_comment(repo_root: Pat
         "source": "file",
         "sklearn_dataset": None,
         "path": "data/external/wine.csv",
+        "delimiter": "\t",
     }
     assert loaded["model_card"]["intended_use"] == USE
     assert loaded["model_card"]["limitations"] == ["One vineyard.", "Check: the ranges # twice"]
@@ -240,6 +242,7 @@ def test_the_template_params_are_retargeted_keeping_every_comment(repo_root: Pat
     # Comments the user relies on stay, in place: the option lists after values, the
     # section notes; the example's own comment above sensitive_attribute is replaced.
     assert re.search(r"^  path: data/external/wine\.csv +# with source: file", edited, re.M)
+    assert re.search(r'^  delimiter: "\\t" +# a \.csv path.s field separator', edited, re.M)
     assert "# breast_cancer | wine | iris" in edited
     assert "# fail | drop columns the schema does not list" in edited
     assert "  slices: [alcohol, malic_acid]" in edited
@@ -296,6 +299,56 @@ def test_data_checks_name_the_flag_the_value_and_the_rule(tmp_path: Path) -> Non
     bad.write_text("not parquet")
     with pytest.raises(InputError, match=r"must be a readable Parquet file"):
         data_file.read_table(bad)
+
+
+@pytest.mark.parametrize(("delimiter", "name"), [(";", ";"), ("\t", "tab"), ("|", "|")])
+def test_a_csv_is_read_with_the_delimiter_its_header_shows(
+    tmp_path: Path, delimiter: str, name: str
+) -> None:
+    frame = pd.DataFrame({"a": [1.5, 2.0], "b": ["x, y", "z"], "species": ["p", "q"]})
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False, sep=delimiter)
+    assert data_file.detect_delimiter(path) == delimiter
+    pd.testing.assert_frame_equal(data_file.read_table(path, delimiter), frame)
+    assert data_file.parse_delimiter(name) == delimiter
+    assert data_file.delimiter_name(delimiter) == name
+    # Read as commas, the file is one column: the message names the likely cause.
+    misread = data_file.read_table(path)
+    looks = "tab" if name == "tab" else repr(delimiter)
+    with pytest.raises(InputError) as raised:
+        data_file.check_target(misread, "species", 1, "d.csv", min_rows_per_class=2)
+    assert str(raised.value).startswith("--target 'species': must be a column of d.csv")
+    assert f"(the file looks {looks}-delimited: pass --delimiter {name!r} or convert" in str(
+        raised.value
+    )
+
+
+def test_a_comma_file_and_a_one_column_header_are_read_as_commas(tmp_path: Path) -> None:
+    commas = tmp_path / "commas.csv"
+    commas.write_text('"price; in EUR",kind\n1,a\n')
+    assert data_file.detect_delimiter(commas) == ","
+    single = tmp_path / "single.csv"
+    single.write_text("\n\nkind\na\n")
+    assert data_file.detect_delimiter(single) == ","
+    assert data_file.detect_delimiter(tmp_path / "missing.csv") == ","
+    # A header that is simply missing the target gets no separator hint.
+    with pytest.raises(InputError) as raised:
+        data_file.check_target(
+            data_file.read_table(single), "label", 1, "single.csv", min_rows_per_class=2
+        )
+    assert "delimited" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("flag", "delimiter"), [("\\t", "\t"), ("\t", "\t"), (",", ",")])
+def test_a_tab_may_be_spelled_as_a_shell_passes_it(flag: str, delimiter: str) -> None:
+    assert data_file.parse_delimiter(flag) == delimiter
+
+
+def test_an_unknown_delimiter_is_refused_with_the_choices() -> None:
+    with pytest.raises(
+        InputError, match=r"^--delimiter ':': must be one of ',', ';', 'tab', '\|'$"
+    ):
+        data_file.parse_delimiter(":")
 
 
 def test_model_card_text_describes_the_data_not_the_example() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ import yaml
 from tabml.cli import main
 from tabml.config import load_schema
 from tabml.stages.ingest import bundled_frame
+from tests.tools import run_tool
 
 
 def test_bad_params_exit_1_naming_the_key(
@@ -88,6 +88,18 @@ def test_infer_schema_writes_a_loadable_schema(tmp_path: Path) -> None:
     assert len(schema.features) == 13
 
 
+def test_infer_schema_reads_a_csv_at_its_delimiter(tmp_path: Path) -> None:
+    data = tmp_path / "wine.csv"
+    bundled_frame("wine").to_csv(data, index=False, sep="\t")
+    out = tmp_path / "schema.yaml"
+    args = ["infer-schema", "--data", str(data), "--target", "cultivar", "--out", str(out)]
+    assert main([*args, "--delimiter", "tab"]) == 0
+    assert len(load_schema(out).features) == 13
+    out.unlink()
+    assert main(args) == 2  # read at commas, the file has one column and no target
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -127,7 +139,7 @@ def test_report_exits_1_when_the_gate_fails(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "champion"]):
-        subprocess.run(["git", *command], cwd=tmp_path, check=True, capture_output=True)
+        run_tool(["git", *command], cwd=tmp_path)
     challenger = {**champion, "roc_auc": champion["roc_auc"] - 0.1}
     (tmp_path / "metrics/metrics.json").write_text(json.dumps(challenger))
     monkeypatch.chdir(tmp_path)

@@ -72,6 +72,18 @@ def test_every_error_is_reported_at_once(raw_params: dict[str, Any]) -> None:
         ({"source": "sklearn"}, "data.sklearn_dataset is required"),
         ({"source": "sklearn", "sklearn_dataset": "mnist"}, "data.sklearn_dataset = 'mnist'"),
         ({"source": "url"}, "data.source = 'url'"),
+        (
+            {"source": "file", "path": "d.csv", "delimiter": ":"},
+            r"data.delimiter = ':'.*',', ';', '\\t' or '\|'",
+        ),
+        (
+            {"source": "file", "path": "d.parquet", "delimiter": ";"},
+            r"data.delimiter = ';': applies to a .csv data.path only; must be ','",
+        ),
+        (
+            {"source": "sklearn", "sklearn_dataset": "iris", "delimiter": "\t"},
+            r"data.delimiter = '\\t': applies to a .csv data.path only",
+        ),
     ],
 )
 def test_data_source_rules(raw_params: dict[str, Any], data: dict[str, Any], expected: str) -> None:
@@ -135,3 +147,9 @@ def test_hyperparameters_are_those_of_the_chosen_family(raw_params: dict[str, An
         "min_samples_leaf",
         "class_weight",
     }
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_a_csv_file_may_name_its_delimiter(raw_params: dict[str, Any], delimiter: str) -> None:
+    raw_params["data"] = {"source": "file", "path": "data/external/d.csv", "delimiter": delimiter}
+    assert parse_params(raw_params).data.delimiter == delimiter

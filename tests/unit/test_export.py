@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from tabml.stages.export import (
     to_onnx,
 )
 from tabml.stages.train import fit, model_input
+from tests.tools import run_tool
 
 FAMILIES = ["logistic_regression", "random_forest", "gradient_boosting"]
 
@@ -180,18 +180,9 @@ def test_onnx_bytes_do_not_depend_on_the_hash_seed(
         "print(hashlib.md5(to_onnx(model, schema, ExportParams())).hexdigest())\n"
     )
     digests = {
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                script,
-                str(tmp_path / "model.joblib"),
-                str(tmp_path / "schema.json"),
-            ],
+        run_tool(
+            [sys.executable, "-c", script, tmp_path / "model.joblib", tmp_path / "schema.json"],
             env={**os.environ, "PYTHONHASHSEED": str(seed)},
-            capture_output=True,
-            text=True,
-            check=True,
         ).stdout.strip()
         for seed in range(6)
     }

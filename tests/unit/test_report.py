@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from tabml.errors import InputError
 from tabml.report.gate import compare_metric, judge
 from tabml.report.render import Report, diff_params, render
 from tabml.report.sources import build_report
+from tests.tools import run_tool
 
 GOLDEN = Path(__file__).parent / "report_golden"
 GATE = GateParams.model_validate(
@@ -145,7 +145,7 @@ def git(root: Path, *args: str) -> None:
         "GIT_COMMITTER_NAME": "t",
         "GIT_COMMITTER_EMAIL": "t@t.invalid",
     }
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env=env)
+    run_tool(["git", *args], cwd=root, env=env)
 
 
 @pytest.fixture

@@ -112,6 +112,26 @@ def test_duplicated_column_name(
     assert (failure.column, failure.rule) == ("size", "unique_column_name")
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_file_is_read_with_its_delimiter(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema, delimiter: str
+) -> None:
+    path = tmp_path / "raw.csv"
+    tiny_frame.to_csv(path, index=False, sep=delimiter)
+    typed, report = validate_file(path, tiny_schema, RULES, delimiter=delimiter)
+    assert report.passed, report.describe()
+    pd.testing.assert_frame_equal(typed, validate_frame(tiny_frame, tiny_schema, RULES)[0])
+    # Its header names one column when read as commas: the schema's columns are missing.
+    _, misread = validate_file(path, tiny_schema, RULES)
+    assert ("size", "column_in_dataframe") in {(f.column, f.rule) for f in misread.failures}
+    # A repeated column name is found whatever the separator.
+    lines = path.read_text().splitlines()
+    lines[0] = delimiter.join(["size", "count", "colour", "size"])
+    path.write_text("\n".join(lines) + "\n")
+    _, report = validate_file(path, tiny_schema, RULES, delimiter=delimiter)
+    assert [(f.column, f.rule) for f in report.failures] == [("size", "unique_column_name")]
+
+
 def test_header_repeated_inside_the_data(
     tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
 ) -> None:

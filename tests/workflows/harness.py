@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 import yaml
 
 from tests.integration.project import BIN, Project, uv_executable
+from tests.tools import run_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -178,9 +178,7 @@ def run_act(
         if not key.startswith(("GITHUB_", "RUNNER_", "ACT", "INPUT_")) and key != "VIRTUAL_ENV"
     }
     uv = uv_executable()
-    uv_cache = subprocess.run(
-        [uv, "cache", "dir"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    uv_cache = run_tool([uv, "cache", "dir"], check=False).stdout.strip()
     extra_path = [str(p) for p in (path or [])]
     # The workflow finds tools as a runner does: uv on PATH, not this checkout's venv.
     system_path = [
@@ -218,15 +216,8 @@ def run_act(
         command += ["--var", f"{key}={value}"]
     if job:
         command += ["--job", job]
-    result = subprocess.run(
-        command,
-        cwd=project.path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=ACT_TIMEOUT,
-        check=False,
-    )
+    # act's failures are the tests' subject: ActRun.explain() shows its output.
+    result = run_tool(command, cwd=project.path, env=environ, timeout=ACT_TIMEOUT, check=False)
     output = result.stdout + result.stderr
     (work / "act.log").write_text(output)
     return ActRun(result.returncode, output, record)

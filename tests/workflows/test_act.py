@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -467,10 +468,8 @@ def docker_on_path(tmp_path: Path) -> Path:
             pytest.fail(f"the release test needs tests/serve/test_container.py: {error}")
         pytest.skip(f"tests/serve/test_container.py is missing: {error}")
     test_container.require_tools()
-    root = test_container.cache_dir() / "podman"
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "containers.conf").write_text(test_container.CONTAINERS_CONF)
-    test_container.ensure_base_image(test_container.Podman(root))
+    podman = test_container.Podman.at(test_container.cache_dir() / "podman")
+    test_container.ensure_base_image(podman)
     bin_dir = tmp_path / "docker-bin"
     bin_dir.mkdir()
     ca = test_container.CA_BUNDLE
@@ -479,8 +478,8 @@ def docker_on_path(tmp_path: Path) -> Path:
         "#!/usr/bin/env bash\n"
         "# docker -> podman with the test's storage; builds use the local base image.\n"
         "set -euo pipefail\n"
-        f"export CONTAINERS_CONF={root / 'containers.conf'}\n"
-        f"podman=(podman --root {root / 'storage'} --runroot {root / 'run'})\n"
+        f"export CONTAINERS_CONF={shlex.quote(podman.environ['CONTAINERS_CONF'])}\n"
+        f"podman=({shlex.join(podman.command)})\n"
         'if [ "${1:-}" = build ]; then\n'
         "  shift\n"
         '  exec "${podman[@]}" build --pull=never --network=host --format=docker '

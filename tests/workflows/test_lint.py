@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.tools import run_tool
+
 from .harness import REPO_ROOT, WORKFLOWS, load_workflow, require_tool
 
 GITHUB = REPO_ROOT / ".github"
@@ -32,9 +34,8 @@ jobs:
 
 
 def lint(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
+    # The linters' findings are the tests' subject: callers assert on the output.
+    return run_tool(command, cwd=REPO_ROOT, timeout=120, check=False)
 
 
 def actionlint(*paths: str) -> subprocess.CompletedProcess[str]:

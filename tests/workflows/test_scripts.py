@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.tools import run_tool
+
 from .harness import REPO_ROOT, SCRIPTS, load_script
 
 GIT_ENV = {
@@ -46,34 +48,28 @@ def release_info(repo: Path, model_md5: str) -> dict[str, str]:
     (repo / "metadata.json").write_text(json.dumps(metadata(model_md5)))
     output = repo / "output.txt"
     output.write_text("")
-    result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "release_info.py"), "metadata.json", "notes.md"],
+    result = run_tool(
+        [sys.executable, SCRIPTS / "release_info.py", "metadata.json", "notes.md"],
         cwd=repo,
         env={**os.environ, "GITHUB_OUTPUT": str(output)},
-        capture_output=True,
-        text=True,
-        check=True,
     )
     assert result.stdout
     return dict(line.split("=", 1) for line in output.read_text().splitlines())
 
 
 def tag(repo: Path, name: str, model_md5: str) -> None:
-    subprocess.run(
+    run_tool(
         ["git", "tag", "-a", name, "-m", f"Registering {name}", "-m", f"model-md5: {model_md5}"],
         cwd=repo,
         env={**os.environ, **GIT_ENV},
-        check=True,
     )
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     env = {**os.environ, **GIT_ENV}
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(
-        ["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=tmp_path, env=env, check=True
-    )
+    run_tool(["git", "init", "-q", tmp_path])
+    run_tool(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=tmp_path, env=env)
     return tmp_path
 
 
@@ -122,12 +118,8 @@ def test_new_model_gets_the_next_minor_version(repo: Path) -> None:
 def test_image_build_args_are_the_release_facts(repo: Path) -> None:
     """`make image` (release_info.py --build-args) and release.yml label an image alike."""
     (repo / "metadata.json").write_text(json.dumps(metadata("a" * 32)))
-    printed = subprocess.run(
-        [sys.executable, str(SCRIPTS / "release_info.py"), "--build-args", "metadata.json"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
+    printed = run_tool(
+        [sys.executable, SCRIPTS / "release_info.py", "--build-args", "metadata.json"], cwd=repo
     ).stdout
     facts = release_info(repo, "a" * 32)
     build_args = dict(line.split("=", 1) for line in printed.splitlines())
@@ -149,11 +141,9 @@ def test_image_build_args_are_the_release_facts(repo: Path) -> None:
 
 def test_release_info_names_a_bad_metadata_file(repo: Path) -> None:
     (repo / "metadata.json").write_text("{}")
-    result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "release_info.py"), "metadata.json", "notes.md"],
+    result = run_tool(
+        [sys.executable, SCRIPTS / "release_info.py", "metadata.json", "notes.md"],
         cwd=repo,
-        capture_output=True,
-        text=True,
         check=False,
     )
     assert result.returncode == 2

@@ -20,6 +20,12 @@ FIELDS = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The init flags; each may be left out and asked for on a terminal."""
+    """The init flags; each of FIELDS may be left out and asked for on a terminal."""
     for attribute, flag, prompt in FIELDS:
         parser.add_argument(flag, dest=attribute, default=None, help=prompt)
+    parser.add_argument(
+        "--delimiter",
+        default=None,
+        help="the field separator of a CSV file: ',', ';', 'tab' or '|' "
+        "(default: the one its header line holds most of)",
+    )

@@ -55,6 +55,8 @@ class InitRequest:
     data: Path
     target: str
     remote: str
+    # --delimiter as a separator; None: detected from a CSV file's header line.
+    delimiter: str | None = None
 
 
 @dataclass
@@ -130,12 +132,14 @@ def gather(args: argparse.Namespace, ask: Callable[[str], str] = input) -> InitR
         if not value:
             raise InputError(f"{flag} {value!r}: must not be empty")
         values[attribute] = value
+    delimiter: str | None = getattr(args, "delimiter", None)
     return InitRequest(
         project=values["project_name"],
         package=values["package_name"],
         data=Path(values["data"]).expanduser(),
         target=values["target"],
         remote=values["remote"],
+        delimiter=None if delimiter is None else data_file.parse_delimiter(delimiter),
     )
 
 
@@ -244,6 +248,29 @@ def _outputs(dvc_yaml: str) -> list[str]:
     return paths
 
 
+def _data_delimiter(source: Path, request: InitRequest, notes: list[str]) -> str:
+    """The field separator to read the data with: --delimiter, else the one a CSV file's
+    header line shows (said in `notes` when it is not a comma); a comma for Parquet."""
+    if source.suffix.lower() != ".csv":
+        if request.delimiter not in (None, ","):
+            name = data_file.delimiter_name(request.delimiter)
+            raise InputError(
+                f"--delimiter {name!r}: applies to a CSV file only; must be left out for "
+                f"{str(request.data)!r}"
+            )
+        return ","
+    if request.delimiter is not None:
+        return request.delimiter
+    detected = data_file.detect_delimiter(source)
+    if detected != ",":
+        name = data_file.delimiter_name(detected)
+        notes.append(
+            f"read {request.data} as {name!r}-delimited, as its header line shows "
+            f"(--delimiter chooses another); params.yaml data.delimiter = {detected!r}"
+        )
+    return detected
+
+
 def prepare(root: Path, request: InitRequest) -> InitPlan:
     """Every check, and the plan; writes nothing."""
     _check_git(root)
@@ -266,7 +293,9 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
     params_text = texts["params.yaml"]
     params = parse_params(yaml.safe_load(params_text))
     source = request.data if request.data.is_absolute() else Path.cwd() / request.data
-    frame = data_file.read_table(source)
+    notes: list[str] = []
+    delimiter = _data_delimiter(source, request, notes)
+    frame = data_file.read_table(source, delimiter)
     data_file.check_target(
         frame,
         request.target,
@@ -291,7 +320,6 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
         and (root / params.validate_.schema_path).is_file()
     )
     schema_path = _schema_path(root, source.stem, params.validate_.schema_path, data_is_configured)
-    notes: list[str] = []
     schema_text: str | None = None
     if data_is_configured:
         existing = load_schema(root / schema_path)
@@ -325,7 +353,9 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
     if not rename.empty:
         _format_renamed_python(root, rename, renamed, new)
 
-    new_params = _params_edit(renamed["params.yaml"], frame, request, data_dest, schema_path)
+    new_params = _params_edit(
+        renamed["params.yaml"], frame, request, _DataTarget(data_dest, delimiter, schema_path)
+    )
     edited_params = new_params if new_params != renamed["params.yaml"] else None
     if edited_params is not None:
         parse_params(yaml.safe_load(edited_params))
@@ -418,15 +448,26 @@ def _format_renamed_python(
             rename.contents[path] = formatted
 
 
-def _params_edit(
-    text: str, frame: pd.DataFrame, request: InitRequest, data_dest: str, schema_path: str
-) -> str:
+@dataclass(frozen=True)
+class _DataTarget:
+    """Where params.yaml is to point: the data file, its separator, its schema."""
+
+    path: str
+    delimiter: str
+    schema_path: str
+
+
+def _params_edit(text: str, frame: pd.DataFrame, request: InitRequest, data: _DataTarget) -> str:
+    data_dest, schema_path = data.path, data.schema_path
     retarget = [
         Setting("data", "source", "file"),
         Setting("data", "sklearn_dataset", None),
         Setting("data", "path", data_dest),
         Setting("validate", "schema", schema_path),
     ]
+    # A params.yaml from before data.delimiter existed is left without it for commas.
+    if data.delimiter != "," or "delimiter" in (yaml.safe_load(text).get("data") or {}):
+        retarget.append(Setting("data", "delimiter", data.delimiter))
     intended_use, limitations = data_file.model_card_text(
         frame, request.target, data_dest, schema_path
     )

@@ -6,14 +6,53 @@ from pathlib import Path
 
 import pandas as pd
 
+from tabml.config import DELIMITERS
 from tabml.errors import InputError
 
 SUFFIXES = (".csv", ".parquet")
 SLICE_COLUMNS = 2
+# Bytes of the file read to find its header line.
+HEADER_BYTES = 64 * 1024
+# What a shell passes for a tab: the word, an escaped \t, or the character itself.
+DELIMITER_SPELLINGS = {**DELIMITERS, "\\t": "\t", "\t": "\t"}
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """The file as a frame; an InputError naming the file and the rule otherwise."""
+def delimiter_name(delimiter: str) -> str:
+    """How --delimiter spells `delimiter`: 'tab' for a tab, the character otherwise."""
+    return next(name for name, value in DELIMITERS.items() if value == delimiter)
+
+
+def parse_delimiter(flag: str) -> str:
+    """The separator a --delimiter value names; an InputError listing the choices."""
+    if flag not in DELIMITER_SPELLINGS:
+        choices = ", ".join(repr(name) for name in DELIMITERS)
+        raise InputError(f"--delimiter {flag!r}: must be one of {choices}")
+    return DELIMITER_SPELLINGS[flag]
+
+
+def header_line(path: Path) -> str:
+    """The first non-blank line of `path` ('' when there is none or it cannot be read)."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(HEADER_BYTES)
+    except OSError:
+        return ""
+    text = start.decode("utf-8", errors="replace")
+    return next((line for line in text.splitlines() if line.strip()), "")
+
+
+def detect_delimiter(path: Path) -> str:
+    """The separator that the header line of the CSV at `path` holds most of; a comma
+    when none is more frequent (a single-column header included)."""
+    header = header_line(path)
+    counts = {value: header.count(value) for value in DELIMITERS.values()}
+    best = max(counts, key=lambda value: counts[value])
+    return best if counts[best] > counts[","] else ","
+
+
+def read_table(path: Path, delimiter: str = ",") -> pd.DataFrame:
+    """The file as a frame (a CSV split at `delimiter`); an InputError naming the file
+    and the rule otherwise."""
     field = f"--data {str(path)!r}"
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
@@ -28,7 +67,7 @@ def read_table(path: Path) -> pd.DataFrame:
     except OSError as error:
         raise InputError(f"{field}: cannot be read ({error.strerror})") from None
     try:
-        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        frame = pd.read_csv(path, sep=delimiter) if suffix == ".csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise InputError(f"{field}: must not be empty (no header, no rows)") from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
@@ -49,6 +88,7 @@ def check_target(
     if target not in columns:
         raise InputError(
             f"--target {target!r}: must be a column of {source}; its columns are {columns}"
+            + _delimiter_hint(columns)
         )
     if len(columns) < 2:
         raise InputError(f"--data {source!r}: must hold at least one feature besides the target")
@@ -97,3 +137,18 @@ def model_card_text(
 def slice_columns(frame: pd.DataFrame, target: str) -> list[str]:
     """The first feature columns, to report metrics by until the user picks better ones."""
     return [str(column) for column in frame.columns if column != target][:SLICE_COLUMNS]
+
+
+def _delimiter_hint(columns: list[str]) -> str:
+    """The likely cause when a file was split at the wrong separator: one column whose
+    name holds another separator."""
+    if len(columns) != 1:
+        return ""
+    for name, value in DELIMITERS.items():
+        if value != "," and value in columns[0]:
+            looks = "tab" if name == "tab" else repr(value)
+            return (
+                f" (the file looks {looks}-delimited: pass --delimiter {name!r} or convert "
+                "it to commas)"
+            )
+    return ""

@@ -1,7 +1,8 @@
 """ingest: materialise the raw dataset, as CSV, from the source that params.yaml names.
 
 The raw CSV is kept exactly as the source had it (a CSV source is copied byte for
-byte) so that every problem in the data reaches the validate stage intact.
+byte, its data.delimiter included, which validate reads it with) so that every problem
+in the data reaches the validate stage intact. Other sources are written comma-separated.
 """
 
 from __future__ import annotations

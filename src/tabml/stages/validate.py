@@ -92,10 +92,10 @@ def _json_value(value: Any) -> Any:
     return value if isinstance(value, int | float | str | bool) else str(value)
 
 
-def header_failures(path: Path) -> list[Failure]:
+def header_failures(path: Path, delimiter: str = ",") -> list[Failure]:
     """Problems that pandas would hide when reading: no header, repeated column names."""
     with path.open(newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), None)
+        header = next(csv.reader(handle, delimiter=delimiter), None)
     if not header:
         return [Failure(None, "file_not_empty", 0, [Example(1, "no header row")])]
     repeated = sorted(name for name, count in Counter(header).items() if count > 1)
@@ -124,8 +124,8 @@ def repeated_header_rows(frame: pd.DataFrame, max_examples: int) -> list[Failure
     return [Failure(None, "header_not_repeated_in_data", len(lines), examples)]
 
 
-def read_raw_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, skip_blank_lines=True)
+def read_raw_csv(path: Path, delimiter: str = ",") -> pd.DataFrame:
+    return pd.read_csv(path, sep=delimiter, skip_blank_lines=True)
 
 
 # --------------------------------------------------------------------------- schema
@@ -270,12 +270,13 @@ def validate_frame(
 
 
 def validate_file(
-    path: Path, schema: DataSchema, rules: ValidateParams
+    path: Path, schema: DataSchema, rules: ValidateParams, *, delimiter: str = ","
 ) -> tuple[pd.DataFrame, ValidationReport]:
-    failures = header_failures(path)
+    """Read the CSV at `path`, whose fields `delimiter` separates, and validate it."""
+    failures = header_failures(path, delimiter)
     if failures:
         return pd.DataFrame(), ValidationReport(str(path), 0, [], failures)
-    return validate_frame(read_raw_csv(path), schema, rules, source=str(path))
+    return validate_frame(read_raw_csv(path, delimiter), schema, rules, source=str(path))
 
 
 def resolved_schema(schema: DataSchema) -> dict[str, Any]:
@@ -284,10 +285,18 @@ def resolved_schema(schema: DataSchema) -> dict[str, Any]:
 
 
 def run(
-    raw: Path, schema: DataSchema, rules: ValidateParams, out: Path, report: Path, schema_out: Path
+    raw: Path,
+    schema: DataSchema,
+    rules: ValidateParams,
+    out: Path,
+    report: Path,
+    schema_out: Path,
+    *,
+    delimiter: str = ",",
 ) -> ValidationReport:
-    """Entry point: validate `raw`, always write the report, write data only on success."""
-    typed, result = validate_file(raw, schema, rules)
+    """Entry point: validate `raw`, always write the report, write data only on success.
+    `delimiter` is data.delimiter: ingest keeps a CSV source's separator."""
+    typed, result = validate_file(raw, schema, rules, delimiter=delimiter)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
     if not result.passed:
