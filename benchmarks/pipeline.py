@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tabml import DISTRIBUTION
 from tabml.config import load_schema
 from tabml.stages.ingest import bundled_frame
 
@@ -65,7 +66,7 @@ SCHEMA_FILE = Path("schemas/breast_cancer.yaml")
 JITTER = 1e-6
 CSV_FLOAT_FORMAT = "%.10g"  # keeps the jitter (7th significant digit) in the file
 LIBRARIES = (
-    "tabml",
+    DISTRIBUTION,
     "dvc",
     "numpy",
     "pandas",

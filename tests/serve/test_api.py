@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from prometheus_client import generate_latest
 
+import tabml
 from tabml.serve.app import Metrics, ServingApp
 from tabml.serve.prediction_log import FLUSH_SECONDS
 from tabml.serve.settings import Settings
@@ -486,7 +487,7 @@ def test_v2_health_and_server_metadata(client: AsgiClient) -> None:
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     server = client.get("/v2").json()
-    assert server["name"] == "tabml"
+    assert server == {"name": tabml.DISTRIBUTION, "version": tabml.__version__, "extensions": []}
 
 
 def test_v2_model_metadata_and_readiness(

@@ -31,6 +31,9 @@ from tabml.errors import InputError
 # Made-up names, so that renaming this repository leaves these tests as they are.
 OLD = Names(project="Old.Project", package="old_pkg")
 WINE = Names(project="Wine.Quality", package="wine_quality")
+# A project named like its package, as the template is, and one that is not.
+SAME = Names(project="samename", package="samename")
+FRAUD = Names(project="Acme-Fraud", package="fraud")
 
 
 # --------------------------------------------------------------------------- names
@@ -95,15 +98,27 @@ def test_bad_project_names_are_refused(name: str) -> None:
     assert str(caught.value).startswith(f"--project-name {name!r}: must be a valid PyPI")
 
 
+def test_a_project_name_starting_with_a_digit_is_refused() -> None:
+    # PyPI takes it, but metric names and environment variables are built from it.
+    with pytest.raises(InputError, match=r"--project-name '3d-model': must start with a letter"):
+        check_project_name("3d-model", [])
+
+
 def test_a_project_named_like_a_dependency_is_refused() -> None:
     with pytest.raises(InputError, match=r"--project-name 'Scikit_Learn': must not be the name"):
         check_project_name("Scikit_Learn", ["scikit-learn"])
 
 
-def test_slug_and_env_prefix() -> None:
+def test_each_spelling_derives_from_the_project_name_but_the_package() -> None:
     assert canonical("Wine..Quality__x") == "wine-quality-x"
     assert WINE.slug == "wine-quality"
     assert WINE.env_prefix == "WINE_QUALITY"
+    assert (FRAUD.slug, FRAUD.identifier, FRAUD.env_prefix) == (
+        "acme-fraud",
+        "acme_fraud",
+        "ACME_FRAUD",
+    )
+    assert FRAUD.spellings() == {"fraud", "Acme-Fraud", "acme-fraud", "acme_fraud"}
 
 
 # --------------------------------------------------------------------------- rename
@@ -112,42 +127,99 @@ def test_slug_and_env_prefix() -> None:
 @pytest.mark.parametrize(
     ("path", "before", "after"),
     [
-        ("src/x.py", "from old_pkg.config import load", "from wine_quality.config import load"),
-        ("Makefile", "OLD_PKG_MODEL_DIR=models", "WINE_QUALITY_MODEL_DIR=models"),
+        # Imports, paths and dotted names: the package.
+        ("src/x.py", "from old_pkg.config import load", "from fraud.config import load"),
+        ("pyproject.toml", 'packages = ["src/old_pkg"]', 'packages = ["src/fraud"]'),
         (
-            "params.yaml",
-            "model_name: old-project-classifier",
-            "model_name: wine-quality-classifier",
+            "Dockerfile",
+            'ENTRYPOINT ["python", "-m", "old_pkg.serve"]',
+            'ENTRYPOINT ["python", "-m", "fraud.serve"]',
         ),
-        ("Dockerfile", 'io.old-project.model.version="x"', 'io.wine-quality.model.version="x"'),
-        ("x.py", 'metric("old_pkg_http_requests")', 'metric("wine_quality_http_requests")'),
-        ("dvc.yaml", "cmd: old_pkg ingest", "cmd: wine_quality ingest"),
-        ("pyproject.toml", 'name = "Old.Project"', 'name = "Wine.Quality"'),
-        (
-            "pyproject.toml",
-            'old_pkg = "old_pkg.cli:main"',
-            'wine_quality = "wine_quality.cli:main"',
-        ),
-        ("pyproject.toml", 'packages = ["src/old_pkg"]', 'packages = ["src/wine_quality"]'),
-        (
-            "README.md",
-            "# Old.Project\n\nRun `old_pkg init`.",
-            "# Wine.Quality\n\nRun `wine_quality init`.",
-        ),
-        ("LICENSE", "(c) 2026 the Old.Project authors", "(c) 2026 the Wine.Quality authors"),
+        # The distribution name itself.
+        ("pyproject.toml", 'name = "Old.Project"', 'name = "Acme-Fraud"'),
+        ("src/old_pkg/__init__.py", 'DISTRIBUTION = "Old.Project"', 'DISTRIBUTION = "Acme-Fraud"'),
+        ("README.md", "# Old.Project\n", "# Acme-Fraud\n"),
+        ("LICENSE", "(c) 2026 the Old.Project authors", "(c) 2026 the Acme-Fraud authors"),
         ("other.md", "# Old.Project", "# Old.Project"),
+        # The slug: the command, image names, label namespace, model name.
+        ("pyproject.toml", 'old-project = "old_pkg.cli:main"', 'acme-fraud = "fraud.cli:main"'),
+        (
+            "src/old_pkg/cli.py",
+            'ArgumentParser(prog="old-project")',
+            'ArgumentParser(prog="acme-fraud")',
+        ),
+        (
+            "src/old_pkg/cli.py",
+            'f"old-project {args.command}: error"',
+            'f"acme-fraud {args.command}: error"',
+        ),
+        ("dvc.yaml", "cmd: old-project ingest --out x", "cmd: acme-fraud ingest --out x"),
+        ("README.md", "Run `old-project init`.", "Run `acme-fraud init`."),
+        ("params.yaml", "model_name: old-project-classifier", "model_name: acme-fraud-classifier"),
+        ("Dockerfile", 'io.old-project.model.version="x"', 'io.acme-fraud.model.version="x"'),
+        # The slug as an identifier: metric names and, upper case, environment variables.
+        ("x.py", 'metric("old_project_http_requests")', 'metric("acme_fraud_http_requests")'),
+        ("Makefile", "OLD_PROJECT_MODEL_DIR=models", "ACME_FRAUD_MODEL_DIR=models"),
     ],
 )
 def test_each_spelling_of_the_name_gets_its_own_replacement(
     path: str, before: str, after: str
 ) -> None:
-    assert rename_text(path, before, OLD, WINE) == after
+    assert rename_text(path, before, OLD, FRAUD) == after
+
+
+@pytest.mark.parametrize(
+    ("path", "before", "after"),
+    [
+        (
+            "src/x.py",
+            "from samename import cli\nimport samename\n",
+            "from fraud import cli\nimport fraud\n",
+        ),
+        (
+            "src/x.py",
+            'log = logging.getLogger("samename.serve")',
+            'log = logging.getLogger("fraud.serve")',
+        ),
+        ("benchmarks/x.py", "samename = Server()\nsamename[0]", "fraud = Server()\nfraud[0]"),
+        ("Makefile", "python -m samename.serve", "python -m fraud.serve"),
+        ("dvc.yaml", "- src/samename/stages/train.py", "- src/fraud/stages/train.py"),
+        ("pyproject.toml", 'name = "samename"', 'name = "Acme-Fraud"'),
+        ("pyproject.toml", 'samename = "samename.cli:main"', 'acme-fraud = "fraud.cli:main"'),
+        ("src/samename/__init__.py", 'DISTRIBUTION = "samename"', 'DISTRIBUTION = "Acme-Fraud"'),
+        ("src/samename/cli.py", 'prog="samename"', 'prog="acme-fraud"'),
+        ("dvc.yaml", "cmd: samename ingest --out x", "cmd: acme-fraud ingest --out x"),
+        (
+            "README.md",
+            "`samename <stage>`; samename drift",
+            "`acme-fraud <stage>`; acme-fraud drift",
+        ),
+        ("x.py", 'f"samename {args.command}: error"', 'f"acme-fraud {args.command}: error"'),
+        ("Dockerfile", 'LABEL io.samename.metrics="x"', 'LABEL io.acme-fraud.metrics="x"'),
+        ("x.yml", "IMAGE: samename-smoke:1", "IMAGE: acme-fraud-smoke:1"),
+        ("x.py", '"samename_http_requests"', '"acme_fraud_http_requests"'),
+        ("x.py", "SAMENAME_PORT", "ACME_FRAUD_PORT"),
+    ],
+)
+def test_names_that_coincide_are_told_apart_by_where_they_stand(
+    path: str, before: str, after: str
+) -> None:
+    assert rename_text(path, before, SAME, FRAUD) == after
+
+
+def test_a_project_named_like_its_package_keeps_one_spelling() -> None:
+    text = "from old_pkg import x\nold-project train\nOLD_PROJECT_PORT old_project_rows"
+    assert rename_text("a", text, OLD, WINE) == (
+        "from wine_quality import x\nwine-quality train\nWINE_QUALITY_PORT wine_quality_rows"
+    )
 
 
 def test_a_second_rename_starts_from_the_renamed_spellings() -> None:
-    renamed = rename_text("a", "io.old-project.x old-project-serve OLD_PKG_PORT old_pkg", OLD, WINE)
-    assert renamed == "io.wine-quality.x wine-quality-serve WINE_QUALITY_PORT wine_quality"
-    again = rename_text("a", renamed, WINE, Names("churn", "churn"))
+    renamed = rename_text(
+        "a", "io.old-project.x old-project-serve OLD_PROJECT_PORT old_pkg", OLD, FRAUD
+    )
+    assert renamed == "io.acme-fraud.x acme-fraud-serve ACME_FRAUD_PORT fraud"
+    again = rename_text("a", renamed, FRAUD, Names("churn", "churn"))
     assert again == "io.churn.x churn-serve CHURN_PORT churn"
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import joblib
@@ -16,11 +17,13 @@ import pandas as pd
 import pytest
 from dvc_data.hashfile.hash import file_md5 as dvc_file_md5
 
+from tabml import DISTRIBUTION
 from tabml.config import DataSchema, Params, TrainParams
 from tabml.serve.model import NUMERIC_COLUMNS_KEY, NUMERIC_INPUT
 from tabml.stages.export import (
     LABEL,
     PROBABILITIES,
+    RECORDED_DISTRIBUTIONS,
     ParityError,
     check_parity,
     file_md5,
@@ -162,6 +165,9 @@ def test_run_writes_onnx_and_metadata(
     assert written["params"]["train"]["estimator"] == "logistic_regression"
     assert written["git"] == {"revision": None, "dirty": None}  # tmp_path is no git repo
     assert written["parity"]["max_abs_diff"] <= 1e-5
+    # Recorded by distribution name, which need not be the package's import name.
+    assert written["libraries"][DISTRIBUTION] == version(DISTRIBUTION)
+    assert set(written["libraries"]) == set(RECORDED_DISTRIBUTIONS)
 
 
 @pytest.mark.slow

@@ -333,7 +333,7 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
     else:
         inferred = infer_schema(frame, request.target).model_dump(mode="json")
         schema_text = (
-            f"# Data schema inferred by `{new.package} init` from {data_dest}.\n"
+            f"# Data schema inferred by `{new.slug} init` from {data_dest}.\n"
             "# Review it: tighten the ranges, list the labels you expect, set null "
             "allowances.\n" + yaml.safe_dump(inferred, sort_keys=False)
         )
@@ -343,7 +343,8 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
     renamed = {rename.moves.get(path, path): text for path, text in texts.items()}
     renamed.update(rename.contents)
     if old != new:
-        left = [found for name in {old.package, old.slug} for found in mentions(renamed, name)]
+        gone = old.spellings() - new.spellings()
+        left = [found for name in sorted(gone) for found in mentions(renamed, name)]
         if left:
             raise InputError(
                 f"rename {old.package!r} -> {new.package!r}: {len(left)} mention(s) would "

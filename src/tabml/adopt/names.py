@@ -1,4 +1,10 @@
-"""Rules for the project (distribution) name and the Python package name."""
+"""Rules for the project (distribution) name and the Python package name.
+
+The two may differ (project `acme-fraud`, package `fraud`). The package is what Python
+imports; everything that names the project to the outside world derives from the
+project name: what pip and `importlib.metadata` know it as, the command, image names and
+labels, metric names and environment variables.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,12 @@ PROJECT_PATTERN = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IG
 PROJECT_RULE = (
     "must be a valid PyPI distribution name: ASCII letters, digits, '.', '_' and '-', "
     "starting and ending with a letter or digit"
+)
+# Metric names and environment variables are built from the project name, and
+# neither may start with a digit.
+PROJECT_START_RULE = (
+    "must start with a letter (it also names the metrics, <name>_..., and the "
+    "environment variables, <NAME>_..., which cannot start with a digit)"
 )
 PACKAGE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 PACKAGE_RULE = (
@@ -39,18 +51,32 @@ class Names:
 
     @property
     def slug(self) -> str:
-        """The project name where only lowercase and '-' fit: images, labels, folders."""
+        """The project name where only lowercase and '-' fit: the command, images,
+        label namespaces, folders."""
         return canonical(self.project)
 
     @property
+    def identifier(self) -> str:
+        """The project name where only identifier characters fit: metric names."""
+        return self.slug.replace("-", "_")
+
+    @property
     def env_prefix(self) -> str:
-        return self.package.upper()
+        """The project name as environment variables spell it (`<PREFIX>_PORT`)."""
+        return self.identifier.upper()
+
+    def spellings(self) -> set[str]:
+        """Every form the names take in the repository's text (env_prefix aside: the
+        identifier's upper case)."""
+        return {self.package, self.project, self.slug, self.identifier}
 
 
 def check_project_name(name: str, locked_dependencies: Iterable[str]) -> None:
     """Refuse a name PyPI would not accept, or one that is already a dependency's."""
     if not PROJECT_PATTERN.match(name):
         raise InputError(f"--project-name {name!r}: {PROJECT_RULE}")
+    if not name[0].isalpha():
+        raise InputError(f"--project-name {name!r}: {PROJECT_START_RULE}")
     taken = {canonical(dependency) for dependency in locked_dependencies}
     if canonical(name) in taken:
         raise InputError(

@@ -1,10 +1,18 @@
 """The rename plan: every file and path that names the old project or package, rewritten.
 
-Three spellings carry a name through the repository: the package (`tabml`, imports,
-the CLI, metric names), its upper case (`TABML_` environment variables) and the
-project slug, which is used where only lowercase and '-' fit (image names, OCI label
-keys, `<slug>-classifier`). The distribution name itself appears in pyproject's
-`[project] name`, the README's title and the license's copyright line.
+The package (`tabml`) is what Python imports: import statements, `src/<package>/`,
+`python -m <package>.serve`, logger names. Everything else names the project, in the
+spelling that fits where it stands:
+
+- the distribution name itself: pyproject's `[project] name`, the package's
+  `DISTRIBUTION` (which version lookups use), the README's title, the license;
+- the slug (lowercase and '-'): the command (`<slug> train`, the console script), image
+  names, the OCI label namespace `io.<slug>.`, `<slug>-classifier`;
+- the slug as an identifier ('_' for '-'): metric names `<identifier>_...` and, upper
+  case, the environment variables `<IDENTIFIER>_...`.
+
+The template's names coincide (`tabml` everywhere), so each spelling is told apart by
+where it stands rather than by what it says.
 """
 
 from __future__ import annotations
@@ -39,20 +47,35 @@ def _pattern(alternatives: list[tuple[str, str]]) -> tuple[re.Pattern[str], list
 
 
 def _generic_rules(old: Names, new: Names) -> list[tuple[str, str]]:
-    # Order matters where alternatives start at the same place: the slug forms come
-    # before the bare package name, which they contain when slug == package.
+    # Order matters where alternatives start at the same place: the project's forms come
+    # before the bare package name, which they contain when the names coincide.
+    slug = re.escape(old.slug)
     return [
         (re.escape(f"io.{old.slug}."), f"io.{new.slug}."),
         (re.escape(f"{old.slug}-"), f"{new.slug}-"),
+        # The command: the name followed by a subcommand (`tabml train`), a placeholder
+        # (`<stage>`, `{command}`) or a word in prose, which reads as well with the slug;
+        # not an import (`from tabml import x`), nor part of a path or a dotted name.
+        (rf"(?<![\w./-])(?<!from )(?<!import ){slug}(?= [a-z<{{])", new.slug),
         (re.escape(old.env_prefix), new.env_prefix),
+        (re.escape(f"{old.identifier}_"), f"{new.identifier}_"),
         (re.escape(old.package), new.package),
     ]
 
 
 def _file_rules(path: str, old: Names, new: Names) -> list[tuple[str, str]]:
-    project = re.escape(old.project)
+    project, slug = re.escape(old.project), re.escape(old.slug)
+    package = re.escape(old.package)
     if path == "pyproject.toml":
-        return [(rf'^name = "{project}"$', f'name = "{new.project}"')]
+        return [
+            (rf'^name = "{project}"$', f'name = "{new.project}"'),
+            # [project.scripts]: the command is the slug, its target the package.
+            (rf'^{slug}(?= = "{package}\.cli:main"$)', new.slug),
+        ]
+    if path == f"src/{old.package}/__init__.py":
+        return [(rf'^DISTRIBUTION = "{project}"$', f'DISTRIBUTION = "{new.project}"')]
+    if path == f"src/{old.package}/cli.py":
+        return [(rf'(?<=prog="){slug}(?=")', new.slug)]
     if path == "README.md":
         return [(rf"\A# {project}$", f"# {new.project}")]
     if path == "LICENSE":

@@ -667,7 +667,8 @@ class ServingApp:
         return json_response({"ready": True})
 
     async def v2_server(self, receive: Receive) -> Response:
-        return json_response({"name": "tabml", "version": tabml.__version__, "extensions": []})
+        server = {"name": tabml.DISTRIBUTION, "version": tabml.__version__, "extensions": []}
+        return json_response(server)
 
     async def metadata(self, receive: Receive) -> Response:
         self._require_model()

@@ -30,6 +30,7 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
+from tabml import DISTRIBUTION
 from tabml.config import DataSchema, ExportParams, Params
 from tabml.errors import PipelineError
 from tabml.serve.model import LABEL_OUTPUT, NUMERIC_COLUMNS_KEY, NUMERIC_INPUT, PROBABILITIES_OUTPUT
@@ -41,6 +42,9 @@ PIPELINE_WRITES = (":!dvc.lock", ":!metrics", ":!plots", ":!reports", ":!**/.git
 
 PROBABILITIES = PROBABILITIES_OUTPUT
 LABEL = LABEL_OUTPUT
+# Installed distributions whose versions metadata.json records, by distribution name:
+# this project's own is DISTRIBUTION, which need not be its import name.
+RECORDED_DISTRIBUTIONS = (DISTRIBUTION, "scikit-learn", "skl2onnx", "onnx", "onnxruntime")
 
 
 class ParityError(PipelineError):
@@ -229,10 +233,7 @@ def build_metadata(
             "tolerance": params.export.parity_tolerance,
         },
         "git": git,
-        "libraries": {
-            name: version(name)
-            for name in ("tabml", "scikit-learn", "skl2onnx", "onnx", "onnxruntime")
-        },
+        "libraries": {name: version(name) for name in RECORDED_DISTRIBUTIONS},
     }
 
 
