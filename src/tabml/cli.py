@@ -13,9 +13,13 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabml.config import Params, load_params, load_schema
 from tabml.errors import InputError, PipelineError
+
+if TYPE_CHECKING:
+    from tabml.monitor.github import GitHubClient
 
 Handler = Callable[[argparse.Namespace, Params], str]
 SCHEMA_HEADER = """\
@@ -152,10 +156,25 @@ def _drift(args: argparse.Namespace, params: Params) -> str:
     return f"{verdict} ({args.json_out}, {args.html_out})"
 
 
-def _drift_issue(args: argparse.Namespace) -> str:
+def _check_repository(repo: str) -> None:
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        raise InputError(f"--repo {repo!r}: must be OWNER/NAME")
+
+
+def _github_client(args: argparse.Namespace, without_token: str) -> GitHubClient:
+    """A client for --api-url and --repo with the token in $GITHUB_TOKEN."""
     import os
 
-    from tabml.monitor.issue import GitHubClient, file_or_update, issue_body, issue_title
+    from tabml.monitor.github import GitHubClient
+
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise InputError(f"GITHUB_TOKEN is not set; {without_token}")
+    return GitHubClient(args.api_url, args.repo, token)
+
+
+def _drift_issue(args: argparse.Namespace) -> str:
+    from tabml.monitor.issue import file_or_update, issue_body, issue_title
 
     try:
         summary = json.loads(args.summary.read_text(encoding="utf-8"))
@@ -165,16 +184,11 @@ def _drift_issue(args: argparse.Namespace) -> str:
         ) from None
     except json.JSONDecodeError as error:
         raise InputError(f"--summary {args.summary}: not valid JSON: {error}") from None
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repo):
-        raise InputError(f"--repo {args.repo!r}: must be OWNER/NAME")
+    _check_repository(args.repo)
     if not summary.get("drift_detected"):
         return "no drift; no issue filed"
-    token = os.environ.get("GITHUB_TOKEN")
-    if not token:
-        raise InputError("GITHUB_TOKEN is not set; the issue cannot be filed")
-    client = GitHubClient(args.api_url, args.repo, token)
     action, number = file_or_update(
-        client,
+        _github_client(args, "the issue cannot be filed"),
         issue_title(summary),
         issue_body(summary, args.run_url, args.sample_name),
         args.label,
