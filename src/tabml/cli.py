@@ -196,6 +196,29 @@ def _drift_issue(args: argparse.Namespace) -> str:
     return f"{action} issue #{number}"
 
 
+def _retrain_pull(args: argparse.Namespace) -> str:
+    from tabml.monitor.retrain import TITLE, open_or_update, pull_body
+
+    _check_repository(args.repo)
+    if not args.changed:
+        raise InputError("--changed: no files; a retrain that changed nothing trains nothing")
+    body = pull_body(args.sample_name, args.changed, args.issue, args.run_url, args.base)
+    action, number = open_or_update(
+        _github_client(args, "the pull request cannot be opened"),
+        args.branch,
+        args.base,
+        TITLE,
+        body,
+    )
+    return f"{action} pull request #{number} from {args.branch} into {args.base}"
+
+
+def _refresh_data(args: argparse.Namespace, params: Params) -> str:
+    from tabml.monitor import refresh
+
+    return refresh.run(Path.cwd(), params.drift.refresh_command).describe()
+
+
 class QualityGateError(PipelineError):
     """The challenger is worse than the champion beyond the gate's tolerances."""
 
@@ -399,6 +422,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--label", default="drift")
     sub.add_argument("--run-url", default=None, help="link to the run with the HTML report")
     sub.add_argument("--sample-name", default="production sample")
+    sub = stages.add_parser(
+        "retrain-pr", help="open the retraining pull request after drift, or update it"
+    )
+    sub.set_defaults(handler=None, plain_handler=_retrain_pull)
+    sub.add_argument("--repo", required=True, help="OWNER/NAME")
+    sub.add_argument(
+        "--api-url",
+        default="https://api.github.com",
+        help="the REST API root ($GITHUB_API_URL in a workflow)",
+    )
+    sub.add_argument("--branch", required=True, help="the pushed branch with the retrain")
+    sub.add_argument("--base", required=True, help="the branch the pull request merges into")
+    sub.add_argument("--changed", nargs="+", default=[], help="the files the retrain changed")
+    sub.add_argument("--issue", type=int, default=None, help="the drift issue it closes")
+    sub.add_argument("--run-url", default=None, help="link to the drift run")
+    sub.add_argument("--sample-name", default="production sample")
+    stage(
+        "refresh-data",
+        _refresh_data,
+        "dvc update every imported data source, then run drift.refresh_command",
+    )
     return parser
 
 
