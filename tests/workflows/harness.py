@@ -35,6 +35,7 @@ STANDIN_FOR = {
     "docker/setup-buildx-action": "setup-buildx-action",
     "docker/login-action": "login-action",
     "docker/build-push-action": "build-push-action",
+    "actions/create-github-app-token": "create-github-app-token",
 }
 ACT_TIMEOUT = 900
 # The repository act reports as github.repository (from the origin URL).
