@@ -57,8 +57,11 @@ typecheck: setup ## mypy in strict mode
 push: setup ## Upload data and models to the DVC remote (and the run-cache)
 	$(RUN) dvc push --run-cache
 
-refresh-data: setup ## New data for a retrain: dvc update every import, then drift.refresh_command
-	$(RUN) tabml refresh-data
+# The command for data that is not a DVC import comes from the environment, so that any
+# quoting in it survives: make refresh-data REFRESH_COMMAND='python fetch.py && dvc add ...'
+export REFRESH_COMMAND
+refresh-data: setup ## New data for a retrain: dvc update every import, then REFRESH_COMMAND
+	$(RUN) tabml refresh-data --command "$$REFRESH_COMMAND"
 
 pull: setup ## Download the data and models that dvc.lock names
 	$(RUN) dvc pull

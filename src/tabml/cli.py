@@ -213,10 +213,10 @@ def _retrain_pull(args: argparse.Namespace) -> str:
     return f"{action} pull request #{number} from {args.branch} into {args.base}"
 
 
-def _refresh_data(args: argparse.Namespace, params: Params) -> str:
+def _refresh_data(args: argparse.Namespace) -> str:
     from tabml.monitor import refresh
 
-    return refresh.run(Path.cwd(), params.drift.refresh_command).describe()
+    return refresh.run(Path.cwd(), args.refresh_command or None).describe()
 
 
 class QualityGateError(PipelineError):
@@ -438,10 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--issue", type=int, default=None, help="the drift issue it closes")
     sub.add_argument("--run-url", default=None, help="link to the drift run")
     sub.add_argument("--sample-name", default="production sample")
-    stage(
+    sub = stages.add_parser(
         "refresh-data",
-        _refresh_data,
-        "dvc update every imported data source, then run drift.refresh_command",
+        help="new data for a retrain: dvc update every imported source, then --command",
+    )
+    sub.set_defaults(handler=None, plain_handler=_refresh_data)
+    sub.add_argument(
+        "--command",
+        dest="refresh_command",  # `command` is the subcommand's name
+        default="",
+        help="a shell command that fetches the project's own new data and ends with "
+        "`dvc add PATH` (empty: none)",
     )
     return parser
 

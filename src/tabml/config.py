@@ -137,9 +137,6 @@ class DriftParams(_Strict):
     prediction_psi_threshold: Annotated[float, Field(gt=0.0)] = 0.1
     metric_tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     min_sample_rows: Annotated[int, Field(ge=5)] = 30
-    # What a retrain after drift runs to fetch new data, besides `dvc update` of every
-    # imported source (tabml refresh-data; src/tabml/monitor/refresh.py).
-    refresh_command: Annotated[str, Field(min_length=1)] | None = None
 
 
 class MetricRule(_Strict):

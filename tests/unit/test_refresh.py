@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tabml.config import ConfigError, parse_params
+from tabml.cli import main
 from tabml.errors import InputError
 from tabml.monitor.refresh import RefreshPlan, is_import, plan
-
-from ..conftest import REPO_ROOT
 
 ADDED = {"outs": [{"md5": "a" * 32, "size": 10, "path": "mine.csv"}]}
 IMPORTED_URL = {
@@ -49,7 +47,7 @@ def test_the_plan_updates_imports_only_and_runs_the_command(tmp_path: Path) -> N
         ("data/external/data.csv.dvc", "data/external/x.csv.dvc"), "make fetch"
     )
     assert "updated 2 imported source(s)" in todo.describe()
-    assert "ran drift.refresh_command ('make fetch')" in todo.describe()
+    assert "ran the refresh command ('make fetch')" in todo.describe()
 
 
 def test_with_nothing_to_refresh_it_says_so(tmp_path: Path) -> None:
@@ -65,11 +63,10 @@ def test_an_unreadable_pointer_is_named(tmp_path: Path) -> None:
         plan(tmp_path, ["bad.dvc"], None)
 
 
-def test_the_refresh_command_is_a_drift_setting() -> None:
-    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    assert parse_params(raw).drift.refresh_command is None
-    raw["drift"]["refresh_command"] = "make fetch"
-    assert parse_params(raw).drift.refresh_command == "make fetch"
-    raw["drift"]["refresh_command"] = ""
-    with pytest.raises(ConfigError, match="refresh_command"):
-        parse_params(raw)
+def test_outside_a_git_work_tree_it_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert main(["refresh-data", "--command", ""]) == 2
+    assert "not a git work tree" in capsys.readouterr().err

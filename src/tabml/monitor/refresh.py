@@ -4,8 +4,11 @@ on what production looks like now.
 Two sources of new data are known. An imported one (`dvc import`, `dvc import-url`) is
 a .dvc file whose `deps` say where the data came from, and `dvc update` brings it to
 that source's current version. Data that arrives some other way is the project's own
-business: params.yaml names a command for it (`drift.refresh_command`), which must leave
-the new data in place and its .dvc file updated (`dvc add PATH` as its last step).
+business: a shell command given to the refresh (the DRIFT_REFRESH_COMMAND repository
+variable in the drift workflow, REFRESH_COMMAND for `make refresh-data`) must leave the
+new data in place and its .dvc file updated (`dvc add PATH` as its last step). It is
+not a params.yaml setting: fetching data is not part of the pipeline, and config.py,
+which a setting would change, is a dependency of every stage.
 With neither there is nothing to refresh, and a retrain would train on the same data.
 """
 
@@ -44,7 +47,7 @@ class RefreshPlan:
         if self.empty:
             return (
                 "nothing to refresh: no .dvc file comes from `dvc import` or "
-                "`dvc import-url`, and params.yaml sets no drift.refresh_command"
+                "`dvc import-url`, and no refresh command was given"
             )
         done = []
         if self.imports:
@@ -52,7 +55,7 @@ class RefreshPlan:
                 f"updated {len(self.imports)} imported source(s) ({', '.join(self.imports)})"
             )
         if self.command is not None:
-            done.append(f"ran drift.refresh_command ({self.command!r})")
+            done.append(f"ran the refresh command ({self.command!r})")
         return "; ".join(done)
 
 
@@ -110,5 +113,5 @@ def run(root: Path, command: str | None) -> RefreshPlan:
             f"dvc update {' '.join(todo.imports)}",
         )
     if todo.command is not None:
-        _execute(["sh", "-c", todo.command], root, f"drift.refresh_command {todo.command!r}")
+        _execute(["sh", "-c", todo.command], root, f"refresh command {todo.command!r}")
     return todo
