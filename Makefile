@@ -16,7 +16,7 @@ RUN := $(UV) run --locked
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help setup init repro test test-fast lint format typecheck push pull status metrics plots \
-        report exp-show benchmark clean serve image serve-requirements benchmark-serve
+        report exp-show benchmark clean serve refresh-data image serve-requirements benchmark-serve
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,12 @@ typecheck: setup ## mypy in strict mode
 
 push: setup ## Upload data and models to the DVC remote (and the run-cache)
 	$(RUN) dvc push --run-cache
+
+# The command for data that is not a DVC import comes from the environment, so that any
+# quoting in it survives: make refresh-data REFRESH_COMMAND='python fetch.py && dvc add ...'
+export REFRESH_COMMAND
+refresh-data: setup ## New data for a retrain: dvc update every import, then REFRESH_COMMAND
+	$(RUN) tabml refresh-data --command "$$REFRESH_COMMAND"
 
 pull: setup ## Download the data and models that dvc.lock names
 	$(RUN) dvc pull

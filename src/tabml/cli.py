@@ -13,9 +13,13 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabml.config import DELIMITERS, Params, load_params, load_schema
 from tabml.errors import InputError, PipelineError
+
+if TYPE_CHECKING:
+    from tabml.monitor.github import GitHubClient
 
 Handler = Callable[[argparse.Namespace, Params], str]
 SCHEMA_HEADER = """\
@@ -158,10 +162,25 @@ def _drift(args: argparse.Namespace, params: Params) -> str:
     return f"{verdict} ({args.json_out}, {args.html_out})"
 
 
-def _drift_issue(args: argparse.Namespace) -> str:
+def _check_repository(repo: str) -> None:
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        raise InputError(f"--repo {repo!r}: must be OWNER/NAME")
+
+
+def _github_client(args: argparse.Namespace, without_token: str) -> GitHubClient:
+    """A client for --api-url and --repo with the token in $GITHUB_TOKEN."""
     import os
 
-    from tabml.monitor.issue import GitHubClient, file_or_update, issue_body, issue_title
+    from tabml.monitor.github import GitHubClient
+
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise InputError(f"GITHUB_TOKEN is not set; {without_token}")
+    return GitHubClient(args.api_url, args.repo, token)
+
+
+def _drift_issue(args: argparse.Namespace) -> str:
+    from tabml.monitor.issue import file_or_update, issue_body, issue_title
 
     try:
         summary = json.loads(args.summary.read_text(encoding="utf-8"))
@@ -171,21 +190,39 @@ def _drift_issue(args: argparse.Namespace) -> str:
         ) from None
     except json.JSONDecodeError as error:
         raise InputError(f"--summary {args.summary}: not valid JSON: {error}") from None
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repo):
-        raise InputError(f"--repo {args.repo!r}: must be OWNER/NAME")
+    _check_repository(args.repo)
     if not summary.get("drift_detected"):
         return "no drift; no issue filed"
-    token = os.environ.get("GITHUB_TOKEN")
-    if not token:
-        raise InputError("GITHUB_TOKEN is not set; the issue cannot be filed")
-    client = GitHubClient(args.api_url, args.repo, token)
     action, number = file_or_update(
-        client,
+        _github_client(args, "the issue cannot be filed"),
         issue_title(summary),
         issue_body(summary, args.run_url, args.sample_name),
         args.label,
     )
     return f"{action} issue #{number}"
+
+
+def _retrain_pull(args: argparse.Namespace) -> str:
+    from tabml.monitor.retrain import TITLE, open_or_update, pull_body
+
+    _check_repository(args.repo)
+    if not args.changed:
+        raise InputError("--changed: no files; a retrain that changed nothing trains nothing")
+    body = pull_body(args.sample_name, args.changed, args.issue, args.run_url, args.base)
+    action, number = open_or_update(
+        _github_client(args, "the pull request cannot be opened"),
+        args.branch,
+        args.base,
+        TITLE,
+        body,
+    )
+    return f"{action} pull request #{number} from {args.branch} into {args.base}"
+
+
+def _refresh_data(args: argparse.Namespace) -> str:
+    from tabml.monitor import refresh
+
+    return refresh.run(Path.cwd(), args.refresh_command or None).describe()
 
 
 class QualityGateError(PipelineError):
@@ -400,6 +437,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--label", default="drift")
     sub.add_argument("--run-url", default=None, help="link to the run with the HTML report")
     sub.add_argument("--sample-name", default="production sample")
+    sub = stages.add_parser(
+        "retrain-pr", help="open the retraining pull request after drift, or update it"
+    )
+    sub.set_defaults(handler=None, plain_handler=_retrain_pull)
+    sub.add_argument("--repo", required=True, help="OWNER/NAME")
+    sub.add_argument(
+        "--api-url",
+        default="https://api.github.com",
+        help="the REST API root ($GITHUB_API_URL in a workflow)",
+    )
+    sub.add_argument("--branch", required=True, help="the pushed branch with the retrain")
+    sub.add_argument("--base", required=True, help="the branch the pull request merges into")
+    sub.add_argument("--changed", nargs="+", default=[], help="the files the retrain changed")
+    sub.add_argument("--issue", type=int, default=None, help="the drift issue it closes")
+    sub.add_argument("--run-url", default=None, help="link to the drift run")
+    sub.add_argument("--sample-name", default="production sample")
+    sub = stages.add_parser(
+        "refresh-data",
+        help="new data for a retrain: dvc update every imported source, then --command",
+    )
+    sub.set_defaults(handler=None, plain_handler=_refresh_data)
+    sub.add_argument(
+        "--command",
+        dest="refresh_command",  # `command` is the subcommand's name
+        default="",
+        help="a shell command that fetches the project's own new data and ends with "
+        "`dvc add PATH` (empty: none)",
+    )
     return parser
 
 

@@ -40,6 +40,7 @@ STANDIN_FOR = {
     "docker/login-action": "login-action",
     "docker/build-push-action": "build-push-action",
     "aws-actions/configure-aws-credentials": "configure-aws-credentials",
+    "actions/create-github-app-token": "create-github-app-token",
 }
 ACT_TIMEOUT = 900
 # The repository act reports as github.repository (from the origin URL).

@@ -1,26 +1,17 @@
 """File drift as a GitHub issue, or update the open one instead of filing another.
 
-The body is built by a pure function; the REST calls go through the small client
-below (the standard library's urllib), against $GITHUB_API_URL on GitHub or on
-GitHub Enterprise alike.
+The body is built by a pure function; the REST calls go through
+`tabml.monitor.github.GitHubClient`.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
-from tabml.errors import PipelineError
+from tabml.monitor.github import GitHubClient
 
 MARKER = "<!-- tabml-drift -->"
-
-
-class GitHubError(PipelineError):
-    """The GitHub API refused or failed a call."""
 
 
 def issue_title(summary: dict[str, Any]) -> str:
@@ -59,35 +50,6 @@ def issue_body(summary: dict[str, Any], run_url: str | None, sample: str) -> str
         lines.append(f"The full HTML report is attached to [the workflow run]({run_url}).")
     lines.append("This issue is updated, not duplicated, while it stays open.")
     return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class GitHubClient:
-    api_url: str
-    repository: str
-    token: str
-
-    def call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
-        url = f"{self.api_url.rstrip('/')}/repos/{self.repository}{path}"
-        request = urllib.request.Request(
-            url,
-            method=method,
-            data=None if payload is None else json.dumps(payload).encode(),
-            headers={
-                "Authorization": f"Bearer {self.token}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": "2022-11-28",
-                "Content-Type": "application/json",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            detail = error.read().decode("utf-8", "replace")[:500]
-            raise GitHubError(f"{method} {url}: HTTP {error.code}: {detail}") from None
-        except urllib.error.URLError as error:
-            raise GitHubError(f"{method} {url}: {error.reason}") from None
 
 
 def file_or_update(client: GitHubClient, title: str, body: str, label: str) -> tuple[str, int]:

@@ -14,6 +14,8 @@ was asked to do as one JSON line in $STANDIN_RECORD/calls.jsonl, for the tests t
   build-push                 really build with `docker build` (podman here); a push is
                              recorded with the built image's labels instead of sent
   gh                         record `gh release create` and its notes file
+  create-github-app-token    refuse an empty client id or key, as the real one does, and
+                             output the token "ghs_installation_<client-id>"
 
 Usage: standin.py KIND [ARGS...]; inputs come from INPUT_* variables, as for real actions.
 """
@@ -190,6 +192,24 @@ def build_push() -> None:
     )
 
 
+def app_token() -> None:
+    given = inputs("client-id", "private-key", "permission-contents", "permission-pull-requests")
+    if not given["client-id"] or not given["private-key"]:
+        sys.exit("stand-in create-github-app-token: client-id and private-key are required")
+    token = f"ghs_installation_{given['client-id']}"
+    set_output("token", token)
+    record(
+        "create-github-app-token",
+        client_id=given["client-id"],
+        key_set=True,
+        permissions={
+            "contents": given["permission-contents"],
+            "pull-requests": given["permission-pull-requests"],
+        },
+        token=token,
+    )
+
+
 HANDLERS = {
     "setup-python": setup_python,
     "setup-uv": setup_uv,
@@ -199,6 +219,7 @@ HANDLERS = {
     "login": login,
     "build-push": build_push,
     "configure-aws-credentials": configure_aws_credentials,
+    "create-github-app-token": app_token,
 }
 
 if __name__ == "__main__":
