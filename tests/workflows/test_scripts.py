@@ -43,7 +43,6 @@ def metadata(model_md5: str) -> dict[str, object]:
         "data": {"version": "d" * 32, "rows": 10},
         "metrics": {"f1": 0.97561, "test_rows": 114},
         "params": {"train": {"estimator": "logistic_regression"}},
-        "git": {"revision": "c" * 40, "dirty": False},
         "features": [
             {"name": "size", "dtype": "float", "min": 0.0, "max": 10.0},
             {"name": "count", "dtype": "int", "min": 0, "max": 5},
@@ -94,7 +93,6 @@ def test_first_release_is_v1(repo: Path) -> None:
         "model-name": "m",
         "model-md5": "a" * 32,
         "data-md5": "d" * 32,
-        "model-revision": "c" * 40,
         "params-sha256": "84464aa398ef5a9ca058112718c8ae04823cb9148cb7f6622fc17d91607cb78c",
         "metrics": "f1=0.97561,test_rows=114",
         "version": "v1.0.0",
