@@ -76,8 +76,8 @@ def verdict(committed: str | None, reproduced: str) -> tuple[int, list[str]]:
     changes = changed_stages(before, yaml.safe_load(reproduced) or {})
     if not changes:
         return 0, [
-            "::notice title=dvc.lock reformatted::dvc repro rewrote dvc.lock with the same "
-            "records (formatting only); the committed lock names the same data and models."
+            "::notice title=dvc.lock rewritten::dvc repro rewrote dvc.lock with the same "
+            "stage records; the committed lock names the same data and models."
         ]
     lines = [f"  {name}: {', '.join(differ)}" for name, differ in changes.items()]
     names = ", ".join(changes)
