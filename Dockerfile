@@ -25,9 +25,9 @@ ARG CREATED=unknown
 ARG MODEL_NAME=unknown
 ARG MODEL_VERSION=unknown
 ARG DATA_VERSION=unknown
-# Lineage (.github/scripts/release_info.py --build-args): the commit the model was exported
-# at, a digest of its params and its test metrics; GET /metadata and the model card agree.
-ARG MODEL_REVISION=unknown
+# Lineage (.github/scripts/release_info.py --build-args): model and data versions, a digest
+# of the params and the test metrics; GET /metadata and the model card agree. The commit is
+# REVISION, the one this image was built from.
 ARG PARAMS_SHA256=unknown
 ARG METRICS=unknown
 LABEL org.opencontainers.image.title="tabml prediction API" \
@@ -40,7 +40,6 @@ LABEL org.opencontainers.image.title="tabml prediction API" \
       io.tabml.model.name="${MODEL_NAME}" \
       io.tabml.model.version="${MODEL_VERSION}" \
       io.tabml.data.version="${DATA_VERSION}" \
-      io.tabml.model.revision="${MODEL_REVISION}" \
       io.tabml.params.sha256="${PARAMS_SHA256}" \
       io.tabml.metrics="${METRICS}"
 RUN groupadd --system --gid 10001 tabml \

@@ -5,7 +5,6 @@ Usage: python3 release_info.py METADATA NOTES_OUT
 
 Writes to $GITHUB_OUTPUT:
   model-md5, data-md5, model-name  what the exported model and its data are (md5s, as in dvc.lock)
-  model-revision                   the git commit the model was exported at
   params-sha256                    sha256 of the model's params as canonical JSON
   metrics                          the test metrics as name=value pairs, comma-separated
   version                          the semantic version, vX.Y.Z
@@ -55,7 +54,8 @@ def latest_release() -> tuple[tuple[int, int, int], str | None] | None:
 
 
 def lineage(metadata: dict) -> dict[str, str]:
-    """The facts the image labels carry: model, data, commit, params digest, metrics."""
+    """The facts the image labels carry: model, data, params digest, metrics. The commit
+    is the build's own (REVISION, the image's org.opencontainers.image.revision)."""
     model, data = metadata["model"], metadata["data"]
     params = metadata.get("params")
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -63,7 +63,6 @@ def lineage(metadata: dict) -> dict[str, str]:
         "model-name": model["name"],
         "model-md5": model["version"],
         "data-md5": data["version"],
-        "model-revision": (metadata.get("git") or {}).get("revision") or "unknown",
         "params-sha256": hashlib.sha256(canonical.encode()).hexdigest()
         if isinstance(params, dict)
         else "unknown",
@@ -78,7 +77,6 @@ BUILD_ARGS = {
     "MODEL_NAME": "model-name",
     "MODEL_VERSION": "model-md5",
     "DATA_VERSION": "data-md5",
-    "MODEL_REVISION": "model-revision",
     "PARAMS_SHA256": "params-sha256",
     "METRICS": "metrics",
 }

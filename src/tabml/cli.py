@@ -88,7 +88,6 @@ def _export(args: argparse.Namespace, params: Params) -> str:
         params=params,
         onnx_out=args.onnx,
         metadata_out=args.metadata,
-        root=Path.cwd(),
     )
     parity = metadata["parity"]
     return (

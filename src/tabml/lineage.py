@@ -1,4 +1,4 @@
-"""Lineage: which model, data, commit, params and metrics a served model came from.
+"""Lineage: which model, data, params and metrics a served model came from.
 
 Three records carry the same facts, and they must agree:
 
@@ -7,6 +7,11 @@ Three records carry the same facts, and they must agree:
   "Lineage" section (a JSON block) and its "Params" section;
 - the serving image's labels, set from build args that .github/scripts/release_info.py
   derives from metadata.json (`io.tabml.*`, see LABELS).
+
+The commit is not among these facts: the pipeline's outputs depend on their declared
+inputs only, so the same model comes out of any commit with the same data, params and
+code. The image's `org.opencontainers.image.revision` records the commit it was built
+from (the release's github.sha, or HEAD for `make image`).
 
 Params travel in a label as a digest (sha256 of their canonical JSON) and metrics as
 `name=value` pairs; release_info.py writes both with the standard library only, the
@@ -28,7 +33,6 @@ LABELS = {
     "model name": "io.tabml.model.name",
     "model version": "io.tabml.model.version",
     "data version": "io.tabml.data.version",
-    "git revision": "io.tabml.model.revision",
     "params": "io.tabml.params.sha256",
     "metrics": "io.tabml.metrics",
 }
@@ -77,7 +81,7 @@ def json_block(markdown: str, heading: str) -> Any:
 
 
 def read_card(markdown: str) -> dict[str, Any]:
-    """The lineage a rendered model card states: model, data, git, metrics, params."""
+    """The lineage a rendered model card states: model, data, metrics, params."""
     lineage = json_block(markdown, LINEAGE_HEADING)
     if not isinstance(lineage, dict):
         raise ValueError(f"the {LINEAGE_HEADING!r} block is not a JSON object")
@@ -115,7 +119,6 @@ def mismatches(metadata: dict[str, Any], labels: dict[str, str], card: str) -> l
         ("model name", ("model", "name")),
         ("model version", ("model", "version")),
         ("data version", ("data", "version")),
-        ("git revision", ("git", "revision")),
     ):
         compare(fact, _get(metadata, *path), labels.get(LABELS[fact]), _get(stated, *path))
 

@@ -85,7 +85,6 @@ def export_model(
         parity=parity,
         data_version="test-data-version",
         data_rows=len(frame),
-        git={"revision": "0123456789abcdef", "dirty": False},
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.onnx").write_bytes(onnx_bytes)

@@ -365,7 +365,6 @@ def test_metadata(client: AsgiClient, breast_cancer_model: ExportedModel) -> Non
     body = client.get("/metadata").json()
     assert body["model"]["version"] == breast_cancer_model.metadata["model"]["version"]
     assert body["data"]["version"] == "test-data-version"
-    assert body["git"]["revision"] == "0123456789abcdef"
     assert body["params"]["train"]["estimator"] == "logistic_regression"
     assert "accuracy" in body["metrics"]
     assert [item["name"] for item in body["features"]] == list(breast_cancer_model.schema.features)

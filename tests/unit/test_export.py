@@ -150,7 +150,6 @@ def test_run_writes_onnx_and_metadata(
         params=default_params,
         onnx_out=tmp_path / "out" / "model.onnx",
         metadata_out=tmp_path / "out" / "meta.json",
-        root=tmp_path,
     )
     written = json.loads((tmp_path / "out" / "meta.json").read_text())
     assert written == metadata
@@ -163,7 +162,17 @@ def test_run_writes_onnx_and_metadata(
     assert written["target"] == {"name": "label", "classes": ["no", "yes"]}
     assert written["metrics"] == {"accuracy": 0.9}
     assert written["params"]["train"]["estimator"] == "logistic_regression"
-    assert written["git"] == {"revision": None, "dirty": None}  # tmp_path is no git repo
+    # Only facts derived from the stage's inputs: no commit, time or host.
+    assert set(written) == {
+        "model",
+        "data",
+        "features",
+        "target",
+        "params",
+        "metrics",
+        "parity",
+        "libraries",
+    }
     assert written["parity"]["max_abs_diff"] <= 1e-5
     # Recorded by distribution name, which need not be the package's import name.
     assert written["libraries"][DISTRIBUTION] == version(DISTRIBUTION)

@@ -31,7 +31,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 METADATA: dict[str, Any] = {
     "model": {"name": "tabml-classifier", "version": "a" * 32},
     "data": {"version": "d" * 32, "rows": 569},
-    "git": {"revision": "0123456789abcdef0123456789abcdef01234567", "dirty": False},
     "params": {
         "data": {"source": "sklearn", "path": None},
         "train": {"estimator": "logistic_regression", "logistic_regression": {"C": 1.0}},
@@ -63,7 +62,7 @@ def image_labels(metadata: dict[str, Any]) -> dict[str, str]:
 
 def card_markdown(metadata: dict[str, Any]) -> str:
     """The two sections of a model card that state lineage, as render_card writes them."""
-    lineage = {key: metadata[key] for key in ("model", "data", "git", "metrics")}
+    lineage = {key: metadata[key] for key in ("model", "data", "metrics")}
     params = {**metadata["params"], "model_card": {"intended_use": "tests"}}
     return "\n".join(
         [
@@ -88,7 +87,11 @@ def card_markdown(metadata: dict[str, Any]) -> str:
 def test_the_labels_carry_every_lineage_fact() -> None:
     labels = image_labels(METADATA)
     assert set(LABELS.values()) <= set(labels)
-    assert labels["io.tabml.model.revision"] == METADATA["git"]["revision"]
+    assert labels["io.tabml.model.version"] == METADATA["model"]["version"]
+    assert labels["io.tabml.data.version"] == METADATA["data"]["version"]
+    # The commit is the build's own label (org.opencontainers.image.revision), not a
+    # lineage fact: the model does not depend on it.
+    assert not [label for label in labels if "revision" in label]
     # release_info.py (standard library only) writes what tabml.lineage reads.
     assert labels["io.tabml.params.sha256"] == params_digest(METADATA["params"])
     assert labels["io.tabml.metrics"] == metrics_label(METADATA["metrics"])
@@ -131,23 +134,23 @@ CASES: dict[str, tuple[Change, str]] = {
         lambda m, labels, c: (m, {**labels, "io.tabml.metrics": "accuracy"}, c),
         "unreadable",
     ),
-    "missing revision label": (
+    "missing data version label": (
         lambda m, labels, c: (
             m,
-            {k: v for k, v in labels.items() if k != "io.tabml.model.revision"},
+            {k: v for k, v in labels.items() if k != "io.tabml.data.version"},
             c,
         ),
-        "git revision: ",
+        "data version: ",
     ),
     "label params digest": (
         lambda m, labels, c: (m, {**labels, "io.tabml.params.sha256": params_digest({})}, c),
         "params: ",
     ),
-    "card from another commit": (
+    "card for other data": (
         lambda m, labels, c: (
             m,
             labels,
-            card_markdown(_set(m, ("git", "revision"), "f" * 40)),
+            card_markdown(_set(m, ("data", "version"), "f" * 32)),
         ),
         "the model card says 'ffff",
     ),

@@ -17,7 +17,6 @@ from tabml.stages.train import fit
 METADATA: dict[str, Any] = {
     "model": {"version": "m" * 32},
     "data": {"version": "d" * 32, "rows": 120},
-    "git": {"revision": "abc123", "dirty": False},
     "metrics": {"accuracy": 0.912345678, "f1": 0.9, "test_rows": 24},
 }
 IMPORTANCE = [{"feature": "size", "importance": 0.3, "std": 0.01}]
@@ -155,7 +154,6 @@ def test_card_states_its_lineage_for_a_machine(
     assert stated == {
         "model": {"name": params.export.model_name, "version": "m" * 32},
         "data": {"version": "d" * 32, "rows": 120},
-        "git": {"revision": "abc123", "dirty": False},
         # The evaluate stage's metrics as metadata.json has them: not rounded.
         "metrics": {"accuracy": 0.912345678, "f1": 0.9, "test_rows": 24},
         # The model's params; the card's own settings stay in its Params section.

@@ -6,7 +6,9 @@
   with the base branch's pushed cache and run-cache: `dvc repro --pull` restores the
   unchanged stages and retrains the rest; the gate passes for a better model and fails
   for a worse one; the CML stand-in gets the report and the `comment update` arguments;
-  a fork's pull request gets no secrets, pushes nothing and posts nothing.
+  a fork's pull request gets no secrets, pushes nothing and posts nothing. A pull
+  request that changes the data pointer without the dvc.lock it reproduces fails with
+  the stages named and what to do; with that lock committed it passes.
 - train.yml on a docs-only pull request and merge group: green, "nothing to train", the
   train job skipped; when the decision job fails, the train job fails rather than be
   skipped; a manual run with a `base` that names no commit stops, naming the input.
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from filelock import FileLock
@@ -49,6 +52,7 @@ pytestmark = pytest.mark.slow
 S3_SECRETS = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 BETTER_C, WORSE_C = 0.5, 0.0001
 WATERMARK = "--watermark-title=tabml training report"
+LOCK_CHECK = "Check that the committed dvc.lock is what this commit reproduces"
 
 
 @pytest.fixture(scope="module")
@@ -109,13 +113,16 @@ def remote_objects(s3: S3Server) -> set[str]:
 
 
 def pull_request(champion: Project, dest: Path, branch: str, c: float) -> Project:
-    """A branch off main that changes train.logistic_regression.C, committed, not run."""
+    """A branch off main that changes train.logistic_regression.C, reproduced locally and
+    committed with its dvc.lock, as the training workflow wants; nothing pushed."""
     project = copy_project(champion, dest)
     project.git("checkout", "-q", "-b", branch)
     estimator = dict(project.read_params()["train"]["logistic_regression"])  # type: ignore[index]
     estimator["C"] = c
     project.set_params(train={"logistic_regression": estimator})
-    project.git("commit", "-q", "-am", f"Try C={c}")
+    project.repro()
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", f"Try C={c}")
     return project
 
 
@@ -170,6 +177,7 @@ def test_train_on_pull_requests(champion: Project, s3: S3Server, tmp_path: Path)
         run,
         "Check the DVC remote",
         "Reproduce the pipeline (dvc repro --pull)",
+        LOCK_CHECK,
         "Report and quality gate",
         "Push data, models and run-cache (same-repository pull requests)",
         "Post or update the report comment",
@@ -274,7 +282,9 @@ def test_train_on_a_pull_request_from_a_fork(
         assert f"missing data 'source': {data.path}" in run.output, run.explain()
     else:
         assert run.returncode == 0, run.explain()
-        assert_ran(run, "Reproduce the pipeline (no remote)", "Report and quality gate")
+        assert_ran(run, "Reproduce the pipeline (no remote)", LOCK_CHECK, "Report and quality gate")
+        # Rebuilt cold on the runner, without the remote: the lock comes out as committed.
+        assert "dvc.lock is as committed" in run.output
         assert "quality gate passed" in run.output, "the report is in the log and job summary"
     for step in (
         "Reproduce the pipeline (dvc repro --pull)",
@@ -286,6 +296,104 @@ def test_train_on_a_pull_request_from_a_fork(
     assert remote_objects(s3) == before
 
 
+def republish(project: Project, bare: Path) -> None:
+    """Point the project's origin (as pushed to) at a new `bare` holding its main."""
+    project.run("git", "init", "-q", "--bare", str(bare))
+    project.git("config", "remote.origin.pushurl", str(bare))
+    project.git("push", "-q", "origin", "main")
+    project.git("fetch", "-q", str(bare), "+refs/heads/*:refs/remotes/origin/*")
+
+
+def data_file_champion(champion: Project, dest: Path) -> tuple[Project, str]:
+    """main trained on a data file that `dvc add` tracks (as `tabml init --data` sets
+    up), reproduced, committed and pushed with its run-cache; and that file's path."""
+    project = copy_project(champion, dest / "project")
+    data = load_params(project.path / "params.yaml").data
+    if data.source == "file":
+        return project, str(data.path)
+    path = "data/external/dataset.csv"
+    shutil.copyfile(project.path / "data/raw/dataset.csv", project.path / path)
+    project.set_params(data={"source": "file", "path": path})
+    project.dvc("add", path)
+    project.repro()
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "Train on a data file")
+    with_env(project, **S3_SECRETS).dvc("push", "--run-cache")
+    republish(project, dest / "origin.git")
+    return project, path
+
+
+def change_one_value(project: Project, path: str) -> None:
+    """New data, barely: the first row takes another row's value of a numeric feature."""
+    file = project.path / path
+    frame = pd.read_csv(file) if file.suffix == ".csv" else pd.read_parquet(file)
+    column = project.schema().numeric_features[0]
+    other = next(i for i, value in enumerate(frame[column]) if value != frame[column].iloc[0])
+    frame.loc[0, column] = frame[column].iloc[other]
+    if file.suffix == ".csv":
+        frame.to_csv(file, index=False)
+    else:
+        frame.to_parquet(file, index=False)
+
+
+def test_train_fails_a_data_change_without_its_dvc_lock(
+    champion: Project, s3: S3Server, tmp_path: Path
+) -> None:
+    """Release ships what the committed dvc.lock names, so a pull request that changes
+    only the data pointer fails until it commits the dvc.lock that data reproduces."""
+    main, path = data_file_champion(champion, tmp_path / "main")
+    project = copy_project(main, tmp_path / "pr")
+    project.git("checkout", "-q", "-b", "new-data")
+    change_one_value(project, path)
+    project.dvc("add", path)
+    with_env(project, **S3_SECRETS).dvc("push", f"{path}.dvc")
+    project.git("add", f"{path}.dvc")
+    project.git("commit", "-q", "-m", "New data")
+    assert project.git("diff", "--name-only", "origin/main", "HEAD").split() == [f"{path}.dvc"]
+
+    run = run_act(
+        project,
+        "train.yml",
+        "pull_request",
+        pr_event(11, REPOSITORY, "new-data"),
+        tmp_path / "act-stale",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode != 0, run.explain()
+    assert_ran(run, "Reproduce the pipeline (dvc repro --pull)")
+    assert run.step_failed(LOCK_CHECK), run.explain()
+    [error] = [
+        line for line in run.output.splitlines() if "dvc.lock is not what this commit" in line
+    ]
+    assert "stage(s): ingest, validate, split, train" in error, error
+    assert "Run `dvc repro` (or `make repro`), then commit dvc.lock (and `dvc push`)." in error
+    assert "ingest: data/external, data/raw/dataset.csv" in run.output, run.explain()
+    for step in (
+        "Report and quality gate",
+        "Push data, models and run-cache (same-repository pull requests)",
+        "Post or update the report comment",
+    ):
+        assert not run.step_ran(step), f"{step!r} ran after a stale dvc.lock\n{run.explain()}"
+
+    # The same pull request with the dvc.lock its data reproduces, committed and pushed.
+    project.repro()
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "Reproduce on the new data")
+    with_env(project, **S3_SECRETS).dvc("push")
+    run = run_act(
+        project,
+        "train.yml",
+        "pull_request",
+        pr_event(11, REPOSITORY, "new-data"),
+        tmp_path / "act-current",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode == 0, run.explain()
+    assert_ran(run, "Reproduce the pipeline (dvc repro --pull)", LOCK_CHECK)
+    assert_ran(run, "Report and quality gate", "Post or update the report comment")
+    assert "dvc.lock is as committed" in run.output
+
+
 def test_train_without_a_shared_remote_says_so_and_passes(tmp_path: Path) -> None:
     """A fresh copy of the template: the default remote is a local folder."""
     require_tool("act")
@@ -294,7 +402,11 @@ def test_train_without_a_shared_remote_says_so_and_passes(tmp_path: Path) -> Non
     # A params change, so that the change shapes the model and `train` has work to do.
     project.git("checkout", "-q", "-b", "card")
     quick_model_card(project)
-    project.git("commit", "-q", "-am", "Fewer bootstrap samples")
+    # The lock this change reproduces, committed: the runner rebuilds every stage cold on
+    # its own commit and must get the same dvc.lock.
+    project.repro()
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "Fewer bootstrap samples")
     run = run_act(
         project,
         "train.yml",
@@ -313,7 +425,8 @@ def test_train_without_a_shared_remote_says_so_and_passes(tmp_path: Path) -> Non
         assert not run.step_ran("Report and quality gate")
         return
     assert run.returncode == 0, run.explain()
-    assert_ran(run, "Reproduce the pipeline (no remote)", "Report and quality gate")
+    assert_ran(run, "Reproduce the pipeline (no remote)", LOCK_CHECK, "Report and quality gate")
+    assert "dvc.lock is as committed" in run.output
     assert not run.step_ran("Push data, models and run-cache (same-repository pull requests)")
     report = the_comment(run)["files"]["report.md"]
     assert "quality gate passed" in report

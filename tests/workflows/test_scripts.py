@@ -34,7 +34,6 @@ def metadata(model_md5: str) -> dict[str, object]:
         "data": {"version": "d" * 32, "rows": 10},
         "metrics": {"f1": 0.97561, "test_rows": 114},
         "params": {"train": {"estimator": "logistic_regression"}},
-        "git": {"revision": "c" * 40, "dirty": False},
         "features": [
             {"name": "size", "dtype": "float", "min": 0.0, "max": 10.0},
             {"name": "count", "dtype": "int", "min": 0, "max": 5},
@@ -79,7 +78,6 @@ def test_first_release_is_v1(repo: Path) -> None:
         "model-name": "m",
         "model-md5": "a" * 32,
         "data-md5": "d" * 32,
-        "model-revision": "c" * 40,
         "params-sha256": "84464aa398ef5a9ca058112718c8ae04823cb9148cb7f6622fc17d91607cb78c",
         "metrics": "f1=0.97561,test_rows=114",
         "version": "v1.0.0",
@@ -180,6 +178,93 @@ def test_lock_check_ignores_missing_data_and_reports_changes() -> None:
         "evaluate: metrics/metrics.json modified",
         "export: changed command",
     ]
+
+
+def tiny_lock(*, raw_md5: str = "a" * 32, model_md5: str = "b" * 32, c: float = 1.0) -> str:
+    """A two-stage dvc.lock as DVC writes it."""
+    return yaml.safe_dump(
+        {
+            "schema": "2.0",
+            "stages": {
+                "ingest": {
+                    "cmd": "tabml ingest",
+                    "deps": [{"path": "data/external", "hash": "md5", "md5": raw_md5 + ".dir"}],
+                    "outs": [{"path": "data/raw/dataset.csv", "hash": "md5", "md5": raw_md5}],
+                },
+                "train": {
+                    "cmd": "tabml train",
+                    "deps": [{"path": "data/raw/dataset.csv", "hash": "md5", "md5": raw_md5}],
+                    "params": {"params.yaml": {"train": {"C": c}}},
+                    "outs": [{"path": "models/model.joblib", "hash": "md5", "md5": model_md5}],
+                },
+            },
+        },
+        sort_keys=False,
+    )
+
+
+def test_reproduced_lock_as_committed_passes() -> None:
+    check = load_script("dvc_lock_reproduced")
+    status, lines = check.verdict(tiny_lock(), tiny_lock())
+    assert status == 0
+    assert lines == ["dvc.lock is as committed: this commit's lock is what its pipeline makes."]
+
+
+def test_reproduced_lock_names_the_stages_that_changed_and_what_to_do() -> None:
+    check = load_script("dvc_lock_reproduced")
+    # New data behind the pointer: ingest's input and output change, and train's after it.
+    status, lines = check.verdict(tiny_lock(), tiny_lock(raw_md5="c" * 32, model_md5="d" * 32))
+    assert status == 1
+    assert lines[:2] == [
+        "  ingest: data/external, data/raw/dataset.csv",
+        "  train: data/raw/dataset.csv, models/model.joblib",
+    ]
+    assert lines[2].startswith("::error title=dvc.lock is not what this commit reproduces::")
+    assert "2 stage(s): ingest, train." in lines[2]
+    assert lines[2].endswith(
+        "Run `dvc repro` (or `make repro`), then commit dvc.lock (and `dvc push`)."
+    )
+    # A param, and a stage the committed lock lacks or the pipeline dropped.
+    assert check.changed_stages(yaml.safe_load(tiny_lock()), yaml.safe_load(tiny_lock(c=0.5))) == {
+        "train": ["params.yaml:train"]
+    }
+    two = yaml.safe_load(tiny_lock())
+    one = {"stages": {"ingest": two["stages"]["ingest"]}}
+    assert check.changed_stages(one, two) == {"train": ["not in the committed dvc.lock"]}
+    assert check.changed_stages(two, one) == {"train": ["no longer in the pipeline"]}
+    # A committed lock left broken (a merge conflict, say) is named, not a traceback.
+    status, lines = check.verdict("stages: [", tiny_lock())
+    assert status == 1 and "not valid YAML::the committed dvc.lock" in lines[0]
+    # No committed lock at all: every stage is new.
+    status, lines = check.verdict(None, tiny_lock())
+    assert status == 1 and "ingest, train" in lines[-1]
+
+
+def test_reproduced_lock_that_differs_only_in_formatting_passes() -> None:
+    check = load_script("dvc_lock_reproduced")
+    reformatted = yaml.safe_dump(yaml.safe_load(tiny_lock()), sort_keys=True)
+    assert reformatted != tiny_lock()
+    status, lines = check.verdict(tiny_lock(), reformatted)
+    assert status == 0 and "the same stage records" in lines[0]
+
+
+def test_reproduced_lock_check_reads_the_committed_lock_from_git(repo: Path) -> None:
+    env = {**os.environ, **GIT_ENV}
+    script = [sys.executable, str(SCRIPTS / "dvc_lock_reproduced.py")]
+    (repo / "dvc.lock").write_text(tiny_lock())
+    subprocess.run(["git", "add", "dvc.lock"], cwd=repo, env=env, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "lock"], cwd=repo, env=env, check=True)
+    passed = subprocess.run(script, cwd=repo, capture_output=True, text=True, check=False)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    (repo / "dvc.lock").write_text(tiny_lock(model_md5="e" * 32))
+    failed = subprocess.run(script, cwd=repo, capture_output=True, text=True, check=False)
+    assert failed.returncode == 1
+    assert "  train: models/model.joblib" in failed.stdout
+    assert "1 stage(s): train." in failed.stdout
+    (repo / "dvc.lock").unlink()
+    missing = subprocess.run(script, cwd=repo, capture_output=True, text=True, check=False)
+    assert missing.returncode == 1
+    assert "cannot read dvc.lock" in missing.stdout
 
 
 def test_smoke_row_follows_the_schema() -> None:

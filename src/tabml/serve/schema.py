@@ -1164,7 +1164,7 @@ def openapi_document(
         "/health": get("Liveness: the process answers", health),
         "/ready": get("Readiness: the model is loaded", health, 503),
         "/metadata": get(
-            "Model and data versions, git revision, params, metrics, features", metadata_schema, 503
+            "Model and data versions, params, metrics, features", metadata_schema, 503
         ),
         "/model-card": {
             "get": {

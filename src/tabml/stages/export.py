@@ -7,13 +7,17 @@ metadata), and each categorical feature as a [rows, 1] string input; it returns
 columns follow `target.classes` in the metadata file. The stage fails when ONNX and
 scikit-learn probabilities differ by more than `export.parity_tolerance` on any
 test row, so a model that would serve different answers is never published.
+
+The metadata is a function of the stage's declared inputs only (model, data, params,
+metrics and the pinned libraries), never of the commit, the clock or the machine: the
+same inputs give the same bytes, hence the same dvc.lock, on any commit. The commit a
+released model was built from is the image's `org.opencontainers.image.revision`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -35,10 +39,6 @@ from tabml.config import DataSchema, ExportParams, Params
 from tabml.errors import PipelineError
 from tabml.serve.model import LABEL_OUTPUT, NUMERIC_COLUMNS_KEY, NUMERIC_INPUT, PROBABILITIES_OUTPUT
 from tabml.stages.train import model_input
-
-# Tracked files that a `dvc repro` run itself rewrites; changes to them while the
-# pipeline runs do not make the work tree dirty.
-PIPELINE_WRITES = (":!dvc.lock", ":!metrics", ":!plots", ":!reports", ":!**/.gitignore")
 
 PROBABILITIES = PROBABILITIES_OUTPUT
 LABEL = LABEL_OUTPUT
@@ -174,24 +174,6 @@ def check_parity(
     return parity
 
 
-def git_revision(root: Path) -> dict[str, Any]:
-    """The commit the pipeline ran on, and whether the work tree had changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *PIPELINE_WRITES],
-            cwd=root,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"revision": None, "dirty": None}
-    return {"revision": head, "dirty": bool(status.strip())}
-
-
 def build_metadata(
     *,
     onnx_bytes: bytes,
@@ -202,7 +184,6 @@ def build_metadata(
     parity: Parity,
     data_version: str,
     data_rows: int,
-    git: dict[str, Any],
 ) -> dict[str, Any]:
     """Everything serving and governance need to know about one exported model."""
     features = []
@@ -232,7 +213,6 @@ def build_metadata(
             "labels_equal": parity.labels_equal,
             "tolerance": params.export.parity_tolerance,
         },
-        "git": git,
         "libraries": {name: version(name) for name in RECORDED_DISTRIBUTIONS},
     }
 
@@ -248,7 +228,6 @@ def run(
     params: Params,
     onnx_out: Path,
     metadata_out: Path,
-    root: Path,
 ) -> dict[str, Any]:
     model: Pipeline = joblib.load(model_path)
     onnx_bytes = to_onnx(model, schema, params.export)
@@ -265,7 +244,6 @@ def run(
         parity=parity,
         data_version=file_md5(raw_path),
         data_rows=data_rows,
-        git=git_revision(root),
     )
     onnx_out.parent.mkdir(parents=True, exist_ok=True)
     onnx_out.write_bytes(onnx_bytes)

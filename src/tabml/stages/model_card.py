@@ -3,9 +3,11 @@
 Sections: intended use, training data (version and summary statistics), params,
 test metrics with bootstrap confidence intervals, metrics per slice, fairness across
 a sensitive attribute (fairlearn), permutation importance, known limitations, lineage
-(model, data and git versions and the test metrics, as metadata.json records them, in a
+(model and data versions and the test metrics, as metadata.json records them, in a
 JSON block that tabml.lineage reads back) and params.
 The card data is also written as JSON so that it can be diffed and served.
+Like the metadata, the card depends on the stage's declared inputs only: no commit, date
+or host, so the same inputs give the same card on any commit.
 """
 
 from __future__ import annotations
@@ -67,8 +69,6 @@ class ModelCard:
     model_version: str
     data_version: str
     data_rows: int
-    git_revision: str | None
-    git_dirty: bool | None
     estimator: str
     hyperparameters: dict[str, Any]
     intended_use: str
@@ -292,8 +292,6 @@ def build_card(
         model_version=metadata["model"]["version"],
         data_version=metadata["data"]["version"],
         data_rows=metadata["data"]["rows"],
-        git_revision=metadata["git"]["revision"],
-        git_dirty=metadata["git"]["dirty"],
         estimator=params.train.estimator,
         hyperparameters=params.train.hyperparameters(),
         intended_use=card_params.intended_use,
@@ -329,16 +327,15 @@ def render_lineage(card: ModelCard) -> list[str]:
     lineage = {
         "model": {"name": card.name, "version": card.model_version},
         "data": {"version": card.data_version, "rows": card.data_rows},
-        "git": {"revision": card.git_revision, "dirty": card.git_dirty},
         "metrics": card.test_metrics,
     }
     return [
         LINEAGE_HEADING,
         "",
-        "The model, data and commit this card describes, and the evaluate stage's test "
-        "metrics, as the model's metadata.json records them. A serving container reports "
-        "the same at `GET /metadata` and in its `io.tabml.*` image labels; the params "
-        "follow below.",
+        "The model and data this card describes, and the evaluate stage's test metrics, "
+        "as the model's metadata.json records them. A serving container reports the same "
+        "at `GET /metadata` and in its `io.tabml.*` image labels, and the commit it was "
+        "built from in `org.opencontainers.image.revision`; the params follow below.",
         "",
         "```json",
         json.dumps(lineage, indent=2),
@@ -353,8 +350,6 @@ def render_card(card: ModelCard) -> str:
         "",
         f"- Model version: `{card.model_version}` (md5 of model.onnx)",
         f"- Data version: `{card.data_version}` (DVC md5 of the raw data)",
-        f"- Git revision: `{card.git_revision or 'unknown'}`"
-        + (" (with uncommitted changes)" if card.git_dirty else ""),
         f"- Estimator: {card.estimator} with "
         + ", ".join(f"{k}={v}" for k, v in card.hyperparameters.items()),
         f"- Classes: {', '.join(card.classes)} (positive class: {card.classes[-1]})",
