@@ -16,7 +16,7 @@ from tabml.stages.ingest import bundled_frame
 from tests.tools import run_tool
 
 
-def test_bad_params_exit_1_naming_the_key(
+def test_bad_params_exit_2_naming_the_key(
     tmp_path: Path, repo_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     raw = yaml.safe_load((repo_root / "params.yaml").read_text())

@@ -106,7 +106,7 @@ def test_card_changes_when_params_change(
     assert card_for(1.0) != card_for(0.001)
 
 
-def test_unknown_slice_column_is_named(
+def test_unknown_sensitive_attribute_is_named(
     tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
 ) -> None:
     model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
@@ -115,6 +115,19 @@ def test_unknown_slice_column_is_named(
         InputError,
         match=r"model_card.sensitive_attribute: 'gender' is not a "
         r"feature",
+    ):
+        tiny_card(model, tiny_frame, tiny_schema, params)
+
+
+def test_unknown_slice_column_is_named(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    params = card_params(default_params, slices=["size", "region"], sensitive_attribute=None)
+    with pytest.raises(
+        InputError,
+        match=r"model_card.slices: 'region' is not a feature of the schema; "
+        r"features are \['size', 'count', 'colour'\]",
     ):
         tiny_card(model, tiny_frame, tiny_schema, params)
 
