@@ -5,6 +5,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# The Dockerfile's UV_VERSION default names the same uv (a test keeps them equal).
 UV_VERSION := 0.13.9
 # Use uv from PATH when there is one; otherwise install a pinned uv into .tools/.
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
@@ -15,7 +16,7 @@ RUN := $(UV) run --locked
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help setup init repro test test-fast lint format typecheck push pull status metrics plots \
-        report exp-show benchmark clean serve image serve-requirements benchmark-serve
+        report exp-show benchmark clean serve image benchmark-serve
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -108,10 +109,6 @@ image: ## Build the serving image from models/ (IMAGE=name:tag, BASE_IMAGE=..., 
 		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		"$${lineage[@]/#/--build-arg=}" \
 		--tag $(IMAGE) .
-
-serve-requirements: setup ## Re-export requirements/serve.txt (the image's pins) from uv.lock
-	$(UV) export --only-group serve --no-emit-project --format requirements.txt --quiet \
-		-o requirements/serve.txt
 
 benchmark-serve: setup ## Serving benchmark vs MLServer, FastAPI, bare ASGI (minutes; needs wrk)
 	$(RUN) python benchmarks/serve.py

@@ -55,7 +55,7 @@ cgroup_manager = "cgroupfs"
 """
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # What the build context holds: the files the Dockerfile copies, and nothing from models/.
-CONTEXT_FILES = ["Dockerfile", ".dockerignore", "requirements/serve.txt", "src/tabml/__init__.py"]
+CONTEXT_FILES = ["Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "src/tabml/__init__.py"]
 RELEASE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "release.yml"
 RELEASE_INFO = REPO_ROOT / ".github" / "scripts" / "release_info.py"
 # The github context release.yml's build step reads; the commit differs from the one the
