@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ pytestmark = pytest.mark.slow
 
 S3_SECRETS = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 BETTER_C, WORSE_C = 0.5, 0.0001
+# A model no other test pushes to the shared S3 remote.
+FORK_C = 0.3
 WATERMARK = "--watermark-title=tabml training report"
 
 
@@ -302,7 +305,8 @@ def test_ci_fails_a_stale_dvc_lock(tmp_path: Path) -> None:
 
 @pytest.fixture
 def docker_on_path(tmp_path: Path) -> Path:
-    """A `docker` command backed by podman, with the serving tests' cached base image."""
+    """A `docker` command backed by podman, with the serving tests' cached base image;
+    pushes and registry look-ups go to a stand-in registry under tmp_path."""
     require_tool("podman")
     try:
         from tests.serve import test_container
@@ -317,94 +321,245 @@ def docker_on_path(tmp_path: Path) -> Path:
     test_container.ensure_base_image(test_container.Podman(root))
     bin_dir = tmp_path / "docker-bin"
     bin_dir.mkdir()
+    registry = tmp_path / "registry"
+    registry.mkdir()
     ca = test_container.CA_BUNDLE
     volume = f"--volume={ca}:{ca}:ro" if ca.is_file() else ""
     (bin_dir / "docker").write_text(
         "#!/usr/bin/env bash\n"
-        "# docker -> podman with the test's storage; builds use the local base image.\n"
+        "# docker -> podman with the test's storage; builds use the local base image;\n"
+        "# the registry (push, buildx imagetools) is the stand-in's.\n"
         "set -euo pipefail\n"
         f"export CONTAINERS_CONF={root / 'containers.conf'}\n"
+        f"export STANDIN_REGISTRY={registry}\n"
         f"podman=(podman --root {root / 'storage'} --runroot {root / 'run'})\n"
-        'if [ "${1:-}" = build ]; then\n'
-        "  shift\n"
-        '  exec "${podman[@]}" build --pull=never --network=host --format=docker '
-        f'{volume} --build-arg=BASE_IMAGE={test_container.BASE_IMAGE} "$@"\n'
-        "fi\n"
+        'case "${1:-}" in\n'
+        f'  push|buildx) exec python3 "{STANDIN_SCRIPT}" registry "$@" ;;\n'
+        "  build)\n"
+        "    shift\n"
+        '    exec "${podman[@]}" build --pull=never --network=host --format=docker '
+        f'{volume} --build-arg=BASE_IMAGE={test_container.BASE_IMAGE} "$@" ;;\n'
+        "esac\n"
         'exec "${podman[@]}" "$@"\n'
     )
     (bin_dir / "docker").chmod(0o755)
     return bin_dir
 
 
-def test_release_on_merge_to_main(
-    champion: Project, s3: S3Server, tmp_path: Path, docker_on_path: Path
-) -> None:
+STANDIN_SCRIPT = Path(__file__).resolve().parent / "standins" / "standin.py"
+IMAGE = f"ghcr.io/{REPOSITORY}"
+
+
+def gh_standin(bin_dir: Path, github: Path, *, fail_create: bool = False) -> Path:
+    """A `gh` command whose releases live in `github` (kept across runs)."""
+    bin_dir.mkdir(parents=True)
+    github.mkdir(parents=True, exist_ok=True)
+    fail = "export STANDIN_GH_FAIL=create\n" if fail_create else ""
+    (bin_dir / "gh").write_text(
+        f'#!/bin/sh\nexport STANDIN_GITHUB="{github}"\n{fail}'
+        f'exec python3 "{STANDIN_SCRIPT}" gh "$@"\n'
+    )
+    (bin_dir / "gh").chmod(0o755)
+    return bin_dir
+
+
+def registry_tags(docker_on_path: Path) -> dict[str, str]:
+    state = docker_on_path.parent / "registry" / "tags.json"
+    loaded: dict[str, str] = json.loads(state.read_text()) if state.is_file() else {}
+    return loaded
+
+
+def origin_tags(project: Project) -> list[str]:
+    origin = project.git("config", "remote.origin.pushurl").strip()
+    return project.git("--git-dir", origin, "tag", "--list", "model@v*").split()
+
+
+def run_release(
+    project: Project, work: Path, docker_on_path: Path, *, fail_create: bool = False
+) -> ActRun:
+    """release.yml on a push to main, with the registry and GitHub releases of this test."""
     from tests.serve.conftest import free_port
 
-    project = copy_project(champion, tmp_path / "project")
-    origin = Path(project.git("config", "remote.origin.pushurl").strip())
     try:
-        run = run_act(
+        return run_act(
             project,
             "release.yml",
             "push",
             push_event(),
-            tmp_path / "act",
+            work,
             secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
             env={"SMOKE_PORT": str(free_port())},
-            path=[docker_on_path, gh_standin(tmp_path)],
+            path=[
+                docker_on_path,
+                gh_standin(
+                    work / "gh-bin", docker_on_path.parent / "github", fail_create=fail_create
+                ),
+            ],
         )
     finally:
         # The images live in the serving tests' shared podman storage: remove ours.
+        built = [ref for ref in registry_tags(docker_on_path) if not ref.endswith(":latest")]
         sha = project.git("rev-parse", "HEAD").strip()
-        tags = [f"tabml-smoke:{sha}"] + [
-            f"ghcr.io/{REPOSITORY}:{tag}" for tag in ("v1.0.0", sha, "latest")
-        ]
-        project.run(str(docker_on_path / "docker"), "rmi", "--force", *tags, check=False)
+        for ref in {*built, f"{IMAGE}:v1.0.0", f"{IMAGE}:v1.1.0", f"{IMAGE}:v1.0.0-{sha[:7]}"}:
+            project.run(str(docker_on_path / "docker"), "rmi", "--force", ref, check=False)
+
+
+def assert_released_once(run: ActRun, project: Project, version: str) -> None:
+    """One build, smoke-tested, that same image pushed under `version`, then tag,
+    release (with the digest) and latest."""
     assert run.returncode == 0, run.explain()
     assert_ran(
         run,
-        "Pull the model dvc.lock names",
+        "Reproduce what the remote lacks (dvc repro --pull)",
+        "Build the image",
         "Smoke test (ready, one prediction)",
+        "Push the tested image",
         "Tag the model version (model@vX.Y.Z)",
         "Publish the GitHub release",
+        "Point latest at this image",
     )
     assert "ready, and one prediction" in run.output
+    [build] = run.calls("build-push")
+    assert build["pushed"] is False and build["inputs"]["load"] == "true"
+    assert build["tags"] == [f"{IMAGE}:{version}"]
+    assert build["inputs"]["cache-from"] == ""
+    [push] = run.calls("push")
+    assert push["ref"] == f"{IMAGE}:{version}"
+    [retag] = run.calls("retag")
+    assert retag == {"kind": "retag", "ref": f"{IMAGE}:latest", "digest": push["digest"]}
+    [release] = [call for call in run.calls("gh") if call["args"][1] == "create"]
+    assert release["args"][:3] == ["release", "create", f"model@{version}"]
+    assert f"{IMAGE}:{version}@{push['digest']}" in release["notes"]
+    labels = build["image_labels"]
+    sha = project.git("rev-parse", "HEAD").strip()
+    assert labels["org.opencontainers.image.revision"] == sha
+    assert labels["org.opencontainers.image.version"] == version
+    commit_time = int(project.git("show", "-s", "--format=%ct", sha))
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(commit_time))
+    assert labels["org.opencontainers.image.created"] == created
+
+
+def own_origin(project: Project, bare: Path) -> None:
+    """A copy's own origin (copies share the champion's): main pushed, origin/main set."""
+    project.run("git", "init", "-q", "--bare", str(bare))
+    project.git("config", "remote.origin.pushurl", str(bare))
+    project.git("push", "-q", "origin", "main")
+    project.git("fetch", "-q", str(bare), "+refs/heads/*:refs/remotes/origin/*")
+
+
+def fetch_tags(project: Project) -> None:
+    """What a re-run's full-history checkout has: the tags earlier runs pushed."""
+    origin = project.git("config", "remote.origin.pushurl").strip()
+    project.git("fetch", "-q", origin, "+refs/tags/*:refs/tags/*")
+
+
+def test_release_on_merge_to_main_and_again(
+    champion: Project, tmp_path: Path, docker_on_path: Path
+) -> None:
+    """main released once: its image pushed, model@v1.0.0 tagged, a GitHub release; then
+    the same release again (a re-run) finds everything done and changes nothing."""
+    project = copy_project(champion, tmp_path / "project")
+    own_origin(project, tmp_path / "origin.git")
+    run = run_release(project, tmp_path / "act-first", docker_on_path)
+    assert_released_once(run, project, "v1.0.0")
     metadata = json.loads((champion.path / "models" / "metadata.json").read_text())
     model_md5, data_md5 = metadata["model"]["version"], metadata["data"]["version"]
     assert model_md5 == champion.lock_md5("models/model.onnx")
-    # The image was built before the smoke test, and pushed with three tags and labels.
-    builds = run.calls("build-push")
-    assert [build["pushed"] for build in builds] == [False, True]
-    image = f"ghcr.io/{REPOSITORY}"
-    assert builds[1]["tags"] == [f"{image}:v1.0.0", f"{image}:{sha}", f"{image}:latest"]
-    labels = builds[1]["image_labels"]
-    assert labels["org.opencontainers.image.revision"] == sha
+    # Everything was in the remote: nothing ran again.
+    assert "Running stage 'train'" not in run.output
+    [build] = run.calls("build-push")
+    labels = build["image_labels"]
     assert labels["io.tabml.model.version"] == model_md5
     assert labels["io.tabml.data.version"] == data_md5
-    assert labels["org.opencontainers.image.version"] == "v1.0.0"
     # The pushed image's lineage labels agree with the model's metadata and card.
     card = (champion.path / "models" / "model_card.md").read_text()
     assert mismatches(metadata, labels, card) == []
     [login] = run.calls("login")
     assert login["registry"] == "ghcr.io" and login["password_set"]
+    # The registry holds the version tag and latest, both naming the tested image.
+    [push] = run.calls("push")
+    assert registry_tags(docker_on_path) == {
+        f"{IMAGE}:v1.0.0": push["digest"],
+        f"{IMAGE}:latest": push["digest"],
+    }
     # A GTO-compatible annotated tag in origin, and a release whose notes carry metrics.
+    origin = Path(project.git("config", "remote.origin.pushurl").strip())
     tag_type = project.run("git", "--git-dir", str(origin), "cat-file", "-t", "model@v1.0.0")
     assert tag_type.stdout.strip() == "tag"
     message = project.run(
         "git", "--git-dir", str(origin), "tag", "-l", "--format=%(contents)", "model@v1.0.0"
     ).stdout
     assert f"model-md5: {model_md5}" in message
-    [release] = run.calls("gh")
-    assert release["args"][:3] == ["release", "create", "model@v1.0.0"]
+    [release] = [call for call in run.calls("gh") if call["args"][1] == "create"]
     assert f"| f1 | {metadata['metrics']['f1']:.6g} |" in release["notes"]
     assert model_md5 in release["notes"] and data_md5 in release["notes"]
 
+    fetch_tags(project)
+    before = registry_tags(docker_on_path)
+    run = run_release(project, tmp_path / "act-again", docker_on_path)
+    assert run.returncode == 0, run.explain()
+    assert "nothing to do: already released" in run.output, run.explain()
+    assert run.calls("build-push") == [] and run.calls("push") == []
+    assert run.calls("retag") == []
+    assert [call["args"][:2] for call in run.calls("gh")] == [["release", "view"]]
+    for step in (
+        "Build the image",
+        "Tag the model version (model@vX.Y.Z)",
+        "Publish the GitHub release",
+    ):
+        assert not run.step_ran(step), step
+    assert registry_tags(docker_on_path) == before
+    assert origin_tags(project) == ["model@v1.0.0"]
 
-def gh_standin(tmp_path: Path) -> Path:
-    bin_dir = tmp_path / "gh-bin"
-    bin_dir.mkdir()
-    script = Path(__file__).resolve().parent / "standins" / "standin.py"
-    (bin_dir / "gh").write_text(f'#!/bin/sh\nexec python3 "{script}" gh "$@"\n')
-    (bin_dir / "gh").chmod(0o755)
-    return bin_dir
+
+def test_release_completes_an_interrupted_run(
+    champion: Project, tmp_path: Path, docker_on_path: Path
+) -> None:
+    """The first run stops at the GitHub release (image pushed, model tag pushed); the
+    re-run builds nothing, publishes the release and points latest at the image."""
+    project = copy_project(champion, tmp_path / "project")
+    own_origin(project, tmp_path / "origin.git")
+    first = run_release(project, tmp_path / "act-first", docker_on_path, fail_create=True)
+    assert first.returncode != 0
+    assert first.step_failed("Publish the GitHub release"), first.explain()
+    assert not first.step_ran("Point latest at this image")
+    [push] = first.calls("push")
+    assert registry_tags(docker_on_path) == {f"{IMAGE}:v1.0.0": push["digest"]}
+    assert origin_tags(project) == ["model@v1.0.0"]
+
+    fetch_tags(project)
+    again = run_release(project, tmp_path / "act-again", docker_on_path)
+    assert again.returncode == 0, again.explain()
+    assert "to do: release, move latest" in again.output, again.explain()
+    assert again.calls("build-push") == [] and again.calls("push") == []
+    assert not again.step_ran("Tag the model version (model@vX.Y.Z)")
+    [created] = [call for call in again.calls("gh") if call["args"][1] == "create"]
+    assert created["args"][2] == "model@v1.0.0"
+    assert f"{IMAGE}:v1.0.0@{push['digest']}" in created["notes"]
+    assert registry_tags(docker_on_path)[f"{IMAGE}:latest"] == push["digest"]
+    assert origin_tags(project) == ["model@v1.0.0"]
+
+
+def test_release_reproduces_a_model_the_remote_lacks(
+    champion: Project, s3: S3Server, tmp_path: Path, docker_on_path: Path
+) -> None:
+    """A fork's pull request trained a model and pushed nothing; after the merge, main's
+    dvc.lock names a model the remote lacks: release trains it, pushes it and ships it."""
+    fork = pull_request(champion, tmp_path / "fork", "fork-c", FORK_C)
+    fork.repro()
+    fork.git("commit", "-q", "-am", f"Retrain with C={FORK_C}")
+    project = copy_project(champion, tmp_path / "project")
+    for name in ("params.yaml", "dvc.lock"):
+        shutil.copy2(fork.path / name, project.path / name)
+    project.git("commit", "-q", "-am", "Merge the fork's pull request")
+    own_origin(project, tmp_path / "origin.git")
+    model_md5 = project.lock_md5("models/model.onnx")
+    assert model_md5 != champion.lock_md5("models/model.onnx")
+    assert not remote_has(s3, model_md5)
+
+    run = run_release(project, tmp_path / "act", docker_on_path)
+    assert "Running stage 'train'" in run.output, run.explain()
+    assert_released_once(run, project, "v1.0.0")
+    assert remote_has(s3, model_md5), "the reproduced model was pushed to the remote"
+    [build] = run.calls("build-push")
+    assert build["image_labels"]["io.tabml.model.version"] == model_md5
