@@ -8,6 +8,8 @@
 # updates: it leaves ARG defaults alone (dependabot-core #2057, #10190). BASE_IMAGE picks
 # that stage by name; a build may point it at another image instead
 # (--build-arg BASE_IMAGE=...), and then the python-base stage is never built or pulled.
+# podman (buildah) prunes stages before it expands BASE_IMAGE: without an override it
+# needs --skip-unused-stages=false (`make image` passes it).
 ARG BASE_IMAGE=python-base
 # The uv that exports the pins; the Makefile's UV_VERSION (a test keeps them equal).
 ARG UV_VERSION=0.13.9

@@ -92,6 +92,10 @@ CONTAINER_TOOL ?= $(or $(shell command -v docker 2>/dev/null),$(shell command -v
 # Extra build flags, e.g. "--pull=never --network=host" for podman without a registry.
 IMAGE_BUILD_FLAGS ?=
 
+# podman keeps the HEALTHCHECK only in docker format; and it prunes stages before it expands
+# BASE_IMAGE, so without an override it must keep the python-base stage that names the base.
+PODMAN_BUILD_FLAGS = --format=docker $(if $(BASE_IMAGE),,--skip-unused-stages=false)
+
 serve: setup ## Run the prediction API on models/ without a container (TABML_* settings)
 	TABML_MODEL_DIR=$${TABML_MODEL_DIR:-models} $(RUN) python -m tabml.serve
 
@@ -101,7 +105,7 @@ image: ## Build the serving image from models/ (IMAGE=name:tag, BASE_IMAGE=..., 
 		{ echo "models/ lacks model.onnx or metadata.json: run make repro or make pull" >&2; exit 1; }
 	lineage=$$(python3 .github/scripts/release_info.py --build-args models/metadata.json); \
 	mapfile -t lineage <<<"$$lineage"; \
-	$(CONTAINER_TOOL) build $(if $(findstring podman,$(CONTAINER_TOOL)),--format=docker) \
+	$(CONTAINER_TOOL) build $(if $(findstring podman,$(CONTAINER_TOOL)),$(PODMAN_BUILD_FLAGS)) \
 		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $(IMAGE_BUILD_FLAGS) \
 		--build-arg SOURCE="$$(git remote get-url origin 2>/dev/null || echo unknown)" \
 		--build-arg REVISION="$$(git rev-parse HEAD)" \
