@@ -7,9 +7,13 @@
   unchanged stages and retrains the rest; the gate passes for a better model and fails
   for a worse one; the CML stand-in gets the report and the `comment update` arguments;
   a fork's pull request gets no secrets, pushes nothing and posts nothing.
-- release.yml on a merge to main: pulls the model, builds the real image (podman behind
-  a `docker` command), smoke-tests it, "pushes" it with its tags and labels, tags the
-  model version in git and publishes a release with the metrics.
+- release.yml on a merge to main: restores the model (dvc repro --pull), builds the real
+  image once (podman behind a `docker` command), smoke-tests it, pushes that image to a
+  stand-in registry, tags the model version in git, publishes a release with the metrics
+  and the digest, and points latest at it; run again, it changes nothing; after a run
+  interrupted before the GitHub release, the next run completes it without rebuilding;
+  a merged model that the remote lacks (a fork's) is trained, pushed and shipped; a run
+  from another branch or for a commit that is no longer the tip releases nothing.
 """
 
 from __future__ import annotations
@@ -549,9 +553,8 @@ def test_release_reproduces_a_model_the_remote_lacks(
     fork.repro()
     fork.git("commit", "-q", "-am", f"Retrain with C={FORK_C}")
     project = copy_project(champion, tmp_path / "project")
-    for name in ("params.yaml", "dvc.lock"):
-        shutil.copy2(fork.path / name, project.path / name)
-    project.git("commit", "-q", "-am", "Merge the fork's pull request")
+    # The merge brings the fork's commits; its DVC cache stays behind with the fork.
+    project.git("pull", "-q", "--no-rebase", str(fork.path), "fork-c")
     own_origin(project, tmp_path / "origin.git")
     model_md5 = project.lock_md5("models/model.onnx")
     assert model_md5 != champion.lock_md5("models/model.onnx")
@@ -563,3 +566,97 @@ def test_release_reproduces_a_model_the_remote_lacks(
     assert remote_has(s3, model_md5), "the reproduced model was pushed to the remote"
     [build] = run.calls("build-push")
     assert build["image_labels"]["io.tabml.model.version"] == model_md5
+
+
+def test_release_ships_only_the_tip_of_the_default_branch(
+    champion: Project, tmp_path: Path
+) -> None:
+    """A manual run from another branch, and an older run (a re-run keeps its commit)
+    after a later merge, release nothing; a later docs-only commit does not count."""
+    project = copy_project(champion, tmp_path / "project")
+    own_origin(project, tmp_path / "origin.git")
+    project.git("checkout", "-q", "-b", "experiment")
+    run = run_act(
+        project,
+        "release.yml",
+        "workflow_dispatch",
+        push_event("refs/heads/experiment"),
+        tmp_path / "act-branch",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode == 0, run.explain()
+    assert "refs/heads/experiment is not the default branch (main)" in run.output
+    assert not run.step_ran("Check the DVC remote"), "the release job must not run"
+
+    project.git("checkout", "-q", "main")
+    older = project.git("rev-parse", "HEAD").strip()
+    (project.path / "docs").mkdir()
+    (project.path / "docs" / "notes.md").write_text("Docs only.\n")
+    project.git("add", "docs")
+    project.git("commit", "-q", "-m", "Docs only")
+    project.git("push", "-q", "origin", "main")
+    (project.path / "schemas" / "README.txt").write_text("Not docs: released.\n")
+    project.git("add", "schemas")
+    project.git("commit", "-q", "-m", "A change that releases")
+    project.git("push", "-q", "origin", "main")
+    origin = project.git("config", "remote.origin.pushurl").strip()
+    project.git("fetch", "-q", origin, "+refs/heads/*:refs/remotes/origin/*")
+    # The older run's checkout: its own commit, with the newer origin/main.
+    project.git("checkout", "-q", "--detach", older)
+    run = run_act(
+        project,
+        "release.yml",
+        "push",
+        push_event(),
+        tmp_path / "act-older",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode == 0, run.explain()
+    assert f"main has moved on from {older[:7]}" in run.output, run.explain()
+    assert "schemas/README.txt" in run.output and "docs/notes.md" not in run.output
+    assert not run.step_ran("Check the DVC remote"), "the release job must not run"
+
+
+def test_image_on_a_pull_request(tmp_path: Path, docker_on_path: Path) -> None:
+    """image.yml: the model reproduced without a shared remote, the image built with the
+    release's build step, smoke-tested by the same action, and nothing pushed."""
+    from tests.serve.conftest import free_port
+
+    project = new_project(tmp_path / "project", tmp_path / "remote")
+    quick_model_card(project)
+    project.git("commit", "-q", "-am", "Fewer bootstrap samples")
+    publish_origin(project, tmp_path / "origin.git")
+    project.git("checkout", "-q", "-b", "bump-uv-lock")
+    try:
+        run = run_act(
+            project,
+            "image.yml",
+            "pull_request",
+            pr_event(11, REPOSITORY, "bump-uv-lock"),
+            tmp_path / "act",
+            env={"SMOKE_PORT": str(free_port())},
+            path=[docker_on_path],
+        )
+    finally:
+        project.run(
+            str(docker_on_path / "docker"), "rmi", "--force", "tabml-image:pr-11", check=False
+        )
+    data = load_params(project.path / "params.yaml").data
+    if data.source == "file":
+        # A project's own data lives in DVC storage, out of reach while the remote is a
+        # local folder: the job stops at reproduce, naming the data.
+        assert run.returncode != 0
+        assert f"missing data 'source': {data.path}" in run.output, run.explain()
+        return
+    assert run.returncode == 0, run.explain()
+    assert_ran(
+        run,
+        "The model to serve (dvc repro export, no remote)",
+        "Build the image",
+        "Smoke test (ready, one prediction)",
+    )
+    assert "ready, and one prediction" in run.output
+    [build] = run.calls("build-push")
+    assert build["pushed"] is False and build["tags"] == ["tabml-image:pr-11"]
+    assert run.calls("push") == [] and run.calls("login") == []
+    assert registry_tags(docker_on_path) == {}

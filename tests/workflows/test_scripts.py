@@ -365,3 +365,52 @@ def test_plan_completes_what_an_interrupted_run_left() -> None:
 
 def test_created_label_is_the_commit_time_in_utc() -> None:
     assert load("release_info").created_label(1767323045) == "2026-01-02T03:04:05Z"
+
+
+def test_reproduced_model_must_be_the_one_dvc_lock_names() -> None:
+    info = load("release_info")
+    lock = {
+        "stages": {
+            "train": {"outs": [{"path": "models/model.joblib", "md5": "1" * 32}]},
+            "export": {
+                "deps": [{"path": "models/model.joblib", "md5": "1" * 32}],
+                "outs": [
+                    {"path": "models/model.onnx", "md5": "2" * 32},
+                    {"path": "models/metadata.json", "md5": "3" * 32},
+                ],
+            },
+        }
+    }
+    committed = info.lock_outputs(lock)
+    assert committed == {
+        "models/model.joblib": "1" * 32,
+        "models/model.onnx": "2" * 32,
+        "models/metadata.json": "3" * 32,
+    }
+    assert info.reproduced_model(committed, dict(committed)) == (True, [])
+    other_metadata = {**committed, "models/metadata.json": "4" * 32}
+    assert info.reproduced_model(committed, other_metadata) == (True, ["models/metadata.json"])
+    other_model = {**committed, "models/model.onnx": "5" * 32}
+    assert info.reproduced_model(committed, other_model)[0] is False
+    assert info.reproduced_model({}, {})[0] is False
+
+
+def test_release_info_reproduced_names_the_model_that_differs(tmp_path: Path) -> None:
+    committed, current = tmp_path / "committed.lock", tmp_path / "dvc.lock"
+    out = "stages:\n  export:\n    outs:\n    - path: models/model.onnx\n      md5: {}\n"
+    committed.write_text(out.format("2" * 32))
+    current.write_text(out.format("5" * 32))
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "release_info.py"),
+            "reproduced",
+            str(committed),
+            str(current),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"models/model.onnx is {'5' * 32} after dvc repro, not the {'2' * 32}" in result.stdout
