@@ -350,6 +350,9 @@ def test_plan_completes_what_an_interrupted_run_left() -> None:
         "record_image": False,
         "move_latest": True,
     }
+    # Image pushed, then stopped before the tag: tag, release and latest remain.
+    todo = plan_for(new=True, image_digest="sha256:1")
+    assert (todo.build, todo.tag, todo.release, todo.move_latest) == (False, True, True, True)
     # A release without its image: build it and record it in the release.
     todo = plan_for(release_exists=True)
     assert (todo.build, todo.release, todo.record_image) == (True, False, True)
