@@ -1,14 +1,36 @@
 # The prediction API image: the exported model plus the serving runtime, nothing else.
-# The training stack (scikit-learn, DVC, pandas) stays out; requirements/serve.txt is
-# exported from uv.lock (`make serve-requirements`) with hashes.
+# The training stack (scikit-learn, DVC, pandas) stays out: the serving pins are exported
+# from uv.lock (its `serve` group, with hashes) inside the build, so uv.lock is the one
+# place they are kept.
 #   make image            builds it with the model in models/ and the labels below
-ARG BASE_IMAGE=python:3.12-slim
+#
+# The base image is named in a FROM line because that is what Dependabot reads and
+# updates: it leaves ARG defaults alone (dependabot-core #2057, #10190). BASE_IMAGE picks
+# that stage by name; a build may point it at another image instead
+# (--build-arg BASE_IMAGE=...), and then the python-base stage is never built or pulled.
+# podman (buildah) prunes stages before it expands BASE_IMAGE: without an override it
+# needs --skip-unused-stages=false (`make image` passes it).
+ARG BASE_IMAGE=python-base
+# The uv that exports the pins; the Makefile's UV_VERSION (a test keeps them equal).
+ARG UV_VERSION=0.13.9
+
+FROM python:3.12-slim AS python-base
+
+FROM ${BASE_IMAGE} AS requirements
+ARG UV_VERSION
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python3 -m venv /opt/uv \
+    && /opt/uv/bin/pip install --only-binary=:all: "uv==${UV_VERSION}"
+COPY pyproject.toml uv.lock /src/
+RUN /opt/uv/bin/uv export --project /src --frozen --only-group serve --no-emit-project \
+        --format requirements.txt --quiet -o /tmp/requirements.txt
 
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-COPY requirements/serve.txt /tmp/requirements.txt
+COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-deps --require-hashes --only-binary=:all: \
         -r /tmp/requirements.txt

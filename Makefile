@@ -5,7 +5,8 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-# The workflows' setup-uv steps install this uv too (tests/workflows/test_pins.py).
+# The workflows' setup-uv steps and the Dockerfile's UV_VERSION default install this uv
+# too (tests/workflows/test_pins.py, tests/serve/test_image_files.py).
 UV_VERSION := 0.13.9
 # Use uv from PATH when there is one; otherwise install a pinned uv into .tools/.
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
@@ -16,7 +17,7 @@ RUN := $(UV) run --locked
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help setup init repro test test-fast lint format typecheck push pull status metrics plots \
-        report exp-show benchmark clean serve refresh-data image serve-requirements benchmark-serve
+        report exp-show benchmark clean serve refresh-data image benchmark-serve
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -98,6 +99,10 @@ CONTAINER_TOOL ?= $(or $(shell command -v docker 2>/dev/null),$(shell command -v
 # Extra build flags, e.g. "--pull=never --network=host" for podman without a registry.
 IMAGE_BUILD_FLAGS ?=
 
+# podman keeps the HEALTHCHECK only in docker format; and it prunes stages before it expands
+# BASE_IMAGE, so without an override it must keep the python-base stage that names the base.
+PODMAN_BUILD_FLAGS = --format=docker $(if $(BASE_IMAGE),,--skip-unused-stages=false)
+
 serve: setup ## Run the prediction API on models/ without a container (TABML_* settings)
 	TABML_MODEL_DIR=$${TABML_MODEL_DIR:-models} $(RUN) python -m tabml.serve
 
@@ -107,7 +112,7 @@ image: ## Build the serving image from models/ (IMAGE=name:tag, BASE_IMAGE=..., 
 		{ echo "models/ lacks model.onnx or metadata.json: run make repro or make pull" >&2; exit 1; }
 	lineage=$$(python3 .github/scripts/release_info.py --build-args models/metadata.json); \
 	mapfile -t lineage <<<"$$lineage"; \
-	$(CONTAINER_TOOL) build $(if $(findstring podman,$(CONTAINER_TOOL)),--format=docker) \
+	$(CONTAINER_TOOL) build $(if $(findstring podman,$(CONTAINER_TOOL)),$(PODMAN_BUILD_FLAGS)) \
 		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $(IMAGE_BUILD_FLAGS) \
 		--build-arg SOURCE="$$(git remote get-url origin 2>/dev/null || echo unknown)" \
 		--build-arg REVISION="$$(git rev-parse HEAD)" \
@@ -115,10 +120,6 @@ image: ## Build the serving image from models/ (IMAGE=name:tag, BASE_IMAGE=..., 
 		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		"$${lineage[@]/#/--build-arg=}" \
 		--tag $(IMAGE) .
-
-serve-requirements: setup ## Re-export requirements/serve.txt (the image's pins) from uv.lock
-	$(UV) export --only-group serve --no-emit-project --format requirements.txt --quiet \
-		-o requirements/serve.txt
 
 benchmark-serve: setup ## Serving benchmark vs MLServer, FastAPI, bare ASGI (minutes; needs wrk)
 	$(RUN) python benchmarks/serve.py

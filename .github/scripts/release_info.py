@@ -1,22 +1,31 @@
-"""Release facts for the model in models/metadata.json: version, tag, notes.
+"""Release facts and the release plan for the model in models/metadata.json.
 
-Usage: python3 release_info.py METADATA NOTES_OUT
-       python3 release_info.py --build-args METADATA   (the image's lineage build args)
+Usage:
+  release_info.py METADATA NOTES_OUT    the facts below, to $GITHUB_OUTPUT, and the notes
+  release_info.py --build-args METADATA the image's lineage build args (`make image`)
+  release_info.py current               is $GITHUB_SHA what the default branch releases?
+  release_info.py plan                  what this run still has to do (env: see `plan_main`)
+  release_info.py reproduced COMMITTED CURRENT
+                                        did `dvc repro` rebuild the model dvc.lock names?
 
-Writes to $GITHUB_OUTPUT:
+Facts (METADATA NOTES_OUT), from metadata.json, the model@v* tags and $GITHUB_SHA:
   model-md5, data-md5, model-name  what the exported model and its data are (md5s, as in dvc.lock)
   params-sha256                    sha256 of the model's params as canonical JSON
   metrics                          the test metrics as name=value pairs, comma-separated
-  version                          the semantic version, vX.Y.Z
-  tag                              the GTO-compatible git tag, model@vX.Y.Z
-  new                              true when this model has no release yet
+  version, tag                     the semantic version vX.Y.Z and its git tag model@vX.Y.Z
+  new                              true when no model@v* tag records this model yet
+  image-tag                        the image tag this commit is released under
+  created                          the commit time of $GITHUB_SHA (the image's created label)
 
-A model gets a new minor version when its md5 differs from the one recorded in the
-latest model@v* tag's message; an unchanged model (a code-only merge) keeps its version.
+A version belongs to a model md5 (recorded as `model-md5: ...` in the model@v* tag's
+annotation) for good: a model seen before, under any tag, gets that tag's version back;
+a new model gets the next minor version after the highest tag. The image of the commit
+that registered a version is tagged vX.Y.Z; any later commit that ships the same model
+(a code-only merge) gets vX.Y.Z-<short sha>, so no image tag is ever pushed twice.
 The lineage facts become the image's io.tabml.* labels; src/tabml/lineage.py reads
-them back and checks them against GET /metadata and the model card (the same digest
-and metrics format, written there with the project's code).
-Only the standard library: it runs before the project environment exists.
+them back and checks them against GET /metadata and the model card.
+Only the standard library, except `reproduced` (PyYAML): the others run before the
+project environment exists.
 """
 
 from __future__ import annotations
@@ -27,30 +36,216 @@ import os
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+
+Version = tuple[int, int, int]
 
 TAG_PREFIX = "model@v"
 SEMVER = re.compile(r"^model@v(\d+)\.(\d+)\.(\d+)$")
 MD5_LINE = re.compile(r"^model-md5: ([0-9a-f]{32})$", re.MULTILINE)
+# Changes that never make a release: release.yml's `paths-ignore` lists the same globs
+# (a test holds them equal), and a run whose commit is followed on the default branch
+# only by such changes still releases.
+DOCS_ONLY = ("**.md", "docs/**", "LICENSE", ".github/ISSUE_TEMPLATE/**")
+# `git for-each-ref` fields and records, split by the ASCII unit and record separators.
+TAG_FORMAT = "%(refname:strip=2)%1f%(objectname)%1f%(*objectname)%1f%(contents)%1e"
 
 
 def git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
 
 
-def latest_release() -> tuple[tuple[int, int, int], str | None] | None:
-    """The highest model@vX.Y.Z tag, and the model md5 its message records."""
-    versions = []
-    for tag in git("tag", "--list", f"{TAG_PREFIX}*").split():
-        match = SEMVER.match(tag)
-        if match:
-            versions.append((tuple(int(part) for part in match.groups()), tag))
-    if not versions:
-        return None
-    version, tag = max(versions)
-    message = git("tag", "--list", "--format=%(contents)", tag)
-    found = MD5_LINE.search(message)
-    return (version[0], version[1], version[2]), found.group(1) if found else None
+@dataclass(frozen=True)
+class ModelTag:
+    """A model@vX.Y.Z tag: its version, the model md5 it records and the commit it names."""
+
+    name: str
+    version: Version
+    model_md5: str | None
+    commit: str
+
+
+def semver(version: Version) -> str:
+    return "v{}.{}.{}".format(*version)
+
+
+def parse_model_tags(listing: str) -> list[ModelTag]:
+    """The model@vX.Y.Z tags in `git for-each-ref --format=TAG_FORMAT refs/tags/model@v*`
+    output; other names (model@latest) are not versions and are left out."""
+    tags = []
+    for record in listing.split("\x1e"):
+        fields = record.strip("\n").split("\x1f")
+        if len(fields) != 4:
+            continue
+        name, objectname, peeled, contents = fields
+        match = SEMVER.match(name)
+        if match is None:
+            continue
+        found = MD5_LINE.search(contents)
+        major, minor, patch = (int(part) for part in match.groups())
+        tags.append(
+            ModelTag(
+                name=name,
+                version=(major, minor, patch),
+                model_md5=found.group(1) if found else None,
+                # An annotated tag names its commit through the tag object (peeled).
+                commit=peeled or objectname,
+            )
+        )
+    return tags
+
+
+def read_model_tags() -> list[ModelTag]:
+    return parse_model_tags(
+        git("for-each-ref", f"--format={TAG_FORMAT}", f"refs/tags/{TAG_PREFIX}*")
+    )
+
+
+def version_for(model_md5: str, tags: Iterable[ModelTag]) -> tuple[Version, ModelTag | None]:
+    """The version of `model_md5`: that of the first tag that recorded it, across all
+    model tags (a model brought back keeps its old version), else the next minor version
+    after the highest tag, or v1.0.0 for the first. The tag is None for a new version."""
+    tags = list(tags)
+    recorded = sorted((tag for tag in tags if tag.model_md5 == model_md5), key=lambda t: t.version)
+    if recorded:
+        return recorded[0].version, recorded[0]
+    if not tags:
+        return (1, 0, 0), None
+    major, minor, _ = max(tag.version for tag in tags)
+    return (major, minor + 1, 0), None
+
+
+def image_tag(version: Version, registered: ModelTag | None, sha: str) -> str:
+    """vX.Y.Z for the commit that registers (or registered) the version, else
+    vX.Y.Z-<short sha>: every commit's image has a tag of its own that never moves."""
+    if registered is None or registered.commit == sha:
+        return semver(version)
+    return f"{semver(version)}-{sha[:7]}"
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """GitHub's path-filter glob: `**` crosses folders, `*` and `?` do not."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def releases_on_change(paths: Iterable[str]) -> list[str]:
+    """The paths among `paths` that a release ships or builds from (not DOCS_ONLY)."""
+    ignored = [glob_regex(pattern) for pattern in DOCS_ONLY]
+    return [path for path in paths if not any(rx.fullmatch(path) for rx in ignored)]
+
+
+@dataclass(frozen=True)
+class Currency:
+    """Whether a run's commit is what the default branch releases now, and why."""
+
+    current: bool
+    reason: str
+
+
+def is_current(
+    *, sha: str, ref: str, default_branch: str, tip: str, ancestor: bool, changed_since: list[str]
+) -> Currency:
+    """A release ships the tip of the default branch: a run from another branch, or an
+    older run (a re-run keeps its original commit) that later merges have overtaken,
+    releases nothing. Commits after it that change only docs (which start no release)
+    do not overtake it."""
+    if ref != f"refs/heads/{default_branch}":
+        return Currency(
+            False, f"{ref} is not the default branch ({default_branch}): only its tip is released"
+        )
+    if sha == tip:
+        return Currency(True, f"{sha[:7]} is the tip of {default_branch}")
+    if not ancestor:
+        return Currency(False, f"{sha[:7]} is not on {default_branch} (tip {tip[:7]})")
+    later = releases_on_change(changed_since)
+    if later:
+        shown = ", ".join(later[:5]) + (", ..." if len(later) > 5 else "")
+        return Currency(
+            False,
+            f"{default_branch} has moved on from {sha[:7]} to {tip[:7]} ({shown}); "
+            "the run for the tip releases it",
+        )
+    return Currency(True, f"{sha[:7]} is followed on {default_branch} by docs changes only")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run still has to do; each part is skipped when an earlier run did it."""
+
+    build: bool  # the image tag is not in the registry: build, smoke-test, push it
+    tag: bool  # no model@vX.Y.Z tag records this model yet
+    release: bool  # the version's GitHub release does not exist
+    record_image: bool  # the existing release gets the digest of its image, pushed now
+    move_latest: bool  # `latest` does not name this commit's image yet
+
+    def summary(self) -> str:
+        todo = [name.replace("_", " ") for name, value in vars(self).items() if value]
+        return "to do: " + ", ".join(todo) if todo else "nothing to do: already released"
+
+
+def plan(
+    *,
+    new: bool,
+    image_tag: str,
+    version: str,
+    image_digest: str,
+    latest_digest: str,
+    release_exists: bool,
+) -> Plan:
+    """`image_digest`/`latest_digest` are what the registry holds under the image tag and
+    `latest` ("" for none); `release_exists` whether the version's GitHub release does."""
+    build = image_digest == ""
+    return Plan(
+        build=build,
+        tag=new,
+        release=not release_exists,
+        record_image=release_exists and build and image_tag == version,
+        move_latest=build or latest_digest != image_digest,
+    )
+
+
+MODEL_PATH = "models/model.onnx"
+
+
+def lock_outputs(lock: dict) -> dict[str, str]:
+    """Output path -> md5 of every stage in a parsed dvc.lock."""
+    return {
+        out["path"]: out.get("md5", "")
+        for stage in lock.get("stages", {}).values()
+        for out in stage.get("outs", [])
+    }
+
+
+def reproduced_model(committed: dict[str, str], current: dict[str, str]) -> tuple[bool, list[str]]:
+    """Whether the reproduced model is the one the committed dvc.lock names, and the
+    other outputs that came out different (a rebuilt model's metadata may record another
+    commit; what ships and is versioned is model.onnx)."""
+    same = MODEL_PATH in committed and committed.get(MODEL_PATH) == current.get(MODEL_PATH)
+    differ = sorted(
+        path
+        for path in committed.keys() | current.keys()
+        if path != MODEL_PATH and committed.get(path) != current.get(path)
+    )
+    return same, differ
+
+
+def created_label(epoch_seconds: int) -> str:
+    """The OCI `created` label (RFC 3339, UTC) for a commit time: the same commit gives
+    the same label on every re-run."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
 
 
 def lineage(metadata: dict) -> dict[str, str]:
@@ -117,6 +312,112 @@ def read_metadata(path: Path) -> tuple[dict, dict[str, str]] | None:
         return None
 
 
+def write_outputs(values: dict[str, str]) -> None:
+    with Path(os.environ.get("GITHUB_OUTPUT", "/dev/stdout")).open("a") as out:
+        for key, value in values.items():
+            out.write(f"{key}={value}\n")
+
+
+def facts_main(metadata_path: Path, notes_path: Path) -> int:
+    read = read_metadata(metadata_path)
+    if read is None:
+        return 2
+    metadata, facts = read
+    sha = os.environ.get("GITHUB_SHA") or git("rev-parse", "HEAD").strip()
+    version, registered = version_for(facts["model-md5"], read_model_tags())
+    tag = f"{TAG_PREFIX}{semver(version).removeprefix('v')}"
+    card_path = metadata_path.parent / "model_card.md"
+    card = card_path.read_text() if card_path.is_file() else None
+    notes_path.write_text(notes(metadata, tag, card))
+    commit_time = int(git("show", "-s", "--format=%ct", sha).strip())
+    write_outputs(
+        {
+            **facts,
+            "version": semver(version),
+            "tag": tag,
+            "new": "true" if registered is None else "false",
+            "image-tag": image_tag(version, registered, sha),
+            "created": created_label(commit_time),
+        }
+    )
+    if registered is None:
+        print(f"new model version {tag}")
+    else:
+        print(f"model {facts['model-md5']} is {tag} (registered at {registered.commit[:7]})")
+    return 0
+
+
+def current_main() -> int:
+    """Reads GITHUB_SHA, GITHUB_REF and DEFAULT_BRANCH; the tip is origin/DEFAULT_BRANCH
+    as the full-history checkout fetched it."""
+    sha, ref = os.environ["GITHUB_SHA"], os.environ["GITHUB_REF"]
+    branch = os.environ["DEFAULT_BRANCH"]
+    tip = git("rev-parse", f"refs/remotes/origin/{branch}").strip()
+    ancestor = (
+        subprocess.run(["git", "merge-base", "--is-ancestor", sha, tip], check=False).returncode
+        == 0
+    )
+    changed = git("diff", "--name-only", sha, tip).split() if ancestor else []
+    verdict = is_current(
+        sha=sha, ref=ref, default_branch=branch, tip=tip, ancestor=ancestor, changed_since=changed
+    )
+    if verdict.current:
+        print(verdict.reason)
+    else:
+        print(f"::notice title=Nothing released::{verdict.reason}")
+    write_outputs({"current": "true" if verdict.current else "false"})
+    return 0
+
+
+def plan_main() -> int:
+    """Reads NEW, IMAGE_TAG, VERSION, IMAGE_DIGEST, LATEST_DIGEST and RELEASE_EXISTS."""
+    env = os.environ
+    todo = plan(
+        new=env["NEW"] == "true",
+        image_tag=env["IMAGE_TAG"],
+        version=env["VERSION"],
+        image_digest=env.get("IMAGE_DIGEST", ""),
+        latest_digest=env.get("LATEST_DIGEST", ""),
+        release_exists=env["RELEASE_EXISTS"] == "true",
+    )
+    print(todo.summary())
+    write_outputs(
+        {name.replace("_", "-"): str(value).lower() for name, value in vars(todo).items()}
+    )
+    return 0
+
+
+def reproduced_main(committed_path: Path, current_path: Path) -> int:
+    """Runs in the project environment (after `dvc repro`), which has PyYAML."""
+    import yaml
+
+    committed = lock_outputs(yaml.safe_load(committed_path.read_text()))
+    current = lock_outputs(yaml.safe_load(current_path.read_text()))
+    same, differ = reproduced_model(committed, current)
+    if not same:
+        print(
+            f"::error title=Model not reproduced::{MODEL_PATH} is "
+            f"{current.get(MODEL_PATH, 'missing')} after dvc repro, not the "
+            f"{committed.get(MODEL_PATH, 'missing')} that dvc.lock names: run 'dvc repro' "
+            "and 'dvc push' from a checkout of this commit, then run the release again."
+        )
+        return 1
+    print(f"{MODEL_PATH} is {current[MODEL_PATH]}, as dvc.lock names")
+    if differ:
+        print(
+            "::notice title=Other outputs differ::reproduced, these differ from dvc.lock: "
+            + ", ".join(differ)
+        )
+    return 0
+
+
+USAGE = """usage: release_info.py METADATA NOTES_OUT
+       release_info.py --build-args METADATA
+       release_info.py current
+       release_info.py plan
+       release_info.py reproduced COMMITTED_LOCK CURRENT_LOCK"""
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[1] == "--build-args":
         read = read_metadata(Path(argv[2]))
@@ -125,39 +426,16 @@ def main(argv: list[str]) -> int:
         for arg, fact in BUILD_ARGS.items():
             print(f"{arg}={read[1][fact]}")
         return 0
-    if len(argv) != 3:
-        print("usage: release_info.py METADATA NOTES_OUT", file=sys.stderr)
-        print("       release_info.py --build-args METADATA", file=sys.stderr)
-        return 2
-    metadata_path, notes_path = Path(argv[1]), Path(argv[2])
-    read = read_metadata(metadata_path)
-    if read is None:
-        return 2
-    metadata, facts = read
-    model_md5 = facts["model-md5"]
-    latest = latest_release()
-    if latest is None:
-        version, new = (1, 0, 0), True
-    elif latest[1] == model_md5:
-        version, new = latest[0], False
-    else:
-        version, new = (latest[0][0], latest[0][1] + 1, 0), True
-    semver = "v{}.{}.{}".format(*version)
-    tag = f"model@{semver}"
-    card_path = metadata_path.parent / "model_card.md"
-    card = card_path.read_text() if card_path.is_file() else None
-    notes_path.write_text(notes(metadata, tag, card))
-    facts = {
-        **facts,
-        "version": semver,
-        "tag": tag,
-        "new": "true" if new else "false",
-    }
-    with Path(os.environ.get("GITHUB_OUTPUT", "/dev/stdout")).open("a") as out:
-        for key, value in facts.items():
-            out.write(f"{key}={value}\n")
-    print(("new release " if new else "model unchanged since ") + tag)
-    return 0
+    if argv[1:] == ["current"]:
+        return current_main()
+    if argv[1:] == ["plan"]:
+        return plan_main()
+    if len(argv) == 4 and argv[1] == "reproduced":
+        return reproduced_main(Path(argv[2]), Path(argv[3]))
+    if len(argv) == 3 and not argv[1].startswith("-"):
+        return facts_main(Path(argv[1]), Path(argv[2]))
+    print(USAGE, file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -62,7 +62,13 @@ cgroup_manager = "cgroupfs"
 RUN_ROOT_MAX_CHARS = 50
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # What the build context holds: the files the Dockerfile copies, and nothing from models/.
-CONTEXT_FILES = ["Dockerfile", ".dockerignore", "requirements/serve.txt", "src/tabml/__init__.py"]
+CONTEXT_FILES = [
+    "Dockerfile",
+    ".dockerignore",
+    "pyproject.toml",
+    "uv.lock",
+    "src/tabml/__init__.py",
+]
 RELEASE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "release.yml"
 RELEASE_INFO = REPO_ROOT / ".github" / "scripts" / "release_info.py"
 # The github context release.yml's build step reads; the commit differs from the one the
@@ -252,7 +258,7 @@ def release_build_args(facts: dict[str, str]) -> dict[str, str]:
     [step] = [
         step
         for step in workflow["jobs"]["release"]["steps"]
-        if step.get("name") == "Build the image (for the smoke test)"
+        if step.get("name") == "Build the image"
     ]
     values = {**GITHUB_CONTEXT, **{f"steps.facts.outputs.{k}": v for k, v in facts.items()}}
 

@@ -1,11 +1,16 @@
-"""The files the serving image is built from: linted Dockerfile, pins in step with uv.lock."""
+"""The files the serving image is built from: a linted Dockerfile that Dependabot can
+update, serving pins taken from uv.lock, and a build context of only what it copies."""
 
 from __future__ import annotations
+
+import re
 
 from tests.integration.project import uv_executable
 from tests.serve.conftest import REPO_ROOT
 from tests.tools import run_tool
 from tests.workflows.harness import require_tool
+
+DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
 
 
 def test_hadolint_reports_nothing() -> None:
@@ -14,8 +19,28 @@ def test_hadolint_reports_nothing() -> None:
     assert result.stdout == ""
 
 
-def test_serving_requirements_match_the_lock_file() -> None:
-    result = run_tool(
+def test_the_base_image_is_in_a_from_line_dependabot_reads() -> None:
+    """Dependabot updates literal FROM lines, not ARG defaults; BASE_IMAGE names that
+    stage unless a build overrides it."""
+    froms = re.findall(r"^FROM (\S+)(?: AS (\S+))?$", DOCKERFILE, re.MULTILINE)
+    literal = [(image, stage) for image, stage in froms if "$" not in image]
+    assert literal == [("python:3.12-slim", "python-base")]
+    assert "ARG BASE_IMAGE=python-base\n" in DOCKERFILE
+    assert all(image == "${BASE_IMAGE}" for image, _ in froms if "$" in image)
+
+
+def test_the_image_exports_its_pins_with_the_makefiles_uv() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    [pinned] = re.findall(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
+    assert f"ARG UV_VERSION={pinned}\n" in DOCKERFILE
+    assert "uv export --project /src --frozen --only-group serve --no-emit-project" in " ".join(
+        DOCKERFILE.replace("\\\n", " ").split()
+    )
+
+
+def test_serving_requirements_leave_out_the_training_stack() -> None:
+    """What the image's export of uv.lock installs (with hashes)."""
+    exported = run_tool(
         [
             uv_executable(),
             "export",
@@ -28,18 +53,10 @@ def test_serving_requirements_match_the_lock_file() -> None:
             "--frozen",
         ],
         cwd=REPO_ROOT,
-    )
-    committed = (REPO_ROOT / "requirements" / "serve.txt").read_text()
-    pins = [line for line in result.stdout.splitlines() if not line.startswith("#")]
-    assert pins == [line for line in committed.splitlines() if not line.startswith("#")], (
-        "requirements/serve.txt is stale: run `make serve-requirements`"
-    )
-
-
-def test_serving_requirements_leave_out_the_training_stack() -> None:
-    committed = (REPO_ROOT / "requirements" / "serve.txt").read_text().lower()
+    ).stdout.lower()
+    assert "\nonnxruntime==" in exported and "--hash=sha256:" in exported
     for package in ("scikit-learn", "dvc", "pandas", "skl2onnx", "onnx=="):
-        assert f"\n{package}" not in committed
+        assert f"\n{package}" not in exported
 
 
 def test_dockerignore_keeps_the_context_to_what_the_image_needs() -> None:
@@ -48,7 +65,8 @@ def test_dockerignore_keeps_the_context_to_what_the_image_needs() -> None:
     # works after the `*` (the last matching line wins), so each must come later.
     star = lines.index("*")
     for copied in (
-        "requirements/serve.txt",
+        "pyproject.toml",
+        "uv.lock",
         "src/tabml/serve/",
         "models/model.onnx",
         "models/metadata.json",

@@ -10,6 +10,7 @@ import copy
 import importlib.util
 import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -45,6 +46,8 @@ def release_info() -> ModuleType:
     spec = importlib.util.spec_from_file_location("release_info", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Registered first, as an import would: dataclasses look their module up by name.
+    sys.modules["release_info"] = module
     spec.loader.exec_module(module)
     return module
 

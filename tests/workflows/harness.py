@@ -122,7 +122,12 @@ def push_event(ref: str = "refs/heads/main") -> dict[str, Any]:
     owner, name = REPOSITORY.split("/")
     return {
         "ref": ref,
-        "repository": {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}},
+        "repository": {
+            "full_name": REPOSITORY,
+            "name": name,
+            "owner": {"login": owner},
+            "default_branch": "main",
+        },
     }
 
 

@@ -12,9 +12,13 @@
 - train.yml on a docs-only pull request and merge group: green, "nothing to train", the
   train job skipped; when the decision job fails, the train job fails rather than be
   skipped; a manual run with a `base` that names no commit stops, naming the input.
-- release.yml on a merge to main: pulls the model, builds the real image (podman behind
-  a `docker` command), smoke-tests it, "pushes" it with its tags and labels, tags the
-  model version in git and publishes a release with the metrics.
+- release.yml on a merge to main: restores the model (dvc repro --pull), builds the real
+  image once (podman behind a `docker` command), smoke-tests it, pushes that image to a
+  stand-in registry, tags the model version in git, publishes a release with the metrics
+  and the digest, and points latest at it; run again, it changes nothing; after a run
+  interrupted before the GitHub release, the next run completes it without rebuilding;
+  a merged model that the remote lacks (a fork's) is trained, pushed and shipped; a run
+  from another branch or for a commit that is no longer the tip releases nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import os
 import shlex
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +56,8 @@ pytestmark = pytest.mark.slow
 
 S3_SECRETS = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 BETTER_C, WORSE_C = 0.5, 0.0001
+# A model no other test pushes to the shared S3 remote.
+FORK_C = 0.3
 WATERMARK = "--watermark-title=tabml training report"
 LOCK_CHECK = "Check that the committed dvc.lock is what this commit reproduces"
 
@@ -572,7 +579,8 @@ def test_ci_fails_a_stale_dvc_lock(tmp_path: Path) -> None:
 
 @pytest.fixture
 def docker_on_path(tmp_path: Path) -> Path:
-    """A `docker` command backed by podman, with the serving tests' cached base image."""
+    """A `docker` command backed by podman, with the serving tests' cached base image;
+    pushes and registry look-ups go to a stand-in registry under tmp_path."""
     require_tool("podman")
     try:
         from tests.serve import test_container
@@ -585,94 +593,338 @@ def docker_on_path(tmp_path: Path) -> Path:
     test_container.ensure_base_image(podman)
     bin_dir = tmp_path / "docker-bin"
     bin_dir.mkdir()
+    registry = tmp_path / "registry"
+    registry.mkdir()
     ca = test_container.CA_BUNDLE
     volume = f"--volume={ca}:{ca}:ro" if ca.is_file() else ""
     (bin_dir / "docker").write_text(
         "#!/usr/bin/env bash\n"
-        "# docker -> podman with the test's storage; builds use the local base image.\n"
+        "# docker -> podman with the test's storage; builds use the local base image;\n"
+        "# the registry (push, buildx imagetools) is the stand-in's.\n"
         "set -euo pipefail\n"
         f"export CONTAINERS_CONF={shlex.quote(podman.environ['CONTAINERS_CONF'])}\n"
+        f"export STANDIN_REGISTRY={registry}\n"
         f"podman=({shlex.join(podman.command)})\n"
-        'if [ "${1:-}" = build ]; then\n'
-        "  shift\n"
-        '  exec "${podman[@]}" build --pull=never --network=host --format=docker '
-        f'{volume} --build-arg=BASE_IMAGE={test_container.BASE_IMAGE} "$@"\n'
-        "fi\n"
+        'case "${1:-}" in\n'
+        f'  push|buildx) exec python3 "{STANDIN_SCRIPT}" registry "$@" ;;\n'
+        "  build)\n"
+        "    shift\n"
+        '    exec "${podman[@]}" build --pull=never --network=host --format=docker '
+        f'{volume} --build-arg=BASE_IMAGE={test_container.BASE_IMAGE} "$@" ;;\n'
+        "esac\n"
         'exec "${podman[@]}" "$@"\n'
     )
     (bin_dir / "docker").chmod(0o755)
     return bin_dir
 
 
-def test_release_on_merge_to_main(
-    champion: Project, s3: S3Server, tmp_path: Path, docker_on_path: Path
-) -> None:
+STANDIN_SCRIPT = Path(__file__).resolve().parent / "standins" / "standin.py"
+IMAGE = f"ghcr.io/{REPOSITORY}"
+
+
+def gh_standin(bin_dir: Path, github: Path, *, fail_create: bool = False) -> Path:
+    """A `gh` command whose releases live in `github` (kept across runs)."""
+    bin_dir.mkdir(parents=True)
+    github.mkdir(parents=True, exist_ok=True)
+    fail = "export STANDIN_GH_FAIL=create\n" if fail_create else ""
+    (bin_dir / "gh").write_text(
+        f'#!/bin/sh\nexport STANDIN_GITHUB="{github}"\n{fail}'
+        f'exec python3 "{STANDIN_SCRIPT}" gh "$@"\n'
+    )
+    (bin_dir / "gh").chmod(0o755)
+    return bin_dir
+
+
+def registry_tags(docker_on_path: Path) -> dict[str, str]:
+    state = docker_on_path.parent / "registry" / "tags.json"
+    loaded: dict[str, str] = json.loads(state.read_text()) if state.is_file() else {}
+    return loaded
+
+
+def origin_tags(project: Project) -> list[str]:
+    origin = project.git("config", "remote.origin.pushurl").strip()
+    return project.git("--git-dir", origin, "tag", "--list", "model@v*").split()
+
+
+def run_release(
+    project: Project, work: Path, docker_on_path: Path, *, fail_create: bool = False
+) -> ActRun:
+    """release.yml on a push to main, with the registry and GitHub releases of this test."""
     from tests.serve.conftest import free_port
 
-    project = copy_project(champion, tmp_path / "project")
-    origin = Path(project.git("config", "remote.origin.pushurl").strip())
     try:
-        run = run_act(
+        return run_act(
             project,
             "release.yml",
             "push",
             push_event(),
-            tmp_path / "act",
+            work,
             secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
             env={"SMOKE_PORT": str(free_port())},
-            path=[docker_on_path, gh_standin(tmp_path)],
+            path=[
+                docker_on_path,
+                gh_standin(
+                    work / "gh-bin", docker_on_path.parent / "github", fail_create=fail_create
+                ),
+            ],
         )
     finally:
         # The images live in the serving tests' shared podman storage: remove ours.
+        built = [ref for ref in registry_tags(docker_on_path) if not ref.endswith(":latest")]
         sha = project.git("rev-parse", "HEAD").strip()
-        tags = [f"tabml-smoke:{sha}"] + [
-            f"ghcr.io/{REPOSITORY}:{tag}" for tag in ("v1.0.0", sha, "latest")
-        ]
-        project.run(str(docker_on_path / "docker"), "rmi", "--force", *tags, check=False)
+        for ref in {*built, f"{IMAGE}:v1.0.0", f"{IMAGE}:v1.1.0", f"{IMAGE}:v1.0.0-{sha[:7]}"}:
+            project.run(str(docker_on_path / "docker"), "rmi", "--force", ref, check=False)
+
+
+def assert_released_once(run: ActRun, project: Project, version: str) -> None:
+    """One build, smoke-tested, that same image pushed under `version`, then tag,
+    release (with the digest) and latest."""
     assert run.returncode == 0, run.explain()
     assert_ran(
         run,
-        "Pull the model dvc.lock names",
+        "Reproduce what the remote lacks (dvc repro --pull)",
+        "Build the image",
         "Smoke test (ready, one prediction)",
+        "Push the tested image",
         "Tag the model version (model@vX.Y.Z)",
         "Publish the GitHub release",
+        "Point latest at this image",
     )
     assert "ready, and one prediction" in run.output
+    [build] = run.calls("build-push")
+    assert build["pushed"] is False and build["inputs"]["load"] == "true"
+    assert build["tags"] == [f"{IMAGE}:{version}"]
+    assert build["inputs"]["cache-from"] == ""
+    [push] = run.calls("push")
+    assert push["ref"] == f"{IMAGE}:{version}"
+    [retag] = run.calls("retag")
+    assert retag == {"kind": "retag", "ref": f"{IMAGE}:latest", "digest": push["digest"]}
+    [release] = [call for call in run.calls("gh") if call["args"][1] == "create"]
+    assert release["args"][:3] == ["release", "create", f"model@{version}"]
+    assert f"{IMAGE}:{version}@{push['digest']}" in release["notes"]
+    labels = build["image_labels"]
+    sha = project.git("rev-parse", "HEAD").strip()
+    assert labels["org.opencontainers.image.revision"] == sha
+    assert labels["org.opencontainers.image.version"] == version
+    commit_time = int(project.git("show", "-s", "--format=%ct", sha))
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(commit_time))
+    assert labels["org.opencontainers.image.created"] == created
+
+
+def own_origin(project: Project, bare: Path) -> None:
+    """A copy's own origin (copies share the champion's): main pushed, origin/main set."""
+    project.run("git", "init", "-q", "--bare", str(bare))
+    project.git("config", "remote.origin.pushurl", str(bare))
+    project.git("push", "-q", "origin", "main")
+    project.git("fetch", "-q", str(bare), "+refs/heads/*:refs/remotes/origin/*")
+
+
+def fetch_tags(project: Project) -> None:
+    """What a re-run's full-history checkout has: the tags earlier runs pushed."""
+    origin = project.git("config", "remote.origin.pushurl").strip()
+    project.git("fetch", "-q", origin, "+refs/tags/*:refs/tags/*")
+
+
+def test_release_on_merge_to_main_and_again(
+    champion: Project, tmp_path: Path, docker_on_path: Path
+) -> None:
+    """main released once: its image pushed, model@v1.0.0 tagged, a GitHub release; then
+    the same release again (a re-run) finds everything done and changes nothing."""
+    project = copy_project(champion, tmp_path / "project")
+    own_origin(project, tmp_path / "origin.git")
+    run = run_release(project, tmp_path / "act-first", docker_on_path)
+    assert_released_once(run, project, "v1.0.0")
     metadata = json.loads((champion.path / "models" / "metadata.json").read_text())
     model_md5, data_md5 = metadata["model"]["version"], metadata["data"]["version"]
     assert model_md5 == champion.lock_md5("models/model.onnx")
-    # The image was built before the smoke test, and pushed with three tags and labels.
-    builds = run.calls("build-push")
-    assert [build["pushed"] for build in builds] == [False, True]
-    image = f"ghcr.io/{REPOSITORY}"
-    assert builds[1]["tags"] == [f"{image}:v1.0.0", f"{image}:{sha}", f"{image}:latest"]
-    labels = builds[1]["image_labels"]
-    assert labels["org.opencontainers.image.revision"] == sha
+    # Everything was in the remote: nothing ran again.
+    assert "Running stage 'train'" not in run.output
+    [build] = run.calls("build-push")
+    labels = build["image_labels"]
     assert labels["io.tabml.model.version"] == model_md5
     assert labels["io.tabml.data.version"] == data_md5
-    assert labels["org.opencontainers.image.version"] == "v1.0.0"
     # The pushed image's lineage labels agree with the model's metadata and card.
     card = (champion.path / "models" / "model_card.md").read_text()
     assert mismatches(metadata, labels, card) == []
     [login] = run.calls("login")
     assert login["registry"] == "ghcr.io" and login["password_set"]
+    # The registry holds the version tag and latest, both naming the tested image.
+    [push] = run.calls("push")
+    assert registry_tags(docker_on_path) == {
+        f"{IMAGE}:v1.0.0": push["digest"],
+        f"{IMAGE}:latest": push["digest"],
+    }
     # A GTO-compatible annotated tag in origin, and a release whose notes carry metrics.
+    origin = Path(project.git("config", "remote.origin.pushurl").strip())
     tag_type = project.run("git", "--git-dir", str(origin), "cat-file", "-t", "model@v1.0.0")
     assert tag_type.stdout.strip() == "tag"
     message = project.run(
         "git", "--git-dir", str(origin), "tag", "-l", "--format=%(contents)", "model@v1.0.0"
     ).stdout
     assert f"model-md5: {model_md5}" in message
-    [release] = run.calls("gh")
-    assert release["args"][:3] == ["release", "create", "model@v1.0.0"]
+    [release] = [call for call in run.calls("gh") if call["args"][1] == "create"]
     assert f"| f1 | {metadata['metrics']['f1']:.6g} |" in release["notes"]
     assert model_md5 in release["notes"] and data_md5 in release["notes"]
 
+    fetch_tags(project)
+    before = registry_tags(docker_on_path)
+    run = run_release(project, tmp_path / "act-again", docker_on_path)
+    assert run.returncode == 0, run.explain()
+    assert "nothing to do: already released" in run.output, run.explain()
+    assert run.calls("build-push") == [] and run.calls("push") == []
+    assert run.calls("retag") == []
+    assert [call["args"][:2] for call in run.calls("gh")] == [["release", "view"]]
+    for step in (
+        "Build the image",
+        "Tag the model version (model@vX.Y.Z)",
+        "Publish the GitHub release",
+    ):
+        assert not run.step_ran(step), step
+    assert registry_tags(docker_on_path) == before
+    assert origin_tags(project) == ["model@v1.0.0"]
 
-def gh_standin(tmp_path: Path) -> Path:
-    bin_dir = tmp_path / "gh-bin"
-    bin_dir.mkdir()
-    script = Path(__file__).resolve().parent / "standins" / "standin.py"
-    (bin_dir / "gh").write_text(f'#!/bin/sh\nexec python3 "{script}" gh "$@"\n')
-    (bin_dir / "gh").chmod(0o755)
-    return bin_dir
+
+def test_release_completes_an_interrupted_run(
+    champion: Project, tmp_path: Path, docker_on_path: Path
+) -> None:
+    """The first run stops at the GitHub release (image pushed, model tag pushed); the
+    re-run builds nothing, publishes the release and points latest at the image."""
+    project = copy_project(champion, tmp_path / "project")
+    own_origin(project, tmp_path / "origin.git")
+    first = run_release(project, tmp_path / "act-first", docker_on_path, fail_create=True)
+    assert first.returncode != 0
+    assert first.step_failed("Publish the GitHub release"), first.explain()
+    assert not first.step_ran("Point latest at this image")
+    [push] = first.calls("push")
+    assert registry_tags(docker_on_path) == {f"{IMAGE}:v1.0.0": push["digest"]}
+    assert origin_tags(project) == ["model@v1.0.0"]
+
+    fetch_tags(project)
+    again = run_release(project, tmp_path / "act-again", docker_on_path)
+    assert again.returncode == 0, again.explain()
+    assert "to do: release, move latest" in again.output, again.explain()
+    assert again.calls("build-push") == [] and again.calls("push") == []
+    assert not again.step_ran("Tag the model version (model@vX.Y.Z)")
+    [created] = [call for call in again.calls("gh") if call["args"][1] == "create"]
+    assert created["args"][2] == "model@v1.0.0"
+    assert f"{IMAGE}:v1.0.0@{push['digest']}" in created["notes"]
+    assert registry_tags(docker_on_path)[f"{IMAGE}:latest"] == push["digest"]
+    assert origin_tags(project) == ["model@v1.0.0"]
+
+
+def test_release_reproduces_a_model_the_remote_lacks(
+    champion: Project, s3: S3Server, tmp_path: Path, docker_on_path: Path
+) -> None:
+    """A fork's pull request trained a model and pushed nothing; after the merge, main's
+    dvc.lock names a model the remote lacks: release trains it, pushes it and ships it."""
+    fork = pull_request(champion, tmp_path / "fork", "fork-c", FORK_C)
+    fork.repro()
+    fork.git("commit", "-q", "-am", f"Retrain with C={FORK_C}")
+    project = copy_project(champion, tmp_path / "project")
+    # The merge brings the fork's commits; its DVC cache stays behind with the fork.
+    project.git("pull", "-q", "--no-rebase", str(fork.path), "fork-c")
+    own_origin(project, tmp_path / "origin.git")
+    model_md5 = project.lock_md5("models/model.onnx")
+    assert model_md5 != champion.lock_md5("models/model.onnx")
+    assert not remote_has(s3, model_md5)
+
+    run = run_release(project, tmp_path / "act", docker_on_path)
+    assert "Running stage 'train'" in run.output, run.explain()
+    assert_released_once(run, project, "v1.0.0")
+    assert remote_has(s3, model_md5), "the reproduced model was pushed to the remote"
+    [build] = run.calls("build-push")
+    assert build["image_labels"]["io.tabml.model.version"] == model_md5
+
+
+def test_release_ships_only_the_tip_of_the_default_branch(
+    champion: Project, tmp_path: Path
+) -> None:
+    """A manual run from another branch, and an older run (a re-run keeps its commit)
+    after a later merge, release nothing; a later docs-only commit does not count."""
+    project = copy_project(champion, tmp_path / "project")
+    own_origin(project, tmp_path / "origin.git")
+    project.git("checkout", "-q", "-b", "experiment")
+    run = run_act(
+        project,
+        "release.yml",
+        "workflow_dispatch",
+        push_event("refs/heads/experiment"),
+        tmp_path / "act-branch",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode == 0, run.explain()
+    assert "refs/heads/experiment is not the default branch (main)" in run.output
+    assert not run.step_ran("Check the DVC remote"), "the release job must not run"
+
+    project.git("checkout", "-q", "main")
+    older = project.git("rev-parse", "HEAD").strip()
+    (project.path / "docs").mkdir()
+    (project.path / "docs" / "notes.md").write_text("Docs only.\n")
+    project.git("add", "docs")
+    project.git("commit", "-q", "-m", "Docs only")
+    project.git("push", "-q", "origin", "main")
+    (project.path / "schemas" / "README.txt").write_text("Not docs: released.\n")
+    project.git("add", "schemas")
+    project.git("commit", "-q", "-m", "A change that releases")
+    project.git("push", "-q", "origin", "main")
+    origin = project.git("config", "remote.origin.pushurl").strip()
+    project.git("fetch", "-q", origin, "+refs/heads/*:refs/remotes/origin/*")
+    # The older run's checkout: its own commit, with the newer origin/main.
+    project.git("checkout", "-q", "--detach", older)
+    run = run_act(
+        project,
+        "release.yml",
+        "push",
+        push_event(),
+        tmp_path / "act-older",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+    )
+    assert run.returncode == 0, run.explain()
+    assert f"main has moved on from {older[:7]}" in run.output, run.explain()
+    assert "schemas/README.txt" in run.output and "docs/notes.md" not in run.output
+    assert not run.step_ran("Check the DVC remote"), "the release job must not run"
+
+
+def test_image_on_a_pull_request(tmp_path: Path, docker_on_path: Path) -> None:
+    """image.yml: the model reproduced without a shared remote, the image built with the
+    release's build step, smoke-tested by the same action, and nothing pushed."""
+    from tests.serve.conftest import free_port
+
+    project = new_project(tmp_path / "project", tmp_path / "remote")
+    quick_model_card(project)
+    project.git("commit", "-q", "-am", "Fewer bootstrap samples")
+    publish_origin(project, tmp_path / "origin.git")
+    project.git("checkout", "-q", "-b", "bump-uv-lock")
+    try:
+        run = run_act(
+            project,
+            "image.yml",
+            "pull_request",
+            pr_event(11, REPOSITORY, "bump-uv-lock"),
+            tmp_path / "act",
+            env={"SMOKE_PORT": str(free_port())},
+            path=[docker_on_path],
+        )
+    finally:
+        project.run(
+            str(docker_on_path / "docker"), "rmi", "--force", "tabml-image:pr-11", check=False
+        )
+    data = load_params(project.path / "params.yaml").data
+    if data.source == "file":
+        # A project's own data lives in DVC storage, out of reach while the remote is a
+        # local folder: the job stops at reproduce, naming the data.
+        assert run.returncode != 0
+        assert f"missing data 'source': {data.path}" in run.output, run.explain()
+        return
+    assert run.returncode == 0, run.explain()
+    assert_ran(
+        run,
+        "The model to serve (dvc repro export, no remote)",
+        "Build the image",
+        "Smoke test (ready, one prediction)",
+    )
+    assert "ready, and one prediction" in run.output
+    [build] = run.calls("build-push")
+    assert build["pushed"] is False and build["tags"] == ["tabml-image:pr-11"]
+    assert run.calls("push") == [] and run.calls("login") == []
+    assert registry_tags(docker_on_path) == {}

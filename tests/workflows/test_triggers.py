@@ -61,6 +61,9 @@ def starts(
     config = on[event] or {}
     if not ref_passes(config, ref):
         return False
+    ignored = config.get("paths-ignore")
+    if ignored is not None:
+        return any(not any(glob_regex(p).fullmatch(f) for p in ignored) for f in changed)
     paths = config.get("paths")
     # GitHub evaluates no path filter for a tag push.
     if paths is None or ref.startswith("refs/tags/"):
@@ -178,7 +181,39 @@ def test_ci_and_release_agree_on_the_main_branch() -> None:
 def test_release_runs_on_main_only() -> None:
     on = triggers("release.yml")
     assert set(on) == {"push", "workflow_dispatch"}
-    assert on["push"] == {"branches": ["main"]}
+    assert on["push"]["branches"] == ["main"]
+
+
+@pytest.mark.parametrize(
+    ("changed", "released"),
+    [
+        (["README.md"], False),
+        (["docs/guide.md", "CONTRIBUTING.md", "LICENSE"], False),
+        ([".github/ISSUE_TEMPLATE/bug_report.yml"], False),
+        (["README.md", "dvc.lock"], True),
+        (["src/tabml/serve/app.py"], True),
+        (["uv.lock"], True),
+    ],
+)
+def test_docs_only_changes_do_not_release(changed: list[str], released: bool) -> None:
+    assert starts(triggers("release.yml"), "push", changed) is released
+
+
+@pytest.mark.parametrize(
+    ("changed", "built"),
+    [
+        (["uv.lock"], True),
+        (["Dockerfile"], True),
+        (["src/tabml/serve/app.py"], True),
+        ([".github/actions/smoke-test/action.yml"], True),
+        (["README.md"], False),
+        (["src/tabml/stages/train.py"], False),
+    ],
+)
+def test_image_is_built_on_pull_requests_that_change_it(changed: list[str], built: bool) -> None:
+    on = triggers("image.yml")
+    assert set(on) == {"pull_request"}
+    assert starts(on, "pull_request", changed) is built
 
 
 def test_no_workflow_runs_fork_code_with_secrets() -> None:

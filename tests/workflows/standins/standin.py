@@ -13,7 +13,13 @@ was asked to do as one JSON line in $STANDIN_RECORD/calls.jsonl, for the tests t
                              session (no step of the workflow sees them otherwise)
   build-push                 really build with `docker build` (podman here); a push is
                              recorded with the built image's labels instead of sent
-  gh                         record `gh release create` and its notes file
+  gh                         `gh release view/create/edit` against releases kept in
+                             $STANDIN_GITHUB/releases.json; each call is recorded, and
+                             $STANDIN_GH_FAIL=create makes `release create` fail (an
+                             interrupted run)
+  registry                   the registry side of `docker push` and `docker buildx
+                             imagetools inspect/create`: tags and digests kept in
+                             $STANDIN_REGISTRY/tags.json (a digest is the local image id)
   create-github-app-token    refuse an empty client id or key, as the real one does, and
                              output the token "ghs_installation_<client-id>"
 
@@ -132,9 +138,66 @@ def gh(args: list[str]) -> None:
     notes = None
     if "--notes-file" in args:
         notes = Path(args[args.index("--notes-file") + 1]).read_text()
-    if args[:2] == ["release", "create"] and "--verify-tag" in args:
-        subprocess.run(["git", "rev-parse", "--verify", f"refs/tags/{args[2]}"], check=True)
+    state = Path(os.environ["STANDIN_GITHUB"]) / "releases.json"
+    releases = json.loads(state.read_text()) if state.is_file() else {}
     record("gh", args=args, notes=notes, token_set=bool(os.environ.get("GH_TOKEN")))
+    verb, tag = args[1], args[2]
+    if verb == "view":
+        if tag not in releases:
+            sys.exit("release not found")
+        print(json.dumps({"tagName": tag}))
+        return
+    if verb == "create":
+        if os.environ.get("STANDIN_GH_FAIL") == "create":
+            sys.exit("HTTP 502: Bad Gateway (stand-in: the run is interrupted here)")
+        if "--verify-tag" in args:
+            subprocess.run(["git", "rev-parse", "--verify", f"refs/tags/{tag}"], check=True)
+        if tag in releases:
+            sys.exit(f"a release with tag {tag} already exists")
+    elif verb == "edit" and tag not in releases:
+        sys.exit("release not found")
+    releases[tag] = {"notes": notes}
+    state.write_text(json.dumps(releases))
+
+
+def registry(args: list[str]) -> None:
+    state = Path(os.environ["STANDIN_REGISTRY"]) / "tags.json"
+    tags = json.loads(state.read_text()) if state.is_file() else {}
+    if args[0] == "push":
+        ref = args[1]
+        image_id = subprocess.run(
+            [require("docker"), "image", "inspect", "--format", "{{.Id}}", ref],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        digest = "sha256:" + image_id.removeprefix("sha256:")
+        tags[ref] = digest
+        record("push", ref=ref, digest=digest)
+        print(f"{ref.rsplit(':', 1)[1]}: digest: {digest} size: 1234")
+    elif args[:3] == ["buildx", "imagetools", "inspect"]:
+        ref = args[-1]
+        if ref not in tags:
+            sys.exit(f"ERROR: {ref}: not found")
+        print(
+            json.dumps(
+                {
+                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "digest": tags[ref],
+                }
+            )
+        )
+        return
+    elif args[:3] == ["buildx", "imagetools", "create"]:
+        target, source = args[args.index("--tag") + 1], args[-1]
+        name, digest = source.split("@")
+        if not any(ref.startswith(f"{name}:") and d == digest for ref, d in tags.items()):
+            sys.exit(f"ERROR: {source}: not found")
+        tags[target] = digest
+        record("retag", ref=target, digest=digest)
+    else:
+        sys.exit(f"stand-in registry: unsupported {args}")
+    state.write_text(json.dumps(tags))
 
 
 def setup_buildx() -> None:
@@ -228,5 +291,7 @@ if __name__ == "__main__":
         cml(rest)
     elif kind == "gh":
         gh(rest)
+    elif kind == "registry":
+        registry(rest)
     else:
         HANDLERS[kind]()
