@@ -1,8 +1,8 @@
 """The real serving image: built from the Dockerfile with podman, run on 127.0.0.1.
 
 No registry is reachable, so the base image is made once with debootstrap and cached
-(under ~/.cache/tabml-test, or $TABML_TEST_CACHE) together with podman's storage; podman's
-run root is kept short wherever that is (see run_root).
+(under ~/.cache/tabml-test, or $TABML_TEST_CACHE) together with podman's storage;
+podman's run root is kept short wherever that is (see run_root).
 Skipped when podman or debootstrap is missing, except on CI (CI=true), where that fails.
 
 The image is labelled the way the release workflow labels it: release_info.py turns the

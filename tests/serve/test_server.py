@@ -83,11 +83,11 @@ def test_settings_from_environment() -> None:
         ),
         (
             {"TABML_MAX_CONCURRENT_REQUESTS": "0"},
-            "TABML_MAX_CONCURRENT_REQUESTS = '0': Input should be greater than or equal to 1",
+            "TABML_MAX_CONCURRENT_REQUESTS = '0': Input should be greater than or equal",
         ),
         (
             {"TABML_KEEP_ALIVE_TIMEOUT_SECONDS": "0"},
-            "TABML_KEEP_ALIVE_TIMEOUT_SECONDS = '0': Input should be greater than or equal to 1",
+            "TABML_KEEP_ALIVE_TIMEOUT_SECONDS = '0': Input should be greater than or equal",
         ),
         ({"TABML_PORT": "-1"}, "TABML_PORT = '-1': Input should be greater than or equal to 0"),
         (

@@ -570,7 +570,8 @@ class ServingApp:
             raise HTTPError(
                 408,
                 f"body: {size} bytes arrived within {deadlines.timeout:g} s, not the whole "
-                "body; it must arrive within TABML_BODY_TIMEOUT_SECONDS of the request's start",
+                "body; it must arrive within TABML_BODY_TIMEOUT_SECONDS of the request's "
+                "start",
                 [(b"connection", b"close")],
             ) from None
         finally:
