@@ -41,6 +41,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from github_glob import glob_regex
+
 Version = tuple[int, int, int]
 
 TAG_PREFIX = "model@v"
@@ -124,21 +126,6 @@ def image_tag(version: Version, registered: ModelTag | None, sha: str) -> str:
     if registered is None or registered.commit == sha:
         return semver(version)
     return f"{semver(version)}-{sha[:7]}"
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """GitHub's path-filter glob: `**` crosses folders, `*` and `?` do not."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pattern[i] == "?":
-            out, i = out + "[^/]", i + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out)
 
 
 def releases_on_change(paths: Iterable[str]) -> list[str]:

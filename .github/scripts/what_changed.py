@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
+
+from github_glob import glob_regex
 
 # Globs as GitHub writes path filters: `**` crosses folders, `*` and `?` do not.
 MODEL_PATHS = (
@@ -91,22 +91,6 @@ class Decision:
             + (", ".join(f"`{path}`" for path in self.changed) or "nothing"),
         ]
         return "\n".join(lines) + "\n"
-
-
-@cache
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """GitHub's filter glob: `**` crosses folders, `*` and `?` do not."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pattern[i] == "?":
-            out, i = out + "[^/]", i + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out)
 
 
 def shapes_model(path: str) -> bool:

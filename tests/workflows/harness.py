@@ -65,6 +65,9 @@ def load_workflow(name: str) -> dict[Any, Any]:
 
 def load_script(name: str) -> ModuleType:
     """One of the workflows' scripts (.github/scripts/NAME.py), imported from its file."""
+    # The scripts import each other as they do when run: from their own folder.
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import WORKFLOWS, load_workflow
+from .harness import WORKFLOWS, load_script, load_workflow
+
+glob_regex = load_script("github_glob").glob_regex
 
 
 def triggers(name: str) -> dict[str, Any]:
@@ -18,21 +20,6 @@ def triggers(name: str) -> dict[str, Any]:
     on = workflow.get("on", workflow.get(True))
     assert isinstance(on, dict), f"{name}: `on` should be a mapping, got {on!r}"
     return on
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """GitHub's filter glob: `**` crosses folders, `*` and `?` do not."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pattern[i] == "?":
-            out, i = out + "[^/]", i + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out)
 
 
 def ref_passes(config: dict[str, Any], ref: str) -> bool:
