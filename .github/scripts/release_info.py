@@ -204,31 +204,6 @@ def plan(
     )
 
 
-MODEL_PATH = "models/model.onnx"
-
-
-def lock_outputs(lock: dict) -> dict[str, str]:
-    """Output path -> md5 of every stage in a parsed dvc.lock."""
-    return {
-        out["path"]: out.get("md5", "")
-        for stage in lock.get("stages", {}).values()
-        for out in stage.get("outs", [])
-    }
-
-
-def reproduced_model(committed: dict[str, str], current: dict[str, str]) -> tuple[bool, list[str]]:
-    """Whether the reproduced model is the one the committed dvc.lock names, and the
-    other outputs that came out different (a rebuilt model's metadata may record another
-    commit; what ships and is versioned is model.onnx)."""
-    same = MODEL_PATH in committed and committed.get(MODEL_PATH) == current.get(MODEL_PATH)
-    differ = sorted(
-        path
-        for path in committed.keys() | current.keys()
-        if path != MODEL_PATH and committed.get(path) != current.get(path)
-    )
-    return same, differ
-
-
 def created_label(epoch_seconds: int) -> str:
     """The OCI `created` label (RFC 3339, UTC) for a commit time: the same commit gives
     the same label on every re-run."""
@@ -374,35 +349,10 @@ def plan_main() -> int:
     return 0
 
 
-def reproduced_main(committed_path: Path, current_path: Path) -> int:
-    """Runs in the project environment (after `dvc repro`), which has PyYAML."""
-    import yaml
-
-    committed = lock_outputs(yaml.safe_load(committed_path.read_text()))
-    current = lock_outputs(yaml.safe_load(current_path.read_text()))
-    same, differ = reproduced_model(committed, current)
-    if not same:
-        print(
-            f"::error title=Model not reproduced::{MODEL_PATH} is "
-            f"{current.get(MODEL_PATH, 'missing')} after dvc repro, not the "
-            f"{committed.get(MODEL_PATH, 'missing')} that dvc.lock names: run 'dvc repro' "
-            "and 'dvc push' from a checkout of this commit, then run the release again."
-        )
-        return 1
-    print(f"{MODEL_PATH} is {current[MODEL_PATH]}, as dvc.lock names")
-    if differ:
-        print(
-            "::notice title=Other outputs differ::reproduced, these differ from dvc.lock: "
-            + ", ".join(differ)
-        )
-    return 0
-
-
 USAGE = """usage: release_info.py METADATA NOTES_OUT
        release_info.py --build-args METADATA
        release_info.py current
-       release_info.py plan
-       release_info.py reproduced COMMITTED_LOCK CURRENT_LOCK"""
+       release_info.py plan"""
 
 
 def main(argv: list[str]) -> int:
@@ -417,8 +367,6 @@ def main(argv: list[str]) -> int:
         return current_main()
     if argv[1:] == ["plan"]:
         return plan_main()
-    if len(argv) == 4 and argv[1] == "reproduced":
-        return reproduced_main(Path(argv[2]), Path(argv[3]))
     if len(argv) == 3 and not argv[1].startswith("-"):
         return facts_main(Path(argv[1]), Path(argv[2]))
     print(USAGE, file=sys.stderr)
