@@ -169,3 +169,26 @@ def test_a_feature_empty_on_one_side_compares_presence() -> None:
     assert appeared.drifted, "a feature that was always empty now has values"
     assert appeared.bin_labels == ["missing", "present"]
     assert appeared.reference_shares == [1.0, 0.0] and appeared.sample_shares == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("absent.csv", None, "no such file"),
+        ("sample.txt", b"a,b\n1,2\n", "must be .jsonl (logged predictions), .csv or .parquet"),
+        ("sample.parquet", b"not parquet at all", "must be a readable Parquet file"),
+        ("sample.csv", b'a,b\n1,"2\n', "must be a readable CSV file"),
+        ("sample.csv", b"\xff\xfe\x00a,b\n\x80\x81,2\n", "must be a readable CSV file"),
+    ],
+)
+def test_an_unreadable_sample_file_is_named(
+    tmp_path: Path, name: str, content: bytes | None, expected: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        read_sample(path, "diagnosis")
+    message = str(caught.value)
+    assert message.startswith(f"--sample {path}: ")
+    assert expected in message
