@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
+from tabml.cli import main
 from tabml.config import DataSchema, DriftParams, SplitParams, TrainParams, load_schema
 from tabml.errors import InputError
 from tabml.monitor.drift import DriftSummary, check_sample, compare, numeric_drift, summary_json
@@ -169,3 +170,113 @@ def test_a_feature_empty_on_one_side_compares_presence() -> None:
     assert appeared.drifted, "a feature that was always empty now has values"
     assert appeared.bin_labels == ["missing", "present"]
     assert appeared.reference_shares == [1.0, 0.0] and appeared.sample_shares == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_csv_or_parquet_sample_is_read_with_and_without_labels(
+    tmp_path: Path, cancer: Any, suffix: str
+) -> None:
+    test = cancer[1]
+    for labelled in (True, False):
+        frame = test if labelled else test.drop(columns="diagnosis")
+        path = tmp_path / f"sample{suffix}"
+        if suffix == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+        sample = read_sample(path, "diagnosis")
+        assert list(sample.features.columns) == list(cancer[2].features)
+        assert sample.features.shape == (len(test), 30)
+        assert np.allclose(sample.features["mean_radius"], test["mean_radius"])
+        assert sample.predictions is None
+        if labelled:
+            assert sample.labels is not None
+            assert list(sample.labels) == list(test["diagnosis"])
+        else:
+            assert sample.labels is None
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("absent.csv", None, "no such file"),
+        ("sample.txt", b"a,b\n1,2\n", "must be .jsonl (logged predictions), .csv or .parquet"),
+        ("sample.parquet", b"not parquet at all", "must be a readable Parquet file"),
+        ("sample.csv", b'a,b\n1,"2\n', "must be a readable CSV file"),
+        ("sample.csv", b"\xff\xfe\x00a,b\n\x80\x81,2\n", "must be a readable CSV file"),
+    ],
+)
+def test_an_unreadable_sample_file_is_named(
+    tmp_path: Path, name: str, content: bytes | None, expected: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        read_sample(path, "diagnosis")
+    message = str(caught.value)
+    assert message.startswith(f"--sample {path}: ")
+    assert expected in message
+
+
+@pytest.fixture
+def drift_files(
+    tmp_path: Path, repo_root: Path, cancer: Any
+) -> tuple[list[str], pd.DataFrame, Path]:
+    """The arguments `tabml drift` needs apart from --sample, the test split to make a
+    sample from, and the folder the files are in."""
+    import joblib
+
+    train, test, _, model = cancer
+    train.to_parquet(tmp_path / "train.parquet", index=False)
+    joblib.dump(model, tmp_path / "model.joblib")
+    (tmp_path / "metrics.json").write_text(json.dumps(EVALUATION))
+    arguments = [
+        "--params",
+        str(repo_root / "params.yaml"),
+        "drift",
+        "--reference",
+        str(tmp_path / "train.parquet"),
+        "--model",
+        str(tmp_path / "model.joblib"),
+        "--schema",
+        str(repo_root / "schemas/breast_cancer.yaml"),
+        "--metrics",
+        str(tmp_path / "metrics.json"),
+        "--json-out",
+        str(tmp_path / "drift.json"),
+        "--html-out",
+        str(tmp_path / "drift.html"),
+    ]
+    return arguments, test, tmp_path
+
+
+def test_fail_on_drift_exits_1_naming_the_drift_and_0_without_it(
+    drift_files: tuple[list[str], pd.DataFrame, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments, test, folder = drift_files
+    steady, shifted = folder / "steady.csv", folder / "shifted.csv"
+    test.to_csv(steady, index=False)
+    test.assign(mean_texture=test["mean_texture"] + test["mean_texture"].std()).to_csv(
+        shifted, index=False
+    )
+
+    assert main([*arguments, "--sample", str(steady), "--fail-on-drift"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tabml drift: no drift (")
+    assert json.loads((folder / "drift.json").read_text())["drift_detected"] is False
+
+    assert main([*arguments, "--sample", str(shifted), "--fail-on-drift"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "tabml drift: error: drift detected: 1 of 30 features drifted: mean_texture\n"
+    )
+    assert "Traceback" not in captured.err
+    # The reports are written before the exit, for the workflow to file and attach them.
+    assert json.loads((folder / "drift.json").read_text())["drift_detected"] is True
+
+    # Without the flag, drift is reported and the command still succeeds.
+    assert main([*arguments, "--sample", str(shifted)]) == 0
+    assert capsys.readouterr().out.startswith(
+        "tabml drift: drift detected: 1 of 30 features drifted: mean_texture ("
+    )

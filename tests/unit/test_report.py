@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,29 @@ def test_missing_work_tree_metrics_say_what_to_run(repo: Path, default_params: P
     (repo / "metrics/metrics.json").unlink()
     with pytest.raises(InputError, match="run `dvc repro` first"):
         build(repo, default_params)
+
+
+@pytest.mark.parametrize(
+    ("direction", "base", "at_tolerance", "beyond"),
+    [
+        # 0.75 - 0.25 and 0.25 + 0.25 are exact in binary floating point, so "worse by
+        # exactly the tolerance" is exactly that, and the next float past it is worse.
+        ("higher", 0.75, 0.5, math.nextafter(0.5, 0.0)),
+        ("lower", 0.25, 0.5, math.nextafter(0.5, 1.0)),
+    ],
+)
+def test_worse_by_exactly_the_tolerance_passes_and_any_more_fails(
+    direction: str, base: float, at_tolerance: float, beyond: float
+) -> None:
+    # The README: the challenger fails when it is worse "by more than the tolerance".
+    gate = GateParams.model_validate(
+        {"metrics": {"m": {"direction": direction, "tolerance": 0.25}}}
+    )
+    assert abs(at_tolerance - base) == 0.25
+    passing = judge({"m": base}, {"m": at_tolerance}, gate)
+    assert passing.passed
+    assert [(c.status, c.failed) for c in passing.comparisons] == [("within tolerance", False)]
+    failing = judge({"m": base}, {"m": beyond}, gate)
+    assert not failing.passed
+    assert [(c.status, c.failed) for c in failing.comparisons] == [("worse", True)]
+    assert "more than the tolerance 0.25" in failing.explain()[0]

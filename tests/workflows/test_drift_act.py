@@ -1,8 +1,9 @@
 """drift.yml under act: a sample in a real S3 server on 127.0.0.1, a stand-in for GitHub's
-issues and pulls API. Drift files one issue and a second run updates it; a sample without
-drift files nothing. With retraining on and an imported data source, the retrain job
-pushes a branch to the origin (a bare repository) and opens one pull request; with
-nothing to refresh it opens none."""
+issues and pulls API. Drift found by the daily run (in the sample the DRIFT_SAMPLE_URL
+variable names) files one issue, and a dispatch (its sample-url input over the variable)
+updates it; a sample without drift files nothing. With retraining on and an imported data
+source, the retrain job pushes a branch to the origin (a bare repository) and opens one
+pull request; with nothing to refresh it opens none."""
 
 from __future__ import annotations
 
@@ -108,21 +109,36 @@ def test_drift_files_one_issue_updates_it_and_stays_quiet_without_drift(
             with_env(project, **S3_SECRETS).dvc("push")
         publish_origin(project, tmp_path / "origin.git")  # github.repository is REPOSITORY
 
-        def drift_run(sample: str, name: str, retrain: bool = False) -> ActRun:
+        def drift_run(sample: str, name: str, retrain: bool = False, variable: str = "") -> ActRun:
+            """A dispatch with `sample` as its input (a scheduled run without one),
+            `variable` as the DRIFT_SAMPLE_URL repository variable."""
             (tmp_path / name).mkdir()
+            variables = {"DRIFT_S3_ENDPOINT": s3.endpoint}
+            if variable:
+                variables["DRIFT_SAMPLE_URL"] = f"s3://monitoring/{variable}"
+            if sample:
+                event_name, event = (
+                    "workflow_dispatch",
+                    dispatch(f"s3://monitoring/{sample}", retrain),
+                )
+            else:
+                # A scheduled run has no inputs, and its event names no repository.
+                event_name, event = "schedule", {"schedule": "17 6 * * *"}
             return run_act(
                 project,
                 "drift.yml",
-                "workflow_dispatch",
-                dispatch(f"s3://monitoring/{sample}", retrain),
+                event_name,
+                event,
                 tmp_path / name,
                 secrets=SECRETS,
                 env={"GITHUB_API_URL": api},
-                variables={"DRIFT_S3_ENDPOINT": s3.endpoint},
+                variables=variables,
             )
 
-        first = drift_run("shifted.jsonl", "first")
+        # The daily run reads the sample the repository variable names.
+        first = drift_run("", "first", variable="shifted.jsonl")
         succeeded(first)
+        assert first.step_succeeded("Fetch the sample")
         assert first.step_succeeded("File or update the drift issue")
         assert "created issue #1" in first.output
         [issue] = issues.issues
@@ -137,9 +153,12 @@ def test_drift_files_one_issue_updates_it_and_stays_quiet_without_drift(
         page = next((first.record / "artifacts" / "drift-report").rglob("drift.html"))
         assert "Drift detected" in page.read_text()
 
-        second = drift_run("shifted.jsonl", "second", retrain=True)
+        # A dispatch's sample-url input wins over the variable, here a sample without
+        # drift: the issue is updated only if the input's shifted sample was checked.
+        second = drift_run("shifted.jsonl", "second", retrain=True, variable="steady.jsonl")
         succeeded(second)
         assert "updated issue #1" in second.output
+        assert "s3://monitoring/shifted.jsonl" in issues.issues[0]["body"]
         assert len(issues.issues) == 1
         # Retraining is on, but the bundled data has no source to refresh from.
         assert second.step_succeeded("Refresh the data (tabml refresh-data)")

@@ -60,6 +60,19 @@ def read_logged(path: Path) -> Sample:
     )
 
 
+def _read_table(path: Path, suffix: str) -> pd.DataFrame:
+    """A CSV or Parquet file as a frame; a file that is neither fails naming it. An empty
+    CSV is an empty frame, which the sample checks then report as having no rows."""
+    try:
+        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        kind = "CSV" if suffix == ".csv" else "Parquet"
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(f"--sample {path}: must be a readable {kind} file ({first})") from None
+
+
 def read_sample(path: Path, target: str) -> Sample:
     """The sample at `path`; a target column (CSV/Parquet) or "actual" (JSON) are labels."""
     if not path.is_file():
@@ -67,14 +80,8 @@ def read_sample(path: Path, target: str) -> Sample:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
         return read_logged(path)
-    if suffix == ".csv":
-        try:
-            frame = pd.read_csv(path)
-        except pd.errors.EmptyDataError:
-            frame = pd.DataFrame()
-    elif suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    else:
+    if suffix not in (".csv", ".parquet"):
         raise InputError(f"--sample {path}: must be .jsonl (logged predictions), .csv or .parquet")
+    frame = _read_table(path, suffix)
     labels = frame.pop(target).astype(str).to_numpy() if target in frame.columns else None
     return Sample(frame, None, labels)
