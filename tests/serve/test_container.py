@@ -3,7 +3,8 @@
 No registry is reachable, so the base image is made once with debootstrap and cached
 (under ~/.cache/tabml-test, or $TABML_TEST_CACHE) together with podman's storage; podman's
 run root is kept short wherever that is (see run_root).
-Skipped when podman or debootstrap is missing, except on CI (CI=true), where that fails.
+Skipped when podman or debootstrap is missing, except where the full suite is required
+(tests/availability.py), where that fails.
 
 The image is labelled the way the release workflow labels it: release_info.py turns the
 model's metadata.json into facts, and release.yml's build-args turn facts into build args.
@@ -36,6 +37,7 @@ from tabml.config import Params
 from tabml.lineage import LABELS, metrics_label, mismatches, read_card
 from tabml.stages import evaluate, model_card
 from tabml.stages.train import model_input
+from tests.availability import require_tool, unavailable
 from tests.serve.conftest import (
     REPO_ROOT,
     AsgiClient,
@@ -46,7 +48,6 @@ from tests.serve.conftest import (
     wait_ready,
 )
 from tests.tools import ToolError, check_exit, run_tool
-from tests.workflows.harness import require_tool
 
 pytestmark = pytest.mark.slow
 
@@ -79,16 +80,12 @@ def cache_dir() -> Path:
 
 
 def require_tools() -> None:
-    missing = [tool for tool in ("podman", "debootstrap") if shutil.which(tool) is None]
-    reason = ""
-    if missing:
-        reason = f"{' and '.join(missing)} not installed (bash .ci/install-system-tools)"
-    elif os.geteuid() != 0:
-        reason = "building the base image with debootstrap needs root"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the container test must run on CI: {reason}")
-        pytest.skip(reason)
+    """podman and debootstrap, run as root (debootstrap needs it): skip when missing,
+    fail where the full suite is required."""
+    for tool in ("podman", "debootstrap"):
+        require_tool(tool)
+    if os.geteuid() != 0:
+        unavailable("root", "debootstrap builds the base image as root", install=None)
 
 
 def run_root(root: Path) -> Path:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from tests.availability import require_tool
 from tests.integration.project import uv_executable
 from tests.serve.conftest import REPO_ROOT
 from tests.tools import run_tool
-from tests.workflows.harness import require_tool
 
 
 def test_hadolint_reports_nothing() -> None:

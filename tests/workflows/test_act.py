@@ -34,8 +34,10 @@ from filelock import FileLock
 
 from tabml.config import load_params
 from tabml.lineage import mismatches
+from tests.availability import require_tool
 from tests.integration.project import Project, copy_project, new_project, project_env
 from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server, rclone_s3
+from tests.serve import test_container as container_tests
 
 from .harness import (
     REPOSITORY,
@@ -43,7 +45,6 @@ from .harness import (
     pr_event,
     publish_origin,
     push_event,
-    require_tool,
     run_act,
 )
 
@@ -573,19 +574,12 @@ def test_ci_fails_a_stale_dvc_lock(tmp_path: Path) -> None:
 @pytest.fixture
 def docker_on_path(tmp_path: Path) -> Path:
     """A `docker` command backed by podman, with the serving tests' cached base image."""
-    require_tool("podman")
-    try:
-        from tests.serve import test_container
-    except ImportError as error:  # the serving image tests are not in this checkout
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the release test needs tests/serve/test_container.py: {error}")
-        pytest.skip(f"tests/serve/test_container.py is missing: {error}")
-    test_container.require_tools()
-    podman = test_container.Podman.at(test_container.cache_dir() / "podman")
-    test_container.ensure_base_image(podman)
+    container_tests.require_tools()
+    podman = container_tests.Podman.at(container_tests.cache_dir() / "podman")
+    container_tests.ensure_base_image(podman)
     bin_dir = tmp_path / "docker-bin"
     bin_dir.mkdir()
-    ca = test_container.CA_BUNDLE
+    ca = container_tests.CA_BUNDLE
     volume = f"--volume={ca}:{ca}:ro" if ca.is_file() else ""
     (bin_dir / "docker").write_text(
         "#!/usr/bin/env bash\n"
@@ -596,7 +590,7 @@ def docker_on_path(tmp_path: Path) -> Path:
         'if [ "${1:-}" = build ]; then\n'
         "  shift\n"
         '  exec "${podman[@]}" build --pull=never --network=host --format=docker '
-        f'{volume} --build-arg=BASE_IMAGE={test_container.BASE_IMAGE} "$@"\n'
+        f'{volume} --build-arg=BASE_IMAGE={container_tests.BASE_IMAGE} "$@"\n'
         "fi\n"
         'exec "${podman[@]}" "$@"\n'
     )
