@@ -177,6 +177,29 @@ def http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> di
     }
 
 
+class ManualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when told to (`advance`): timers, such as
+    the prediction log's once-a-second flush, fire when the test says, never because
+    the machine was slow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on and run what came due, and what that woke, to a standstill."""
+        self.now += seconds
+
+        async def settle() -> None:
+            for _ in range(10):
+                await asyncio.sleep(0)
+
+        self.run_until_complete(settle())
+
+
 @dataclass
 class AsgiClient:
     """Drives the app's lifespan and requests on one event loop, without a server."""
@@ -257,8 +280,11 @@ class AsgiClient:
         return self.request("POST", path, json_body=payload)
 
 
-def make_client(model: ExportedModel, **settings: Any) -> AsgiClient:
-    return AsgiClient(ServingApp(Settings(model_dir=model.directory, **settings)))
+def make_client(
+    model: ExportedModel, *, loop: asyncio.AbstractEventLoop | None = None, **settings: Any
+) -> AsgiClient:
+    app = ServingApp(Settings(model_dir=model.directory, **settings))
+    return AsgiClient(app) if loop is None else AsgiClient(app, loop=loop)
 
 
 @pytest.fixture
