@@ -7,10 +7,13 @@ once.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
 
+# What a server that lost its port to another process says (uvicorn's Errno 98).
+ADDRESS_IN_USE = "address already in use"
 # uvicorn's startup line (at log level info), as tabml's server and the image log it.
 UVICORN_STARTED = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
@@ -32,3 +35,13 @@ def port_from_log(
             return int(found.group(1))
         time.sleep(0.02)
     raise AssertionError(f"no startup line in {log_path} after {timeout} s")
+
+
+def unused_port() -> int:
+    """A port that was free a moment ago. Only for a server that must be told its port
+    and cannot report one it picked itself; another process may bind the port before it
+    does, so the caller runs again when the server's output says ADDRESS_IN_USE."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -37,6 +37,7 @@ from tabml.lineage import mismatches
 from tests.availability import require_tool
 from tests.integration.project import Project, copy_project, new_project, project_env
 from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server, rclone_s3
+from tests.ports import ADDRESS_IN_USE, unused_port
 from tests.serve import test_container as container_tests
 
 from .harness import (
@@ -49,6 +50,8 @@ from .harness import (
 )
 
 pytestmark = pytest.mark.slow
+# Runs of the release workflow, each on a newly chosen smoke-test port (see its test).
+RELEASE_PORT_ATTEMPTS = 3
 
 S3_SECRETS = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 BETTER_C, WORSE_C = 0.5, 0.0001
@@ -601,21 +604,28 @@ def docker_on_path(tmp_path: Path) -> Path:
 def test_release_on_merge_to_main(
     champion: Project, s3: S3Server, tmp_path: Path, docker_on_path: Path
 ) -> None:
-    from tests.serve.conftest import free_port
-
     project = copy_project(champion, tmp_path / "project")
     origin = Path(project.git("config", "remote.origin.pushurl").strip())
+    path = [docker_on_path, gh_standin(tmp_path)]
     try:
-        run = run_act(
-            project,
-            "release.yml",
-            "push",
-            push_event(),
-            tmp_path / "act",
-            secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
-            env={"SMOKE_PORT": str(free_port())},
-            path=[docker_on_path, gh_standin(tmp_path)],
-        )
+        # release.yml hands its smoke test's port to `docker run` (SMOKE_PORT, a fixed
+        # port on GitHub's runners): the server cannot pick one and report it without
+        # changing the workflow under test. So the port is one that was free a moment
+        # before, and a run whose server lost it to another process runs again (the
+        # smoke step fails before anything is tagged or released).
+        for attempt in range(RELEASE_PORT_ATTEMPTS):
+            run = run_act(
+                project,
+                "release.yml",
+                "push",
+                push_event(),
+                tmp_path / f"act-{attempt}",
+                secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+                env={"SMOKE_PORT": str(unused_port())},
+                path=path,
+            )
+            if run.returncode == 0 or ADDRESS_IN_USE not in run.output:
+                break
     finally:
         # The images live in the serving tests' shared podman storage: remove ours.
         sha = project.git("rev-parse", "HEAD").strip()
