@@ -47,6 +47,7 @@ def skip_reason(what: str, detail: str, install: str | None) -> str:
 def unavailable(what: str, detail: str, *, install: str | None = INSTALL_SYSTEM_TOOLS) -> NoReturn:
     """Skip this test, `what` being missing here; fail instead where the full suite is
     required, since there a skipped test would leave a green run short of what it says."""
+    __tracebackhide__ = True  # a skip is reported at the test's line, not this one
     reason = skip_reason(what, detail, install)
     if full_suite_required():
         pytest.fail(
@@ -60,6 +61,7 @@ def unavailable(what: str, detail: str, *, install: str | None = INSTALL_SYSTEM_
 def require_tool(name: str) -> str:
     """The path of the command `name` (the project's venv first); skip when missing,
     fail where the full suite is required."""
+    __tracebackhide__ = True
     found = VENV_BIN / name if (VENV_BIN / name).is_file() else shutil.which(name)
     if found is None:
         install = INSTALL_PYTHON_TOOLS if name in PYTHON_TOOLS else INSTALL_SYSTEM_TOOLS

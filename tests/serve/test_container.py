@@ -106,6 +106,7 @@ def cache_dir() -> Path:
 def require_tools() -> None:
     """podman and debootstrap, run as root (debootstrap needs it): skip when missing,
     fail where the full suite is required."""
+    __tracebackhide__ = True
     for tool in ("podman", "debootstrap"):
         require_tool(tool)
     if os.geteuid() != 0:
