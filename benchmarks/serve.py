@@ -73,7 +73,30 @@ LOG_COST_PERCENT = 2
 # --- helpers ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
+# uvicorn's startup line (log level info) names the port a server bound when given 0.
+UVICORN_STARTED = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+# The port that means "the operating system picks one, the server's log names it".
+PICKED_BY_THE_SYSTEM = 0
+
+
+def port_in_log(read_log: Any, alive: Any, timeout: float = 120) -> int:
+    """The port from uvicorn's startup line in what `read_log()` returns (bytes);
+    fails when `alive()` turns false first."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        found = UVICORN_STARTED.search(read_log())
+        if found:
+            return int(found.group(1))
+        if not alive():
+            raise RuntimeError(f"server exited before listening:\n{read_log().decode()[-2000:]}")
+        time.sleep(0.005)
+    raise RuntimeError(f"no startup line after {timeout} s")
+
+
+def unused_port() -> int:
+    """A port that was free a moment ago, for MLServer alone: it reads its ports from
+    its settings file and names none it picked itself. Another process may take the port
+    first; the server then fails to start and its log says so."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -128,9 +151,12 @@ class Server:
     name: str
     command: list[str]
     ready_path: str
-    port: int
+    # The port the server is told in its command or settings; None: it binds port 0 and
+    # its log names the port (set in `port` on each start).
+    fixed_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = ROOT
+    port: int = PICKED_BY_THE_SYSTEM
 
     @property
     def url(self) -> str:
@@ -139,8 +165,10 @@ class Server:
 
 @contextmanager
 def running(server: Server, log_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    """Start the server pinned to SERVER_CORE; yield it with its cold start in seconds."""
-    log = (log_dir / f"{server.name}.log").open("wb")
+    """Start the server pinned to SERVER_CORE; yield it with its cold start in seconds.
+    A server given port 0 binds one the operating system picks; its log names it."""
+    log_path = log_dir / f"{server.name}.log"
+    log = log_path.open("wb")
     environ = {**os.environ, **server.env}
     started = time.monotonic()
     process = subprocess.Popen(
@@ -151,6 +179,9 @@ def running(server: Server, log_dir: Path) -> Iterator[tuple[subprocess.Popen[by
         stderr=subprocess.STDOUT,
     )
     try:
+        server.port = server.fixed_port or port_in_log(
+            log_path.read_bytes, lambda: process.poll() is None
+        )
         wait_ready(server.url + server.ready_path, process)
         yield process, time.monotonic() - started
     finally:
@@ -329,17 +360,20 @@ def servers(work: Path) -> list[Server]:
         "httptools",
         "--loop",
         "uvloop",
+        # info for the startup line that names the port; with the access log off,
+        # nothing is logged per request.
         "--log-level",
-        "warning",
+        "info",
+        "--port",
+        str(PICKED_BY_THE_SYSTEM),
     ]
-    tabml = Server("tabml", [sys.executable, "-m", "tabml.serve"], "/ready", free_port())
+    tabml = Server("tabml", [sys.executable, "-m", "tabml.serve"], "/ready")
     tabml.env = {
-        "TABML_PORT": str(tabml.port),
+        "TABML_PORT": str(PICKED_BY_THE_SYSTEM),
         "TABML_MODEL_DIR": str(MODELS),
-        "TABML_LOG_LEVEL": "warning",
+        "TABML_LOG_LEVEL": "info",
         "TABML_MAX_BATCH_ROWS": "10000",
     }
-    ceiling_port = free_port()
     ceiling = Server(
         "ceiling",
         [
@@ -349,21 +383,17 @@ def servers(work: Path) -> list[Server]:
             "ceiling:app",
             "--app-dir",
             str(APPS),
-            "--port",
-            str(ceiling_port),
             "--lifespan",
             "off",
             *uvicorn_flags,
         ],
         "/",
-        ceiling_port,
     )
     sklearn = version("scikit-learn")
     fastapi_python = ensure_venv(
         FASTAPI_VENV,
         ["fastapi", "uvicorn[standard]", "pandas", "joblib", f"scikit-learn=={sklearn}"],
     )
-    fastapi_port = free_port()
     fastapi = Server(
         "fastapi_sklearn",
         [
@@ -373,12 +403,9 @@ def servers(work: Path) -> list[Server]:
             "fastapi_sklearn:app",
             "--app-dir",
             str(APPS),
-            "--port",
-            str(fastapi_port),
             *uvicorn_flags,
         ],
         "/ready",
-        fastapi_port,
         env={"TABML_MODEL_DIR": str(MODELS)},
     )
     mlserver_python = ensure_venv(
@@ -387,13 +414,13 @@ def servers(work: Path) -> list[Server]:
     model_dir = work / "mlserver"
     (model_dir / "tabml").mkdir(parents=True)
     shutil.copy2(MODELS / "model.joblib", model_dir / "tabml" / "model.joblib")
-    mlserver_port = free_port()
+    mlserver_port = unused_port()
     (model_dir / "settings.json").write_text(
         json.dumps(
             {
                 "http_port": mlserver_port,
-                "grpc_port": free_port(),
-                "metrics_port": free_port(),
+                "grpc_port": unused_port(),
+                "metrics_port": unused_port(),
                 "parallel_workers": 0,
                 "host": "127.0.0.1",
             }
@@ -498,7 +525,6 @@ def container_figures(work: Path, trials: int) -> dict[str, Any] | None:
     )
     starts = []
     for trial in range(trials):
-        port = free_port()
         name = f"tabml-bench-{os.getpid()}-{trial}"
         started = time.monotonic()
         try:
@@ -510,7 +536,7 @@ def container_figures(work: Path, trials: int) -> dict[str, Any] | None:
                     "--name",
                     name,
                     "--network=host",
-                    f"--env=TABML_PORT={port}",
+                    f"--env=TABML_PORT={PICKED_BY_THE_SYSTEM}",
                     "--env=TABML_HOST=127.0.0.1",
                     tag,
                 ],
@@ -518,6 +544,14 @@ def container_figures(work: Path, trials: int) -> dict[str, Any] | None:
                 check=True,
                 capture_output=True,
             )
+
+            def container_log(name: str = name) -> bytes:
+                logs = subprocess.run(
+                    [*podman, "logs", name], env=environ, capture_output=True, check=False
+                )
+                return logs.stdout + logs.stderr
+
+            port = port_in_log(container_log, lambda: True, timeout=60)
             wait_ready(f"http://127.0.0.1:{port}/ready", None, timeout=60)
             starts.append(time.monotonic() - started)
         finally:
@@ -729,8 +763,8 @@ def side_by_side(
 
 def variant(server: Server, name: str, **env: str) -> Server:
     """Another instance of `server` on its own port, with `env` added."""
-    other = Server(name, server.command, server.ready_path, free_port(), cwd=server.cwd)
-    other.env = {**server.env, "TABML_PORT": str(other.port), **env}
+    other = Server(name, server.command, server.ready_path, cwd=server.cwd)
+    other.env = {**server.env, "TABML_PORT": str(PICKED_BY_THE_SYSTEM), **env}
     return other
 
 

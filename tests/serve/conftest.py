@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +29,7 @@ from tabml.serve.app import ServingApp
 from tabml.serve.settings import Settings
 from tabml.stages import export, train
 from tabml.stages.ingest import bundled_frame
+from tests.ports import port_from_log
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,6 +176,29 @@ def http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> di
     }
 
 
+class ManualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when told to (`advance`): timers, such as
+    the prediction log's once-a-second flush, fire when the test says, never because
+    the machine was slow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on and run what came due, and what that woke, to a standstill."""
+        self.now += seconds
+
+        async def settle() -> None:
+            for _ in range(10):
+                await asyncio.sleep(0)
+
+        self.run_until_complete(settle())
+
+
 @dataclass
 class AsgiClient:
     """Drives the app's lifespan and requests on one event loop, without a server."""
@@ -257,8 +279,11 @@ class AsgiClient:
         return self.request("POST", path, json_body=payload)
 
 
-def make_client(model: ExportedModel, **settings: Any) -> AsgiClient:
-    return AsgiClient(ServingApp(Settings(model_dir=model.directory, **settings)))
+def make_client(
+    model: ExportedModel, *, loop: asyncio.AbstractEventLoop | None = None, **settings: Any
+) -> AsgiClient:
+    app = ServingApp(Settings(model_dir=model.directory, **settings))
+    return AsgiClient(app) if loop is None else AsgiClient(app, loop=loop)
 
 
 @pytest.fixture
@@ -276,13 +301,6 @@ def mixed_client(mixed_model: ExportedModel) -> Iterator[AsgiClient]:
 
 
 # --- a real server in a subprocess --------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def http(
@@ -326,22 +344,6 @@ class LiveServer:
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
-
-
-STARTED_LINE = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-
-
-def port_from_log(log_path: Path, process: subprocess.Popen[bytes], timeout: float) -> int:
-    """The port uvicorn bound, from its startup line (logged at level info)."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode} before listening")
-        found = STARTED_LINE.search(log_path.read_bytes())
-        if found:
-            return int(found.group(1))
-        time.sleep(0.02)
-    raise AssertionError(f"no startup line in {log_path} after {timeout} s")
 
 
 def start_server(model_dir: Path, log_path: Path, **env: str) -> LiveServer:

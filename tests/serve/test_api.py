@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import shutil
@@ -17,7 +16,7 @@ import tabml
 from tabml.serve.app import Metrics, ServingApp
 from tabml.serve.prediction_log import FLUSH_SECONDS
 from tabml.serve.settings import Settings
-from tests.serve.conftest import AsgiClient, ExportedModel, make_client
+from tests.serve.conftest import AsgiClient, ExportedModel, ManualClockLoop, make_client
 
 TOLERANCE = 1e-5  # float32 inference against scikit-learn's float64
 
@@ -860,15 +859,20 @@ def test_prediction_log_lines_arrive_within_a_second_without_more_traffic(
     mixed_model: ExportedModel, tmp_path: Any
 ) -> None:
     """Lines are built in bulk; the server's once-a-second flush writes them even when
-    no request follows, and /metrics counts them."""
+    no request follows, and /metrics counts them. The loop's clock is the test's: the
+    flush runs when the test moves it on a second, however slow the machine."""
     path = tmp_path / "predictions.jsonl"
-    with make_client(mixed_model, prediction_log=path, prediction_log_sample_rate=1.0) as client:
+    clock = ManualClockLoop()
+    with make_client(
+        mixed_model, loop=clock, prediction_log=path, prediction_log_sample_rate=1.0
+    ) as client:
         assert client.post("/predict", [VALID] * 3).status == 200
+        clock.advance(FLUSH_SECONDS * 0.9)
         assert path.read_bytes() == b""
         assert b'tabml_prediction_log_rows_total{outcome="pending"} 3.0' in (
             client.get("/metrics").body
         )
-        client.loop.run_until_complete(asyncio.sleep(FLUSH_SECONDS * 1.5))
+        clock.advance(FLUSH_SECONDS * 0.2)
         assert len(path.read_bytes().splitlines()) == 3
         metrics = client.get("/metrics").body
         assert b'tabml_prediction_log_rows_total{outcome="written"} 3.0' in metrics

@@ -1,9 +1,14 @@
 """The real serving image: built from the Dockerfile with podman, run on 127.0.0.1.
 
-No registry is reachable, so the base image is made once with debootstrap and cached
+No registry is reachable, so each base image is made once with debootstrap and cached
 (under ~/.cache/tabml-test, or $TABML_TEST_CACHE) together with podman's storage;
-podman's run root is kept short wherever that is (see run_root).
-Skipped when podman or debootstrap is missing, except on CI (CI=true), where that fails.
+podman's run root is kept short wherever that is (see run_root). Two bases, Debian bookworm
+(Python 3.11) and trixie (Python 3.13), the oldest and newest Python that pyproject's
+requires-python admits: most tests use bookworm's image, and one builds, starts and asks
+both for a prediction. An image is built once for its build context, build args and
+base (a lock and a tag naming their digest), however many test workers need it.
+Skipped when podman or debootstrap is missing, except where the full suite is required
+(tests/availability.py), where that fails.
 
 The image is labelled the way the release workflow labels it: release_info.py turns the
 model's metadata.json into facts, and release.yml's build-args turn facts into build args.
@@ -20,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,21 +42,40 @@ from tabml.config import Params
 from tabml.lineage import LABELS, metrics_label, mismatches, read_card
 from tabml.stages import evaluate, model_card
 from tabml.stages.train import model_input
+from tests.availability import require_tool, unavailable
+from tests.ports import UVICORN_STARTED
 from tests.serve.conftest import (
     REPO_ROOT,
     AsgiClient,
     ExportedModel,
-    free_port,
     http,
     make_client,
     wait_ready,
 )
 from tests.tools import ToolError, check_exit, run_tool
-from tests.workflows.harness import require_tool
 
 pytestmark = pytest.mark.slow
 
-BASE_IMAGE = "localhost/tabml-python-base:bookworm"
+
+@dataclass(frozen=True)
+class DebianBase:
+    """A minimal Debian release with its own python3, made with debootstrap."""
+
+    suite: str
+    python: str  # the python3 version the release ships
+
+    @property
+    def tag(self) -> str:
+        return f"localhost/tabml-python-base:{self.suite}"
+
+
+BOOKWORM = DebianBase("bookworm", "3.11")
+TRIXIE = DebianBase("trixie", "3.13")
+BASES = (BOOKWORM, TRIXIE)
+BASE_IMAGE = BOOKWORM.tag
+SERVE_IMAGE = "localhost/tabml-serve"
+# Images this suite built that are older than this are removed after a new build.
+STALE_IMAGE_HOURS = 24
 CONTAINERS_CONF = """\
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
@@ -85,16 +110,13 @@ def cache_dir() -> Path:
 
 
 def require_tools() -> None:
-    missing = [tool for tool in ("podman", "debootstrap") if shutil.which(tool) is None]
-    reason = ""
-    if missing:
-        reason = f"{' and '.join(missing)} not installed (bash .ci/install-system-tools)"
-    elif os.geteuid() != 0:
-        reason = "building the base image with debootstrap needs root"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the container test must run on CI: {reason}")
-        pytest.skip(reason)
+    """podman and debootstrap, run as root (debootstrap needs it): skip when missing,
+    fail where the full suite is required."""
+    __tracebackhide__ = True
+    for tool in ("podman", "debootstrap"):
+        require_tool(tool)
+    if os.geteuid() != 0:
+        unavailable("root", "debootstrap builds the base image as root", install=None)
 
 
 def run_root(root: Path) -> Path:
@@ -161,10 +183,11 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def ensure_base_image(podman: Podman) -> None:
-    """A minimal Debian with Python 3.11, made once; a lock keeps xdist workers in line."""
-    with FileLock(str(podman.root / "base-image.lock"), timeout=600):
-        if podman("image", "exists", BASE_IMAGE, check=False).returncode == 0:
+def ensure_base_image(podman: Podman, base: DebianBase = BOOKWORM) -> None:
+    """`base` made once and kept in podman's storage; a lock keeps xdist workers (and
+    concurrent runs on the same storage) from making it twice."""
+    with FileLock(str(podman.root / f"base-image-{base.suite}.lock"), timeout=900):
+        if podman("image", "exists", base.tag, check=False).returncode == 0:
             return
         with tempfile.TemporaryDirectory(dir=podman.root) as rootfs:
             run_tool(
@@ -172,7 +195,7 @@ def ensure_base_image(podman: Podman) -> None:
                     "debootstrap",
                     "--variant=minbase",
                     "--include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates",
-                    "bookworm",
+                    base.suite,
                     rootfs,
                     debian_mirror(),
                 ],
@@ -203,7 +226,7 @@ def ensure_base_image(podman: Podman) -> None:
                         "--change",
                         "ENV LANG=C.UTF-8",
                         "-",
-                        BASE_IMAGE,
+                        base.tag,
                         stdin=tar.stdout,
                         timeout=300,
                     )
@@ -291,10 +314,99 @@ def build_context(model: ExportedModel, into: Path, card: str) -> None:
 class Image:
     podman: Podman
     tag: str
-    build_seconds: float
+    # Seconds this test process spent building it; None: it was built already.
+    build_seconds: float | None
     build_args: dict[str, str]
     facts: dict[str, str]
     card: str
+
+    def built(self) -> str:
+        if self.build_seconds is None:
+            return "image built earlier for the same context"
+        return f"image built in {self.build_seconds:.1f} s"
+
+
+def build_key(context: Path, build_args: Mapping[str, str], base_id: str) -> str:
+    """A digest of what a build depends on: every file of the context (path and bytes),
+    the build args and the base image's ID."""
+    digest = hashlib.sha256()
+    for path in sorted(item for item in context.rglob("*") if item.is_file()):
+        digest.update(str(path.relative_to(context)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(json.dumps(sorted(build_args.items())).encode())
+    digest.update(base_id.encode())
+    return digest.hexdigest()[:24]
+
+
+def build_once(
+    podman: Podman, context: Path, build_args: Mapping[str, str], base: DebianBase
+) -> tuple[str, float | None]:
+    """The image of `context` on `base`: built unless an image of the same build key is
+    already there, under a lock, so that xdist workers that all need it build it once.
+    The tag and the seconds spent building it (None: it was there)."""
+    base_id = podman("image", "inspect", "--format", "{{.Id}}", base.tag).stdout.strip()
+    key = build_key(context, build_args, base_id)
+    tag = f"{SERVE_IMAGE}:test-{key}"
+    with FileLock(str(podman.root / f"build-{key}.lock"), timeout=900):
+        if podman("image", "exists", tag, check=False).returncode == 0:
+            return tag, None
+        volume = [f"--volume={CA_BUNDLE}:{CA_BUNDLE}:ro"] if CA_BUNDLE.is_file() else []
+        started = time.monotonic()
+        podman(
+            "build",
+            "--pull=never",
+            "--network=host",
+            "--format=docker",
+            *volume,
+            f"--build-arg=BASE_IMAGE={base.tag}",
+            *[f"--build-arg={name}={value}" for name, value in build_args.items()],
+            "--tag",
+            tag,
+            str(context),
+            timeout=900,
+        )
+        seconds = time.monotonic() - started
+    remove_stale_images(podman, keep=tag)
+    return tag, seconds
+
+
+def remove_stale_images(podman: Podman, keep: str) -> None:
+    """Images are kept for later runs with the same build key (workers of one run share
+    them, so none removes its own); those built more than STALE_IMAGE_HOURS ago go."""
+    listed = podman(
+        "images",
+        "--filter",
+        f"reference={SERVE_IMAGE}:test-*",
+        "--filter",
+        f"until={STALE_IMAGE_HOURS}h",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        check=False,
+    ).stdout.split()
+    stale = [tag for tag in listed if tag != keep]
+    if stale:
+        podman("rmi", *stale, check=False)
+
+
+def image_on(
+    base: DebianBase,
+    model: ExportedModel,
+    params: Params,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Image:
+    """The serving image of `model`, labelled as release.yml labels it, on `base`."""
+    require_tools()
+    podman = Podman.at(cache_dir() / "podman")
+    ensure_base_image(podman, base)
+    context = tmp_path_factory.mktemp("context")
+    card = render_model_card(model, params)
+    build_context(model, context, card)
+    facts = release_facts(
+        context / "models" / "metadata.json", tmp_path_factory.mktemp("release") / "notes.md"
+    )
+    build_args = release_build_args(facts)
+    tag, seconds = build_once(podman, context, build_args, base)
+    return Image(podman, tag, seconds, build_args, facts, card)
 
 
 @pytest.fixture(scope="module")
@@ -302,37 +414,8 @@ def image(
     breast_cancer_model: ExportedModel,
     serve_params: Params,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Image]:
-    require_tools()
-    podman = Podman.at(cache_dir() / "podman")
-    ensure_base_image(podman)
-    context = tmp_path_factory.mktemp("context")
-    card = render_model_card(breast_cancer_model, serve_params)
-    build_context(breast_cancer_model, context, card)
-    facts = release_facts(
-        context / "models" / "metadata.json", tmp_path_factory.mktemp("release") / "notes.md"
-    )
-    build_args = release_build_args(facts)
-    tag = f"localhost/tabml-serve:test-{uuid.uuid4().hex[:12]}"
-    volume = [f"--volume={CA_BUNDLE}:{CA_BUNDLE}:ro"] if CA_BUNDLE.is_file() else []
-    started = time.monotonic()
-    podman(
-        "build",
-        "--pull=never",
-        "--network=host",
-        "--format=docker",
-        *volume,
-        f"--build-arg=BASE_IMAGE={BASE_IMAGE}",
-        *[f"--build-arg={name}={value}" for name, value in build_args.items()],
-        "--tag",
-        tag,
-        str(context),
-        timeout=600,
-    )
-    try:
-        yield Image(podman, tag, time.monotonic() - started, build_args, facts, card)
-    finally:
-        podman("rmi", "--force", tag, check=False)
+) -> Image:
+    return image_on(BOOKWORM, breast_cancer_model, serve_params, tmp_path_factory)
 
 
 # A home at a longer path than /root, as a user's often is.
@@ -412,12 +495,30 @@ def test_image_labels_user_and_contents(image: Image, breast_cancer_model: Expor
     assert found.strip() == "[]"
 
 
+def container_port(podman: Podman, name: str, timeout: float) -> int:
+    """The port the server in container `name` bound, from uvicorn's startup line in
+    the container's log."""
+    deadline = time.monotonic() + timeout
+    logs = ""
+    while time.monotonic() < deadline:
+        result = podman("logs", name, check=False)
+        logs = result.stdout + result.stderr
+        found = UVICORN_STARTED.search(logs.encode())
+        if found:
+            return int(found.group(1))
+        time.sleep(0.1)
+    raise AssertionError(f"no startup line from container {name} after {timeout} s:\n{logs}")
+
+
 @contextmanager
 def running(image: Image, env: Mapping[str, str] | None = None) -> Iterator[tuple[str, str, float]]:
     """The image running on 127.0.0.1, with the settings `env` adds: its URL, its
     container name and the seconds from `podman run` until /ready answered. The
-    container is removed afterwards."""
-    port = free_port()
+    container is removed afterwards.
+
+    It shares the host's network and binds port 0, so the operating system picks a free
+    port, which the test reads from the container's log. (The image's HEALTHCHECK asks
+    TABML_PORT, 0 here; these tests ask /ready themselves.)"""
     name = f"tabml-serve-test-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()
     try:
@@ -427,13 +528,14 @@ def running(image: Image, env: Mapping[str, str] | None = None) -> Iterator[tupl
             "--name",
             name,
             "--network=host",
-            f"--env=TABML_PORT={port}",
+            "--env=TABML_PORT=0",
             "--env=TABML_HOST=127.0.0.1",
             *[f"--env={variable}={value}" for variable, value in (env or {}).items()],
             image.tag,
         )
-        wait_ready(f"http://127.0.0.1:{port}/ready", None, timeout=60)
-        yield f"http://127.0.0.1:{port}", name, time.monotonic() - started
+        url = f"http://127.0.0.1:{container_port(image.podman, name, timeout=60)}"
+        wait_ready(f"{url}/ready", None, timeout=60)
+        yield url, name, time.monotonic() - started
     finally:
         image.podman("rm", "--force", "--time=2", name, check=False)
 
@@ -508,10 +610,7 @@ def test_container_serves_and_stops_cleanly(
         logs = podman("logs", name).stderr + podman("logs", name).stdout
         assert "Application shutdown complete" in logs
         assert "Traceback" not in logs
-        print(
-            f"image built in {image.build_seconds:.1f} s; ready {ready_seconds:.2f} s "
-            "after `podman run`"
-        )
+        print(f"{image.built()}; ready {ready_seconds:.2f} s after `podman run`")
 
 
 def test_container_accepts_and_counts_out_of_range_values_when_told_to(
@@ -581,7 +680,7 @@ def test_running_container_traces_its_lineage(
     wrong = metrics_label({**metadata["metrics"], "accuracy": 0.5})
     assert mismatches(served, {**labels, LABELS["metrics"]: wrong}, card)
     tabml_labels = {k: v for k, v in labels.items() if k.startswith("io.tabml.")}
-    print(f"image built in {image.build_seconds:.1f} s; lineage labels {tabml_labels}")
+    print(f"{image.built()}; lineage labels {tabml_labels}")
 
 
 def _v2_request(client: AsgiClient, rows: list[dict[str, object]]) -> dict[str, object]:
@@ -597,3 +696,55 @@ def _v2_request(client: AsgiClient, rows: list[dict[str, object]]) -> dict[str, 
             for name in names
         ]
     }
+
+
+def test_the_bases_are_the_oldest_and_newest_python_the_project_supports() -> None:
+    """requires-python's bounds: at least the oldest minor version, below the one after
+    the newest."""
+    requires = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
+        "requires-python"
+    ]
+    oldest = re.search(r">=\s*3\.(\d+)", requires)
+    below = re.search(r"<\s*3\.(\d+)", requires)
+    assert oldest and below, requires
+    assert [base.python for base in BASES] == [
+        f"3.{oldest.group(1)}",
+        f"3.{int(below.group(1)) - 1}",
+    ]
+
+
+@pytest.mark.parametrize("base", BASES, ids=[base.suite for base in BASES])
+def test_image_serves_on_each_supported_python(
+    base: DebianBase,
+    breast_cancer_model: ExportedModel,
+    serve_params: Params,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Built on each base, the image runs its base's Python, gets ready and predicts
+    what the model predicts in process."""
+    built = image_on(base, breast_cancer_model, serve_params, tmp_path_factory)
+    version = built.podman(
+        "run",
+        "--rm",
+        "--network=none",
+        "--entrypoint",
+        "python",
+        built.tag,
+        "-c",
+        "import sys; print('%d.%d' % sys.version_info[:2])",
+    ).stdout.strip()
+    assert version == base.python
+    rows = breast_cancer_model.feature_rows(3)
+    with running(built) as (url, _, ready_seconds):
+        status, body = http("POST", f"{url}/predict", json.dumps(rows).encode())
+    assert status == 200, body
+    with make_client(breast_cancer_model) as local:
+        expected = local.post("/predict", rows).json()["predictions"]
+    served = json.loads(body)["predictions"]
+    assert [p["label"] for p in served] == [p["label"] for p in expected]
+    assert np.allclose(
+        [list(p["probabilities"].values()) for p in served],
+        [list(p["probabilities"].values()) for p in expected],
+        atol=1e-6,
+    )
+    print(f"{base.suite} (Python {version}): {built.built()}; ready {ready_seconds:.2f} s")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
+from tests.availability import require_tool
 from tests.integration.project import uv_executable
 from tests.serve.conftest import REPO_ROOT
 from tests.tools import run_tool
-from tests.workflows.harness import require_tool
 
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
 

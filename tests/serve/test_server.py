@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from tabml.serve.settings import Settings, SettingsError, load_settings
+from tests.ports import port_from_log
 from tests.serve.conftest import (
     REPO_ROOT,
     ExportedModel,
     LiveServer,
-    free_port,
     http,
     start_server,
     stop_server,
@@ -183,11 +183,10 @@ def test_prediction_log_on_standard_output_holds_whole_json_lines_only(
     """A container runtime collects standard output: with two workers writing to one
     pipe and the access log on, it must still hold whole JSON lines and nothing else,
     and they must arrive while the server runs, not only at shutdown."""
-    port = free_port()
     environ = {
         **os.environ,
         "TABML_HOST": "127.0.0.1",
-        "TABML_PORT": str(port),
+        "TABML_PORT": "0",
         "TABML_MODEL_DIR": str(breast_cancer_model.directory),
         "TABML_WORKERS": "2",
         "TABML_ACCESS_LOG": "true",
@@ -214,8 +213,9 @@ def test_prediction_log_on_standard_output_holds_whole_json_lines_only(
     reader.start()
     rows = breast_cancer_model.feature_rows(5)
     requests = 120
-    url = f"http://127.0.0.1:{port}"
     try:
+        # The port the server bound, from its startup line on standard error.
+        url = f"http://127.0.0.1:{port_from_log(tmp_path / 'stderr.log', process, timeout=60)}"
         wait_ready(f"{url}/ready", process, timeout=60)
         body = json.dumps(rows).encode()
         with ThreadPoolExecutor(8) as pool:

@@ -13,16 +13,15 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
 import yaml
 
+from tests.availability import require_tool
 from tests.integration.project import BIN, Project, uv_executable
 from tests.tools import run_tool
 
@@ -45,17 +44,6 @@ STANDIN_FOR = {
 ACT_TIMEOUT = 900
 # The repository act reports as github.repository (from the origin URL).
 REPOSITORY = "acme/tabml-models"
-
-
-def require_tool(name: str) -> str:
-    """The path of `name` (the project's venv first); skip when missing, fail under CI."""
-    found = BIN / name if (BIN / name).is_file() else shutil.which(name)
-    if found is None:
-        reason = f"{name} is not installed (uv sync, or bash .ci/install-system-tools)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run this test: {reason}")
-        pytest.skip(reason)
-    return str(found)
 
 
 def load_workflow(name: str) -> dict[Any, Any]:

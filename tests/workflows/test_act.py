@@ -39,8 +39,11 @@ from filelock import FileLock
 
 from tabml.config import load_params
 from tabml.lineage import mismatches
+from tests.availability import require_tool
 from tests.integration.project import Project, copy_project, new_project, project_env
 from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server, rclone_s3
+from tests.ports import ADDRESS_IN_USE, unused_port
+from tests.serve import test_container as container_tests
 
 from .harness import (
     REPOSITORY,
@@ -48,11 +51,12 @@ from .harness import (
     pr_event,
     publish_origin,
     push_event,
-    require_tool,
     run_act,
 )
 
 pytestmark = pytest.mark.slow
+# Runs of the release workflow, each on a newly chosen smoke-test port (see its test).
+RELEASE_PORT_ATTEMPTS = 3
 
 S3_SECRETS = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 BETTER_C, WORSE_C = 0.5, 0.0001
@@ -581,21 +585,14 @@ def test_ci_fails_a_stale_dvc_lock(tmp_path: Path) -> None:
 def docker_on_path(tmp_path: Path) -> Path:
     """A `docker` command backed by podman, with the serving tests' cached base image;
     pushes and registry look-ups go to a stand-in registry under tmp_path."""
-    require_tool("podman")
-    try:
-        from tests.serve import test_container
-    except ImportError as error:  # the serving image tests are not in this checkout
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the release test needs tests/serve/test_container.py: {error}")
-        pytest.skip(f"tests/serve/test_container.py is missing: {error}")
-    test_container.require_tools()
-    podman = test_container.Podman.at(test_container.cache_dir() / "podman")
-    test_container.ensure_base_image(podman)
+    container_tests.require_tools()
+    podman = container_tests.Podman.at(container_tests.cache_dir() / "podman")
+    container_tests.ensure_base_image(podman)
     bin_dir = tmp_path / "docker-bin"
     bin_dir.mkdir()
     registry = tmp_path / "registry"
     registry.mkdir()
-    ca = test_container.CA_BUNDLE
+    ca = container_tests.CA_BUNDLE
     volume = f"--volume={ca}:{ca}:ro" if ca.is_file() else ""
     (bin_dir / "docker").write_text(
         "#!/usr/bin/env bash\n"
@@ -610,7 +607,7 @@ def docker_on_path(tmp_path: Path) -> Path:
         "  build)\n"
         "    shift\n"
         '    exec "${podman[@]}" build --pull=never --network=host --format=docker '
-        f'{volume} --build-arg=BASE_IMAGE={test_container.BASE_IMAGE} "$@" ;;\n'
+        f'{volume} --build-arg=BASE_IMAGE={container_tests.BASE_IMAGE} "$@" ;;\n'
         "esac\n"
         'exec "${podman[@]}" "$@"\n'
     )
@@ -646,27 +643,50 @@ def origin_tags(project: Project) -> list[str]:
     return project.git("--git-dir", origin, "tag", "--list", "model@v*").split()
 
 
+def run_smoke_tested(
+    project: Project,
+    workflow: str,
+    event_name: str,
+    event: dict[str, Any],
+    work: Path,
+    **options: Any,
+) -> ActRun:
+    """A workflow whose smoke test runs the image on SMOKE_PORT.
+
+    The workflow hands that port to `docker run` (a fixed port on GitHub's runners): the
+    server cannot pick one and report it without changing the workflow under test. So the
+    port is one that was free a moment before, and a run whose server lost it to another
+    process runs again (the smoke step fails before anything is pushed, tagged or
+    released)."""
+    for attempt in range(RELEASE_PORT_ATTEMPTS):
+        run = run_act(
+            project,
+            workflow,
+            event_name,
+            event,
+            work / f"attempt-{attempt}",
+            env={"SMOKE_PORT": str(unused_port())},
+            **options,
+        )
+        if run.returncode == 0 or ADDRESS_IN_USE not in run.output:
+            break
+    return run
+
+
 def run_release(
     project: Project, work: Path, docker_on_path: Path, *, fail_create: bool = False
 ) -> ActRun:
     """release.yml on a push to main, with the registry and GitHub releases of this test."""
-    from tests.serve.conftest import free_port
-
+    gh = gh_standin(work / "gh-bin", docker_on_path.parent / "github", fail_create=fail_create)
     try:
-        return run_act(
+        return run_smoke_tested(
             project,
             "release.yml",
             "push",
             push_event(),
             work,
             secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
-            env={"SMOKE_PORT": str(free_port())},
-            path=[
-                docker_on_path,
-                gh_standin(
-                    work / "gh-bin", docker_on_path.parent / "github", fail_create=fail_create
-                ),
-            ],
+            path=[docker_on_path, gh],
         )
     finally:
         # The images live in the serving tests' shared podman storage: remove ours.
@@ -818,8 +838,6 @@ def test_release_reproduces_a_model_the_remote_lacks(
     """A fork's pull request trained a model and pushed nothing; after the merge, main's
     dvc.lock names a model the remote lacks: release trains it, pushes it and ships it."""
     fork = pull_request(champion, tmp_path / "fork", "fork-c", FORK_C)
-    fork.repro()
-    fork.git("commit", "-q", "-am", f"Retrain with C={FORK_C}")
     project = copy_project(champion, tmp_path / "project")
     # The merge brings the fork's commits; its DVC cache stays behind with the fork.
     project.git("pull", "-q", "--no-rebase", str(fork.path), "fork-c")
@@ -888,21 +906,18 @@ def test_release_ships_only_the_tip_of_the_default_branch(
 def test_image_on_a_pull_request(tmp_path: Path, docker_on_path: Path) -> None:
     """image.yml: the model reproduced without a shared remote, the image built with the
     release's build step, smoke-tested by the same action, and nothing pushed."""
-    from tests.serve.conftest import free_port
-
     project = new_project(tmp_path / "project", tmp_path / "remote")
     quick_model_card(project)
     project.git("commit", "-q", "-am", "Fewer bootstrap samples")
     publish_origin(project, tmp_path / "origin.git")
     project.git("checkout", "-q", "-b", "bump-uv-lock")
     try:
-        run = run_act(
+        run = run_smoke_tested(
             project,
             "image.yml",
             "pull_request",
             pr_event(11, REPOSITORY, "bump-uv-lock"),
             tmp_path / "act",
-            env={"SMOKE_PORT": str(free_port())},
             path=[docker_on_path],
         )
     finally:
