@@ -12,8 +12,8 @@
 # AWS_WEB_IDENTITY_TOKEN_FILE; for GCS GOOGLE_APPLICATION_CREDENTIALS; for Azure
 # AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_KEY,
 # AZURE_CLIENT_ID, or an Azure CLI login (azure/login with OIDC), which DVC's default
-# credential uses. TRUSTED=false (a pull request from a fork) turns the remote off
-# whatever the environment holds.
+# credential uses. TRUSTED=false (a pull request from a fork or Dependabot) turns the
+# remote off whatever the environment holds.
 set -euo pipefail
 
 output=${GITHUB_OUTPUT:-/dev/stdout}
@@ -25,7 +25,7 @@ skip() {
 }
 
 if [ "${TRUSTED:-false}" != "true" ]; then
-  skip "this run gets no secrets (a pull request from a fork): the pipeline runs without the DVC remote and nothing is pushed."
+  skip "this run gets no secrets (a pull request from a fork, or from Dependabot): the pipeline runs without the DVC remote and nothing is pushed."
 fi
 
 name=$(dvc config core.remote 2>/dev/null || true)

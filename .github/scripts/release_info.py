@@ -5,8 +5,6 @@ Usage:
   release_info.py --build-args METADATA the image's lineage build args (`make image`)
   release_info.py current               is $GITHUB_SHA what the default branch releases?
   release_info.py plan                  what this run still has to do (env: see `plan_main`)
-  release_info.py reproduced COMMITTED CURRENT
-                                        did `dvc repro` rebuild the model dvc.lock names?
 
 Facts (METADATA NOTES_OUT), from metadata.json, the model@v* tags and $GITHUB_SHA:
   model-md5, data-md5, model-name  what the exported model and its data are (md5s, as in dvc.lock)
@@ -24,8 +22,7 @@ that registered a version is tagged vX.Y.Z; any later commit that ships the same
 (a code-only merge) gets vX.Y.Z-<short sha>, so no image tag is ever pushed twice.
 The lineage facts become the image's io.tabml.* labels; src/tabml/lineage.py reads
 them back and checks them against GET /metadata and the model card.
-Only the standard library, except `reproduced` (PyYAML): the others run before the
-project environment exists.
+Only the standard library: it runs before the project environment exists.
 """
 
 from __future__ import annotations

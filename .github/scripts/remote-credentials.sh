@@ -11,6 +11,10 @@
 # every other name alone; an OIDC step placed after it overrides what it wrote.
 #
 # Input: SECRET_<NAME> for each name below (from `secrets.<NAME>`; empty when unset).
+#
+# `remote-credentials.sh --forget`, after a job's last step that uses the remote, blanks
+# every credential either source set, so that the steps after it (third-party actions,
+# the report comment) never hold the remote's keys.
 set -euo pipefail
 
 names=(
@@ -20,6 +24,14 @@ names=(
   AZURE_STORAGE_CONNECTION_STRING
 )
 target=${GITHUB_ENV:?GITHUB_ENV is not set: run this as a workflow step}
+
+if [ "${1:-}" = --forget ]; then
+  for name in "${names[@]}" GOOGLE_APPLICATION_CREDENTIALS; do
+    echo "$name=" >>"$target"
+  done
+  echo "DVC remote credentials blanked for the rest of the job"
+  exit 0
+fi
 
 handed=()
 for name in "${names[@]}"; do

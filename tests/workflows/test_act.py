@@ -190,7 +190,7 @@ def test_train_on_pull_requests(champion: Project, s3: S3Server, tmp_path: Path)
         "Reproduce the pipeline (dvc repro --pull)",
         LOCK_CHECK,
         "Report and quality gate",
-        "Push data, models and run-cache (same-repository pull requests)",
+        "Push data, models and run-cache (trusted runs)",
         "Post or update the report comment",
     )
     assert not run.step_ran("Reproduce the pipeline (no remote)")
@@ -261,7 +261,7 @@ def test_train_with_credentials_from_an_oidc_step(
     assert_ran(
         run,
         "Reproduce the pipeline (dvc repro --pull)",
-        "Push data, models and run-cache (same-repository pull requests)",
+        "Push data, models and run-cache (trusted runs)",
     )
     assert "Pulling data for stage: 'split'" in run.output, run.explain()
     new_model = lock_md5(
@@ -299,7 +299,7 @@ def test_train_on_a_pull_request_from_a_fork(
         assert "quality gate passed" in run.output, "the report is in the log and job summary"
     for step in (
         "Reproduce the pipeline (dvc repro --pull)",
-        "Push data, models and run-cache (same-repository pull requests)",
+        "Push data, models and run-cache (trusted runs)",
         "Post or update the report comment",
     ):
         assert not run.step_ran(step), f"{step!r} ran for a fork\n{run.explain()}"
@@ -381,7 +381,7 @@ def test_train_fails_a_data_change_without_its_dvc_lock(
     assert "ingest: data/external, data/raw/dataset.csv" in run.output, run.explain()
     for step in (
         "Report and quality gate",
-        "Push data, models and run-cache (same-repository pull requests)",
+        "Push data, models and run-cache (trusted runs)",
         "Post or update the report comment",
     ):
         assert not run.step_ran(step), f"{step!r} ran after a stale dvc.lock\n{run.explain()}"
@@ -438,7 +438,7 @@ def test_train_without_a_shared_remote_says_so_and_passes(tmp_path: Path) -> Non
     assert run.returncode == 0, run.explain()
     assert_ran(run, "Reproduce the pipeline (no remote)", LOCK_CHECK, "Report and quality gate")
     assert "dvc.lock is as committed" in run.output
-    assert not run.step_ran("Push data, models and run-cache (same-repository pull requests)")
+    assert not run.step_ran("Push data, models and run-cache (trusted runs)")
     report = the_comment(run)["files"]["report.md"]
     assert "quality gate passed" in report
 

@@ -10,6 +10,7 @@ from remote-credentials.sh, and no other step names a credential.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,48 @@ def test_remote_is_enabled_by_any_credential_source(
 
 def test_remote_without_credentials_is_skipped(tmp_path: Path) -> None:
     assert remote_check(tmp_path, "s3://bucket/path") == "enabled=false"
+
+
+def test_forget_blanks_every_credential(tmp_path: Path) -> None:
+    target = tmp_path / "github_env"
+    target.write_text("AWS_ACCESS_KEY_ID<<EOF_x\nAKIAEXAMPLE\nEOF_x\n")
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "remote-credentials.sh"), "--forget"],
+        env={"PATH": os.environ["PATH"], "GITHUB_ENV": str(target)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    written = parse_github_env(target.read_text())
+    assert written["AWS_ACCESS_KEY_ID"] == ""
+    assert {name for name, value in written.items() if value == ""} >= {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    }
+
+
+# A command a step runs that reaches the DVC remote.
+REMOTE_COMMAND = re.compile(r"uv run [^\n]*\b(dvc (push|pull|repro|get-url|update)|refresh-data)\b")
+FORGET_STEP = "Forget the DVC remote credentials"
+
+
+def test_credentials_are_forgotten_after_the_last_step_that_uses_the_remote() -> None:
+    checked = 0
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for name, job in load_workflow(path.name)["jobs"].items():
+            steps = job.get("steps", [])
+            names = [step.get("name") for step in steps]
+            if SECRETS_STEP not in names:
+                continue
+            checked += 1
+            last_remote = max(
+                i for i, step in enumerate(steps) if REMOTE_COMMAND.search(step.get("run", ""))
+            )
+            assert FORGET_STEP in names[last_remote + 1 :], (
+                f"{path.name} job {name}: no {FORGET_STEP!r} after {names[last_remote]!r}"
+            )
+    assert checked >= 5
