@@ -46,7 +46,8 @@ def project(tmp_path: Path) -> Path:
     (project / "models").mkdir()
     shutil.copy(REPO_ROOT / "Makefile", project)
     shutil.copy(REPO_ROOT / "Dockerfile", project)
-    shutil.copy(SCRIPTS / "release_info.py", project / ".github/scripts")
+    for script in ("release_info.py", "github_glob.py"):
+        shutil.copy(SCRIPTS / script, project / ".github/scripts")
     (project / "models/model.onnx").write_bytes(b"onnx")
     (project / "models/metadata.json").write_text(json.dumps(metadata("a" * 32)))
     env = {**os.environ, **GIT_ENV}
