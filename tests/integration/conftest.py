@@ -7,11 +7,12 @@ remote, and can run in parallel.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from .project import Project, copy_project, new_project
+from .project import Project, commit_template, copy_project, new_project
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +39,16 @@ def trained(reproduced: Project, tmp_path: Path) -> Project:
 def fresh(tmp_path: Path) -> Project:
     """A fresh copy of the template that has not run anything yet."""
     return new_project(tmp_path / "project", tmp_path / "remote")
+
+
+@pytest.fixture(scope="module")
+def committed_template(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The template's files in a fresh git repository with one commit. Do not modify."""
+    return commit_template(tmp_path_factory.mktemp("template") / "project")
+
+
+@pytest.fixture
+def template_copy(committed_template: Project, tmp_path: Path) -> Project:
+    dest = tmp_path / "project"
+    shutil.copytree(committed_template.path, dest, symlinks=True)
+    return Project(dest, committed_template.env)

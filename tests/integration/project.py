@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -148,3 +149,22 @@ def new_project(dest: Path, remote: Path) -> Project:
 def copy_project(source: Project, dest: Path) -> Project:
     shutil.copytree(source.path, dest, symlinks=True)
     return Project(dest, source.env)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file under `root`, .git (index, HEAD, refs, objects) included."""
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() or path.is_symlink()
+    }
+
+
+def wine_frame() -> pd.DataFrame:
+    """scikit-learn's wine data: 178 wines, 13 measurements, 3 cultivars."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine(as_frame=True)
+    frame = bunch.data.rename(columns=lambda name: re.sub(r"\W+", "_", name).strip("_"))
+    frame["cultivar"] = [f"cultivar_{index}" for index in bunch.target]
+    return frame

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +14,6 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -27,7 +25,7 @@ from tests.serve.test_container import cache_dir as container_cache_dir
 from tests.tools import run_tool
 from tests.workflows.test_lint import actionlint, zizmor
 
-from .project import BIN, REPO_ROOT, Project, commit_template, project_env, uv_executable
+from .project import BIN, REPO_ROOT, Project, project_env, snapshot, uv_executable, wine_frame
 
 
 def template_names() -> Names:
@@ -45,38 +43,6 @@ NEW = Names(project="Wine-Quality", package="cultivars")
 NAMED_LIKE_ITS_PACKAGE = Names(project="Wine-Quality", package="wine_quality")
 NEW_PROJECT, NEW_PACKAGE = NEW.project, NEW.package
 E2E_TIMEOUT = 3600
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """sha256 of every file under `root`, .git (index, HEAD, refs, objects) included."""
-    return {
-        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file() or path.is_symlink()
-    }
-
-
-@pytest.fixture(scope="module")
-def committed_template(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The template's files in a fresh git repository with one commit. Do not modify."""
-    return commit_template(tmp_path_factory.mktemp("template") / "project")
-
-
-@pytest.fixture
-def template_copy(committed_template: Project, tmp_path: Path) -> Project:
-    dest = tmp_path / "project"
-    shutil.copytree(committed_template.path, dest, symlinks=True)
-    return Project(dest, committed_template.env)
-
-
-def wine_frame() -> pd.DataFrame:
-    """scikit-learn's wine data: 178 wines, 13 measurements, 3 cultivars."""
-    from sklearn.datasets import load_wine
-
-    bunch = load_wine(as_frame=True)
-    frame = bunch.data.rename(columns=lambda name: re.sub(r"\W+", "_", name).strip("_"))
-    frame["cultivar"] = [f"cultivar_{index}" for index in bunch.target]
-    return frame
 
 
 @pytest.fixture

@@ -3,11 +3,8 @@ the answer is used; and a work tree with a modified tracked file is refused unch
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import select
-import shutil
 import subprocess
 import time
 import tomllib
@@ -19,7 +16,7 @@ import yaml
 
 from tabml.adopt import FIELDS
 
-from .project import BIN, REPO_ROOT, Project, commit_template
+from .project import BIN, REPO_ROOT, Project, snapshot, wine_frame
 
 # What each flag's prompt says, as `gather` writes it, in the order they are asked.
 PROMPTS = {flag: f"{prompt}: " for _, flag, prompt in FIELDS}
@@ -39,40 +36,12 @@ def command_name() -> str:
     return str(name)
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    """sha256 of every file under `root`, .git included."""
-    return {
-        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
-
-
-@pytest.fixture(scope="module")
-def committed_template(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The template's files in a fresh git repository with one commit. Do not modify."""
-    return commit_template(tmp_path_factory.mktemp("template") / "project")
-
-
-@pytest.fixture
-def template_copy(committed_template: Project, tmp_path: Path) -> Project:
-    dest = tmp_path / "project"
-    shutil.copytree(committed_template.path, dest, symlinks=True)
-    return Project(dest, committed_template.env)
-
-
 @pytest.fixture
 def wine_csv(tmp_path: Path) -> Path:
-    """scikit-learn's wine data: 178 wines, 13 measurements, 3 cultivars."""
-    from sklearn.datasets import load_wine
-
-    bunch = load_wine(as_frame=True)
-    frame = bunch.data.rename(columns=lambda name: re.sub(r"\W+", "_", name).strip("_"))
-    frame["cultivar"] = [f"cultivar_{index}" for index in bunch.target]
     # Not wine_cultivars.csv: a project made from the template by init keeps that one.
     path = tmp_path / "data" / "wine_on_a_terminal.csv"
     path.parent.mkdir()
-    frame.to_csv(path, index=False)
+    wine_frame().to_csv(path, index=False)
     return path
 
 
