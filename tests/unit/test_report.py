@@ -223,7 +223,7 @@ def test_missing_work_tree_metrics_say_what_to_run(repo: Path, default_params: P
 def test_worse_by_exactly_the_tolerance_passes_and_any_more_fails(
     direction: str, base: float, at_tolerance: float, beyond: float
 ) -> None:
-    # The README: the challenger fails when it is worse "by more than the tolerance".
+    # docs/gitops.md: the challenger fails when it is worse "by more than the tolerance".
     gate = GateParams.model_validate(
         {"metrics": {"m": {"direction": direction, "tolerance": 0.25}}}
     )
