@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -247,6 +248,21 @@ def test_rename_path() -> None:
     assert rename_path("tests/old-project-x/old_pkg.py", OLD, WINE) == (
         "tests/wine-quality-x/wine_quality.py"
     )
+
+
+def test_renaming_the_template_rewrites_every_name_in_the_readme_and_the_docs_pages(
+    repo_root: Path,
+) -> None:
+    pyproject = tomllib.loads((repo_root / "pyproject.toml").read_text())
+    package = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"][0]
+    current = Names(project=pyproject["project"]["name"], package=package.removeprefix("src/"))
+    pages = ["README.md", *sorted(f"docs/{p.name}" for p in (repo_root / "docs").glob("*.md"))]
+    texts = {page: (repo_root / page).read_text() for page in pages}
+    renamed = {page: rename_text(page, text, current, FRAUD) for page, text in texts.items()}
+    gone = current.spellings() - FRAUD.spellings()
+    assert not [found for name in sorted(gone) for found in mentions(renamed, name)]
+    assert renamed["README.md"].startswith("# Acme-Fraud\n")
+    assert any(renamed[page] != texts[page] for page in pages if page.startswith("docs/"))
 
 
 def test_mentions_finds_any_case_in_text_and_file_names() -> None:
