@@ -30,7 +30,7 @@ fi
 
 name=$(dvc config core.remote 2>/dev/null || true)
 if [ -z "$name" ]; then
-  skip "no default DVC remote is configured; add one with 'dvc remote add -d NAME URL' (README: Data and model versions)."
+  skip "no default DVC remote is configured; add one with 'dvc remote add -d NAME URL' (docs/gitops.md: Data and model versions)."
 fi
 url=$(dvc config "remote.$name.url")
 
@@ -43,7 +43,7 @@ case "$url" in
   gs://*) credential=${GOOGLE_APPLICATION_CREDENTIALS:-} ; wanted="GOOGLE_APPLICATION_CREDENTIALS (a google-github-actions/auth step)" ;;
   azure://*) credential=${AZURE_STORAGE_CONNECTION_STRING:-${AZURE_STORAGE_SAS_TOKEN:-${AZURE_STORAGE_KEY:-${AZURE_CLIENT_ID:-$(azure_login || true)}}}} ; wanted="the AZURE_STORAGE_CONNECTION_STRING secret, or an azure/login step (OIDC)" ;;
   *://*) credential=configured ; wanted="" ;;
-  *) skip "the default DVC remote '$name' is a local folder ($url), which a CI runner cannot reach; point it at shared storage (README: Data and model versions)." ;;
+  *) skip "the default DVC remote '$name' is a local folder ($url), which a CI runner cannot reach; point it at shared storage (docs/gitops.md: Data and model versions)." ;;
 esac
 
 if [ -z "$credential" ]; then

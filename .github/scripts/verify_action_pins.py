@@ -52,7 +52,7 @@ HEADER = """\
 # to, with when and how that was checked. tests/workflows/test_pins.py fails when a
 # workflow's `uses:` differs from this list. Re-check the list against the actions'
 # repositories with `python .github/scripts/verify_action_pins.py --upstream`, and
-# rewrite it after a version bump with `--record` (README: "Pinned actions").
+# rewrite it after a version bump with `--record` (docs/gitops.md: "Pinned actions").
 """
 
 
