@@ -28,7 +28,7 @@ clipped to the schema's ranges, so every row stays distinct and valid: the valid
 stage keeps its shipped duplicate-row check (`validate.allow_duplicate_rows: false`).
 
 Results go to pipeline.json (machine, versions, every figure) and pipeline.md (a table
-for the README) in the output folder.
+for docs/benchmarks.md) in the output folder.
 """
 
 from __future__ import annotations

@@ -852,7 +852,7 @@ def _venv_version(venv: Path, package: str) -> str | None:
 
 
 def to_markdown(figures: dict[str, Any]) -> str:
-    """The README table and the targets of the serving issue, as ratios from this run."""
+    """The docs/benchmarks.md table and the serving targets, as ratios from this run."""
     servers = figures["servers"]
     labels = {
         "tabml": "tabml (ONNX, ASGI)",
