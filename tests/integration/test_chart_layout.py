@@ -43,7 +43,13 @@ MERCHANT_CATEGORIES = [
     )
     for channel in ("online", "in-store", "phone-order")
 ]
-COUNTRIES = ["DE", "FR", "United Kingdom of Great Britain and Northern Ireland", "NL", "PL"]
+COUNTRIES = [
+    "DE",
+    "Côte d'Ivoire",
+    "United Kingdom of Great Britain and Northern Ireland",
+    "NL",
+    "PL",
+]
 # Long labels alike at both ends: shortened they would read the same, so they stay whole.
 DEVICES = [
     f"Samsung Galaxy S23 Ultra 5G {storage} GB Phantom Black" for storage in (128, 256, 512)
