@@ -24,9 +24,9 @@ th{background:#f6f8fa}td.num{text-align:right}.flag{color:#cf222e;font-weight:60
 """
 REFERENCE_COLOUR, SAMPLE_COLOUR = "#8c959f", "#0969da"
 
-# One row per bin, its label left of its two bars (reference above sample): labels as
-# long as "-1.804e-05 to -1.232e-05" or a merchant category name stay whole and never
-# share a line, however many bins there are. Labels under vertical bars could not: ten
+# One row per bin, its label left of its two bars (reference above sample): a label as
+# long as "-1.804e-05 to -1.232e-05" or a merchant category name gets a line of its
+# own, however many bins there are. Labels under vertical bars could not: ten
 # numeric bins in a 420 px chart overlapped their neighbours by about 30 px, and a
 # 24-category feature by up to 57 px (measured in Chromium at 1280 px).
 FONT_PX = 11
