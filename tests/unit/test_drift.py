@@ -16,7 +16,7 @@ from tabml.cli import main
 from tabml.config import DataSchema, DriftParams, SplitParams, TrainParams, load_schema
 from tabml.errors import InputError
 from tabml.monitor.drift import DriftSummary, check_sample, compare, numeric_drift, summary_json
-from tabml.monitor.html import render_html
+from tabml.monitor.html import LABEL_CHARS, abbreviations, bars, render_html
 from tabml.monitor.sample import read_sample
 from tabml.stages.ingest import bundled_frame
 from tabml.stages.split import split_frame
@@ -158,6 +158,22 @@ def test_html_report_shows_the_verdict_and_a_chart_per_feature(cancer: Any) -> N
     assert "Drift detected: 1 of 30 features drifted: mean_texture" in page
     assert page.count("<svg") == 31  # predictions + one per feature
     assert "<script" not in page
+
+
+def test_long_chart_labels_keep_start_and_end_and_stay_distinct() -> None:
+    alike = [f"Samsung Galaxy S23 Ultra 5G {gb} GB Phantom Black" for gb in (256, 512)]
+    labels = ["< 4.801e+04", "pharmacies-and-drug-stores-phone-order", *alike]
+    shown = abbreviations(labels)
+    assert shown[0] == "< 4.801e+04"
+    assert shown[1] == "pharmacies-and-…ores-phone-order" and len(shown[1]) == LABEL_CHARS
+    assert shown[2:] == alike, "shortened, the two would read the same"
+
+
+def test_a_shortened_chart_label_carries_its_full_text_as_a_tooltip() -> None:
+    label = "travel-agencies-and-tour-operators-in-store"
+    chart = bars([label, "fuel"], [0.5, 0.5], [0.25, 0.75], "merchant")
+    assert f"<title>{label}</title>travel-agencies…erators-in-store</text>" in chart
+    assert ">fuel</text>" in chart and "<title>fuel: 75.0%</title>" in chart
 
 
 def test_a_feature_empty_on_one_side_compares_presence() -> None:
