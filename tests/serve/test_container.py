@@ -39,10 +39,11 @@ import yaml
 from filelock import FileLock
 
 from tabml.config import Params
-from tabml.lineage import LABELS, metrics_label, mismatches, read_card
+from tabml.lineage import LABELS
 from tabml.stages import evaluate, model_card
 from tabml.stages.train import model_input
 from tests.availability import require_tool, unavailable
+from tests.lineage import metrics_label, mismatches, read_card
 from tests.ports import UVICORN_STARTED
 from tests.serve.conftest import (
     REPO_ROOT,
