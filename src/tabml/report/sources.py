@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tabml.config import ConfigError, GateParams, Params, parse_params
 from tabml.errors import InputError
 from tabml.report.gate import judge
 from tabml.report.render import Report, diff_params
+from tabml.validation import problems
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +45,11 @@ def _gate(raw_params: dict[str, Any], where: str) -> GateParams | None:
     try:
         return GateParams.model_validate(raw_params["gate"])
     except ValidationError as exc:
-        raise InputError(f"{where}: gate section is invalid: {exc}") from None
+        found = "; ".join(
+            replace(problem, key=".".join(filter(None, ("gate", problem.key)))).describe()
+            for problem in problems(exc)
+        )
+        raise InputError(f"{where}: gate section is invalid: {found}") from None
 
 
 def _normalised(raw: dict[str, Any]) -> dict[str, Any]:
