@@ -197,8 +197,9 @@ def _refresh_data(args: argparse.Namespace) -> str:
 
 def _report(args: argparse.Namespace, params: Params) -> str:
     from tabml.report import verdict
+    from tabml.report.sources import ReportSources
 
-    verdict.run(
+    sources = ReportSources(
         root=Path.cwd(),
         base=args.base,
         new_ref=args.new_ref,
@@ -207,9 +208,8 @@ def _report(args: argparse.Namespace, params: Params) -> str:
         metrics_path=str(args.metrics),
         roc_path=str(args.roc),
         artifact_url=args.artifact_url,
-        out=args.out,
-        summary_out=args.summary,
     )
+    verdict.run(sources, out=args.out, summary_out=args.summary)
     return f"quality gate passed against {args.base}; report in {args.out}"
 
 

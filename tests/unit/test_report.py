@@ -14,7 +14,7 @@ from tabml.config import GateParams, Params
 from tabml.errors import InputError
 from tabml.report.gate import compare_metric, judge
 from tabml.report.render import Report, diff_params, render
-from tabml.report.sources import build_report
+from tabml.report.sources import ReportSources, build_report
 from tabml.report.verdict import QualityGateError, run, verdict_json
 from tests.tools import run_tool
 
@@ -165,7 +165,11 @@ def repo(tmp_path: Path, repo_root: Path) -> Path:
 
 
 def build(repo: Path, params: Params, base: str = "main") -> Report:
-    return build_report(
+    return build_report(sources(repo, params, base))
+
+
+def sources(repo: Path, params: Params, base: str = "main") -> ReportSources:
+    return ReportSources(
         root=repo,
         base=base,
         new_ref="work",
@@ -214,25 +218,15 @@ def test_verdict_json_lists_failures_and_every_metric() -> None:
 def test_run_writes_the_report_and_the_summary_then_fails_the_gate(
     repo: Path, default_params: Params
 ) -> None:
-    arguments: dict[str, Any] = {
-        "root": repo,
-        "base": "main",
-        "new_ref": "work",
-        "params": default_params,
-        "params_path": "params.yaml",
-        "metrics_path": "metrics/metrics.json",
-        "roc_path": "plots/roc.json",
-        "artifact_url": None,
-    }
     out, summary = repo / "out/report.md", repo / "out/summary.json"
-    verdict = run(out=out, **arguments)
+    verdict = run(sources(repo, default_params), out=out)
     assert verdict.passed
     assert "quality gate passed" in out.read_text()
     assert not summary.exists()
 
     (repo / "metrics/metrics.json").write_text(json.dumps({**BASE, "f1": 0.5}))
     with pytest.raises(QualityGateError, match=r"^quality gate failed \(report in .*\): f1 is"):
-        run(out=out, summary_out=summary, **arguments)
+        run(sources(repo, default_params), out=out, summary_out=summary)
     assert "quality gate failed" in out.read_text()
     assert json.loads(summary.read_text())["failures"][0].startswith("f1 is 0.5000")
 

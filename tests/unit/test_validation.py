@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tabml.config import ConfigError, parse_params
 from tabml.errors import InputError
-from tabml.report.sources import build_report
+from tabml.report.sources import ReportSources, build_report
 from tabml.serve.model import ModelLoadError, OnnxModel
 from tabml.serve.settings import SettingsError, load_settings
 from tabml.validation import Problem, problems
@@ -119,17 +119,18 @@ def test_a_bad_gate_on_the_base_branch_names_key_value_and_rule(
     env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t.invalid"}
     for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
         run_tool(["git", *command], cwd=tmp_path, env=env)
+    sources = ReportSources(
+        root=tmp_path,
+        base="main",
+        new_ref="work",
+        params=default_params,
+        params_path="params.yaml",
+        metrics_path="metrics.json",
+        roc_path="roc.json",
+        artifact_url=None,
+    )
     with pytest.raises(InputError) as error:
-        build_report(
-            root=tmp_path,
-            base="main",
-            new_ref="work",
-            params=default_params,
-            params_path="params.yaml",
-            metrics_path="metrics.json",
-            roc_path="roc.json",
-            artifact_url=None,
-        )
+        build_report(sources)
     assert str(error.value) == (
         "main:params.yaml: gate section is invalid: "
         "gate.metrics.f1.direction = 'up': Input should be 'higher' or 'lower'"

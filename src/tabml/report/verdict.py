@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tabml.config import Params
 from tabml.errors import PipelineError
 from tabml.report.gate import Verdict
 from tabml.report.render import render
-from tabml.report.sources import build_report
+from tabml.report.sources import ReportSources, build_report
 
 
 class QualityGateError(PipelineError):
@@ -33,31 +32,10 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def run(
-    *,
-    root: Path,
-    base: str,
-    new_ref: str,
-    params: Params,
-    params_path: str,
-    metrics_path: str,
-    roc_path: str,
-    artifact_url: str | None,
-    out: Path,
-    summary_out: Path | None = None,
-) -> Verdict:
+def run(sources: ReportSources, *, out: Path, summary_out: Path | None = None) -> Verdict:
     """Write the report to `out` (and the verdict to `summary_out`), then raise
     QualityGateError if the gate failed: the pull request shows the report either way."""
-    report = build_report(
-        root=root,
-        base=base,
-        new_ref=new_ref,
-        params=params,
-        params_path=params_path,
-        metrics_path=metrics_path,
-        roc_path=roc_path,
-        artifact_url=artifact_url,
-    )
+    report = build_report(sources)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(report), encoding="utf-8")
     verdict = report.verdict
