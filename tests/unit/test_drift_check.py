@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from tabml.cli import SPLIT_OUTPUTS, main
 from tabml.config import DataSchema, DriftParams, TrainParams
-from tabml.monitor.check import DriftDetectedError, check, run
+from tabml.monitor.check import DriftCheck, DriftDetectedError, check, run
 from tabml.monitor.sample import Sample
 from tabml.stages.train import fit
 
@@ -45,27 +45,15 @@ def files(tmp_path: Path, tiny_frame: pd.DataFrame, fitted: Pipeline) -> dict[st
 def test_logged_predictions_are_judged_instead_of_the_models(
     tiny_frame: pd.DataFrame, tiny_schema: DataSchema, fitted: Pipeline
 ) -> None:
-    rest = tiny_frame.iloc[80:]
-    features = rest.drop(columns="label")
-    predicted = check(
-        tiny_frame.iloc[:80],
-        Sample(features, None, None),
-        tiny_schema,
-        fitted,
-        EVALUATION,
-        PARAMS,
-        "sample",
-    )
-    all_yes = np.full(len(rest), "yes")
-    logged = check(
-        tiny_frame.iloc[:80],
-        Sample(features, all_yes, None),
-        tiny_schema,
-        fitted,
-        EVALUATION,
-        PARAMS,
-        "sample",
-    )
+    features = tiny_frame.iloc[80:].drop(columns="label")
+
+    def judged(sample: Sample) -> DriftCheck:
+        return check(
+            tiny_frame.iloc[:80], sample, tiny_schema, fitted, EVALUATION, PARAMS, "sample"
+        )
+
+    predicted = judged(Sample(features, None, None))
+    logged = judged(Sample(features, np.full(len(features), "yes"), None))
     assert predicted.summary.predictions.sample_shares != [0.0, 1.0]
     assert logged.summary.predictions.sample_shares == [0.0, 1.0]
     assert logged.result["drift_detected"] is True
