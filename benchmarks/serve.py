@@ -19,7 +19,9 @@ newer uvloop), and FastAPI with scikit-learn at the lock file's version.
     uv run python benchmarks/serve.py            # about 20 minutes
     uv run python benchmarks/serve.py --quick    # shorter runs, for trying it out
 
-Figures go to benchmarks/results/serve.json and serve.md.
+Figures go to benchmarks/results/serve.json and serve.md. This file holds what is
+measured (servers, requests, tables); benchmarks/serve_harness.py how (starting and
+stopping servers, ports, wrk, timing, the results files).
 """
 
 from __future__ import annotations
@@ -28,32 +30,46 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack
+from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from serve_harness import (
+    LOAD_CORE,
+    PICKED_BY_THE_SYSTEM,
+    ROOT,
+    SERVER_CORE,
+    Server,
+    at_rate,
+    cold_starts,
+    cpu_model,
+    ensure_venv,
+    interleaved_loads,
+    percent_below,
+    port_in_log,
+    read_results,
+    rss_mib,
+    running,
+    side_by_side,
+    soak,
+    unused_port,
+    venv_version,
+    wait_ready,
+    write_results,
+)
 from tabml.serve.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "benchmarks" / "serve_apps"
-RESULTS = ROOT / "benchmarks" / "results"
 MODELS = ROOT / "models"
-SERVER_CORE, LOAD_CORE = "0", "1"
 MLSERVER_VENV = Path("/tmp/tabml-bench-mlserver")
 FASTAPI_VENV = Path("/tmp/tabml-bench-fastapi")
 PODMAN_ROOT = Path(os.environ.get("TABML_TEST_CACHE", Path.home() / ".cache" / "tabml-test"))
@@ -68,231 +84,6 @@ LOG_RATES = tuple(sorted({DEFAULT_LOG_RATE, 0.1, 1.0}))
 # loses no more than the comparison's noise, which the control (two identical servers,
 # log off) puts at up to about two percent on this machine.
 LOG_COST_PERCENT = 2
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-
-# uvicorn's startup line (log level info) names the port a server bound when given 0.
-UVICORN_STARTED = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-# The port that means "the operating system picks one, the server's log names it".
-PICKED_BY_THE_SYSTEM = 0
-
-
-def port_in_log(read_log: Any, alive: Any, timeout: float = 120) -> int:
-    """The port from uvicorn's startup line in what `read_log()` returns (bytes);
-    fails when `alive()` turns false first."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        found = UVICORN_STARTED.search(read_log())
-        if found:
-            return int(found.group(1))
-        if not alive():
-            raise RuntimeError(f"server exited before listening:\n{read_log().decode()[-2000:]}")
-        time.sleep(0.005)
-    raise RuntimeError(f"no startup line after {timeout} s")
-
-
-def unused_port() -> int:
-    """A port that was free a moment ago, for MLServer alone: it reads its ports from
-    its settings file and names none it picked itself. Another process may take the port
-    first; the server then fails to start and its log says so."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def get_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes] | None, timeout: float = 120) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before {url} was ready")
-        if get_status(url) == 200:
-            return time.monotonic() - started
-        time.sleep(0.005)
-    raise RuntimeError(f"{url} not ready after {timeout} s")
-
-
-def process_tree(pid: int) -> list[int]:
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        children = (task / "children").read_text().split() if (task / "children").exists() else []
-        for child in children:
-            pids.extend(process_tree(int(child)))
-    return pids
-
-
-def rss_mib(pid: int) -> float:
-    total_kib = 0
-    for member in process_tree(pid):
-        try:
-            status = Path(f"/proc/{member}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-        if match:
-            total_kib += int(match.group(1))
-    return total_kib / 1024
-
-
-@dataclass
-class Server:
-    name: str
-    command: list[str]
-    ready_path: str
-    # The port the server is told in its command or settings; None: it binds port 0 and
-    # its log names the port (set in `port` on each start).
-    fixed_port: int | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: Path = ROOT
-    port: int = PICKED_BY_THE_SYSTEM
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@contextmanager
-def running(server: Server, log_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    """Start the server pinned to SERVER_CORE; yield it with its cold start in seconds.
-    A server given port 0 binds one the operating system picks; its log names it."""
-    log_path = log_dir / f"{server.name}.log"
-    log = log_path.open("wb")
-    environ = {**os.environ, **server.env}
-    started = time.monotonic()
-    process = subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, *server.command],
-        env=environ,
-        cwd=server.cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        server.port = server.fixed_port or port_in_log(
-            log_path.read_bytes, lambda: process.poll() is None
-        )
-        wait_ready(server.url + server.ready_path, process)
-        yield process, time.monotonic() - started
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-# --- wrk -------------------------------------------------------------------------------
-
-LUA = """\
-local file = io.open("{body}", "rb")
-wrk.method = "POST"
-wrk.body = file:read("*a")
-file:close()
-wrk.headers["Content-Type"] = "application/json"
-{delay}
-"""
-
-
-@dataclass
-class Load:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
-    connections: int
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if not match:
-        raise ValueError(f"cannot read wrk latency {text!r}")
-    value, unit = float(match.group(1)), match.group(2)
-    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
-
-
-def wrk(
-    url: str,
-    body: Path,
-    *,
-    connections: int,
-    seconds: float,
-    work: Path,
-    delay_ms: int | None = None,
-) -> Load:
-    # One script per thread: side-by-side runs must not rewrite a file another wrk reads.
-    script = work / f"wrk-{body.stem}-{delay_ms}-{threading.get_ident()}.lua"
-    delay = f"function delay() return {delay_ms} end" if delay_ms else ""
-    script.write_text(LUA.format(body=body, delay=delay))
-    result = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            LOAD_CORE,
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds:g}s",
-            "--latency",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out = result.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    errors = 0
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if non_2xx:
-        errors += int(non_2xx.group(1))
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    )
-    if sockets:
-        errors += sum(int(value) for value in sockets.groups())
-    return Load(rps, p50, p99, requests, errors, connections)
-
-
-DELAY_MS = 20  # each connection's pause between requests when holding a rate
-
-
-def connections_for(url: str, body: Path, rate: float, work: Path) -> int:
-    """Connections that hold about `rate` requests/s with DELAY_MS pauses.
-
-    wrk has no rate option; a connection sends one request per (pause + latency), so a
-    first guess from the pause alone runs slow. A 3-second probe measures the real
-    rate per connection and scales the count once.
-    """
-    guess = max(1, round(rate * DELAY_MS / 1000))
-    probe = wrk(url, body, connections=guess, seconds=3, work=work, delay_ms=DELAY_MS)
-    return max(1, round(guess * rate / max(probe.rps, 1.0)))
-
-
-def at_rate(url: str, body: Path, rate: float, seconds: float, work: Path) -> Load:
-    """Closed-loop load held near `rate` requests/s: each connection waits between requests."""
-    connections = connections_for(url, body, rate, work)
-    return wrk(url, body, connections=connections, seconds=seconds, work=work, delay_ms=DELAY_MS)
 
 
 # --- request bodies ----------------------------------------------------------------------
@@ -343,14 +134,6 @@ def write_bodies(work: Path) -> dict[str, Path]:
 
 
 # --- the servers -----------------------------------------------------------------------
-
-
-def ensure_venv(path: Path, packages: list[str]) -> Path:
-    python = path / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *packages], check=True)
-    return python
 
 
 def servers(work: Path) -> list[Server]:
@@ -466,24 +249,7 @@ def endpoints(name: str) -> dict[str, tuple[str, str]]:
     return {"row": ("/predict", "row")}
 
 
-def check_answers(server: Server, path: str, body: Path) -> None:
-    request = urllib.request.Request(
-        server.url + path, data=body.read_bytes(), headers={"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        if response.status != 200:
-            raise RuntimeError(f"{server.name} {path}: {response.status}")
-
-
-def cold_starts(server: Server, log_dir: Path, trials: int) -> list[float]:
-    times = []
-    for _ in range(trials):
-        with running(server, log_dir) as (_, seconds):
-            times.append(seconds)
-    return times
-
-
-def container_figures(work: Path, trials: int) -> dict[str, Any] | None:
+def container_figures(trials: int) -> dict[str, Any] | None:
     if shutil.which("podman") is None or not (PODMAN_ROOT / "storage").exists():
         return None
     conf = PODMAN_ROOT / "containers.conf"
@@ -584,7 +350,7 @@ def run(seconds: float, rounds: int, soak_seconds: float, trials: int) -> dict[s
             processes = {
                 server.name: stack.enter_context(running(server, work))[0] for server in every
             }
-            loads = interleaved_loads(every, bodies, work, seconds, rounds)
+            loads = interleaved_loads(every, endpoints, bodies, work, seconds, rounds)
             for server in every:
                 result: dict[str, Any] = {"loads": loads[server.name]}
                 result["rss_mib_after_load"] = rss_mib(processes[server.name].pid)
@@ -595,7 +361,9 @@ def run(seconds: float, rounds: int, soak_seconds: float, trials: int) -> dict[s
             half = at_rate(url + "/predict", bodies["row"], peak / 2, seconds, work)
             tabml["half_peak_row"] = asdict(half)
             print(f"== tabml half peak: {half.rps:,.0f} req/s p99 {half.p99_ms:.2f} ms", flush=True)
-            tabml["soak"] = soak(every[0], pid, bodies["row"], peak * 0.8, soak_seconds, work)
+            tabml["soak"] = soak(
+                url + "/predict", pid, bodies["row"], peak * 0.8, soak_seconds, work
+            )
             figures["prediction_log"] = prediction_log_cost(
                 every[0], bodies, work, rounds=rounds, seconds=seconds
             )
@@ -604,16 +372,16 @@ def run(seconds: float, rounds: int, soak_seconds: float, trials: int) -> dict[s
             result["cold_start_s"] = cold_starts(server, work, trials)
             result["cold_start_median_s"] = statistics.median(result["cold_start_s"])
             print(f"== {server.name} cold start {result['cold_start_median_s']:.2f} s", flush=True)
-        figures["container"] = container_figures(work, trials)
+        figures["container"] = container_figures(trials)
     figures["environment"] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "onnxruntime": version("onnxruntime"),
         "uvicorn": version("uvicorn"),
         "scikit-learn": version("scikit-learn"),
-        "mlserver": _venv_version(MLSERVER_VENV, "mlserver"),
-        "fastapi": _venv_version(FASTAPI_VENV, "fastapi"),
+        "mlserver": venv_version(MLSERVER_VENV, "mlserver"),
+        "fastapi": venv_version(FASTAPI_VENV, "fastapi"),
         "wrk_seconds": seconds,
         "rounds": rounds,
         "soak_seconds": soak_seconds,
@@ -621,47 +389,6 @@ def run(seconds: float, rounds: int, soak_seconds: float, trials: int) -> dict[s
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     return figures
-
-
-def interleaved_loads(
-    every: list[Server], bodies: dict[str, Path], work: Path, seconds: float, rounds: int
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """Each server's load per workload: the median of `rounds` runs, taken in rounds
-    that visit every server in turn.
-
-    This machine's speed drifts by tens of percent from one minute to the next (other
-    tenants share the host). Measured one server after another, that drift lands on
-    whichever server ran during a slow minute; taken in rounds, every server sees every
-    minute, so the ratios between them hold. Each server runs from the start, pinned to
-    the same core, and sits idle while another is under load.
-    """
-    for server in every:
-        for path, body in endpoints(server.name).values():
-            check_answers(server, path, bodies[body])
-            wrk(server.url + path, bodies[body], connections=8, seconds=2, work=work)
-    runs: dict[str, dict[str, list[Load]]] = {server.name: {} for server in every}
-    for round_ in range(rounds):
-        for server in every:
-            for workload, (path, body) in endpoints(server.name).items():
-                load = wrk(
-                    server.url + path, bodies[body], connections=16, seconds=seconds, work=work
-                )
-                runs[server.name].setdefault(workload, []).append(load)
-                print(
-                    f"   round {round_ + 1} {server.name} {workload}: {load.rps:,.0f} req/s  "
-                    f"p99 {load.p99_ms:.2f} ms  errors {load.errors}",
-                    flush=True,
-                )
-    medians: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, workloads in runs.items():
-        medians[name] = {}
-        for workload, taken in workloads.items():
-            ranked = sorted(taken, key=lambda load: load.rps)
-            median = asdict(ranked[len(ranked) // 2])
-            median["rounds_rps"] = [load.rps for load in taken]
-            median["errors"] = sum(load.errors for load in taken)
-            medians[name][workload] = median
-    return medians
 
 
 def prediction_log_cost(
@@ -708,10 +435,10 @@ def prediction_log_cost(
                 for server in compared.values():
                     stack.enter_context(running(server, work))
                 for workload in ("row", "batch"):
-                    side_by_side(pool, compared, bodies[workload], 1, work)  # warm-up
+                    side_by_side(pool, compared, "/predict", bodies[workload], 1, work)  # warm-up
                     for turn in range(rounds):
                         loads = side_by_side(
-                            pool, compared, bodies[workload], seconds, work, first=turn
+                            pool, compared, "/predict", bodies[workload], seconds, work, first=turn
                         )
                         for state, load in loads.items():
                             runs[state][workload].append(load.rps)
@@ -724,8 +451,8 @@ def prediction_log_cost(
         }
         for workload in ("row", "batch"):
             off = runs["off"][workload]
-            result[f"{workload}_cost_percent"] = _percent_below(runs["on"][workload], off)
-            result[f"{workload}_control_percent"] = _percent_below(runs["control"][workload], off)
+            result[f"{workload}_cost_percent"] = percent_below(runs["on"][workload], off)
+            result[f"{workload}_control_percent"] = percent_below(runs["control"][workload], off)
         figures[f"{rate:g}"] = result
         figures["runs"][f"{rate:g}"] = runs
         log.unlink()
@@ -739,113 +466,11 @@ def prediction_log_cost(
     return figures
 
 
-def side_by_side(
-    pool: ThreadPoolExecutor,
-    servers: dict[str, Server],
-    body: Path,
-    seconds: float,
-    work: Path,
-    first: int = 0,
-) -> dict[str, Load]:
-    """One wrk run against each server, all at the same time; wrk starts first against
-    server number `first` (modulo their count), so that turns can share out the head
-    start."""
-    order = list(servers.items())
-    order = order[first % len(order) :] + order[: first % len(order)]
-    loads = {
-        name: pool.submit(
-            wrk, server.url + "/predict", body, connections=16, seconds=seconds, work=work
-        )
-        for name, server in order
-    }
-    return {name: loads[name].result() for name in servers}
-
-
 def variant(server: Server, name: str, **env: str) -> Server:
     """Another instance of `server` on its own port, with `env` added."""
     other = Server(name, server.command, server.ready_path, cwd=server.cwd)
     other.env = {**server.env, "TABML_PORT": str(PICKED_BY_THE_SYSTEM), **env}
     return other
-
-
-def _percent_below(measured: list[float], reference: list[float]) -> float:
-    """How far `measured` falls below `reference`, in percent: the median over rounds of
-    their ratio, round by round."""
-    ratios = [value / base for value, base in zip(measured, reference, strict=True)]
-    return (1 - statistics.median(ratios)) * 100
-
-
-def soak(
-    server: Server, pid: int, body: Path, rate: float, seconds: float, work: Path
-) -> dict[str, Any]:
-    """Load at `rate` for `seconds`, sampling RSS; growth is measured after a warm-up."""
-    samples: list[float] = []
-    connections = connections_for(server.url + "/predict", body, rate, work)
-    script = work / "soak.lua"
-    script.write_text(LUA.format(body=body, delay=f"function delay() return {DELAY_MS} end"))
-    command = [
-        "taskset",
-        "-c",
-        LOAD_CORE,
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds:g}s",
-        "--latency",
-        "-s",
-        str(script),
-        server.url + "/predict",
-    ]
-    with tempfile.TemporaryFile("w+") as output:
-        load = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
-        while load.poll() is None:
-            samples.append(rss_mib(pid))
-            time.sleep(1)
-        output.seek(0)
-        text = output.read()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    errors = sum(int(value) for value in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", text))
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
-    )
-    if sockets:
-        errors += sum(int(value) for value in sockets.groups())
-    warm = samples[min(5, len(samples) - 1)]
-    growth = (samples[-1] - warm) / warm * 100
-    print(
-        f"   soak: {rps:,.0f} req/s for {seconds:g} s, errors {errors}, RSS {warm:.1f} -> "
-        f"{samples[-1]:.1f} MiB ({growth:+.1f}%)",
-        flush=True,
-    )
-    return {
-        "target_rps": rate,
-        "rps": rps,
-        "p99_ms": p99,
-        "errors": errors,
-        "rss_mib_samples": samples,
-        "rss_growth_percent": growth,
-    }
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def _venv_version(venv: Path, package: str) -> str | None:
-    result = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-c",
-            f"from importlib.metadata import version; print(version({package!r}))",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout.strip() or None
 
 
 # --- the report ------------------------------------------------------------------------
@@ -1016,8 +641,7 @@ def to_markdown(figures: dict[str, Any]) -> str:
 
 def rerender() -> None:
     """Write serve.md again from serve.json (after changing the report, not the run)."""
-    figures = json.loads((RESULTS / "serve.json").read_text())
-    (RESULTS / "serve.md").write_text("# Serving benchmark\n\n" + to_markdown(figures))
+    write_results(None, to_markdown(read_results()))
 
 
 def main() -> None:
@@ -1041,10 +665,8 @@ def main() -> None:
     rounds = 3 if arguments.quick else arguments.rounds
     soak_seconds = 10 if arguments.quick else arguments.soak_seconds
     figures = run(seconds, rounds, soak_seconds, trials=3 if arguments.quick else 5)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serve.json").write_text(json.dumps(figures, indent=2) + "\n")
     markdown = to_markdown(figures)
-    (RESULTS / "serve.md").write_text("# Serving benchmark\n\n" + markdown)
+    write_results(figures, markdown)
     print(markdown)
 
 

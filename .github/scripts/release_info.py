@@ -20,7 +20,7 @@ annotation) for good: a model seen before, under any tag, gets that tag's versio
 a new model gets the next minor version after the highest tag. The image of the commit
 that registered a version is tagged vX.Y.Z; any later commit that ships the same model
 (a code-only merge) gets vX.Y.Z-<short sha>, so no image tag is ever pushed twice.
-The lineage facts become the image's io.tabml.* labels; src/tabml/lineage.py reads
+The lineage facts become the image's io.tabml.* labels; the tests (tests/lineage.py) read
 them back and checks them against GET /metadata and the model card.
 Only the standard library: it runs before the project environment exists.
 """

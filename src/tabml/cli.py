@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from tabml.monitor.github import GitHubClient
 
 Handler = Callable[[argparse.Namespace, Params], str]
+# The split stage's outputs by name, as dvc.yaml wires them; drift.reference names one.
+SPLIT_OUTPUTS = {"train": "data/split/train.parquet", "test": "data/split/test.parquet"}
 SCHEMA_HEADER = """\
 # Data schema inferred by `tabml infer-schema` from {source}.
 # Review it: tighten the ranges, list the labels you expect, set null allowances.
@@ -113,52 +115,21 @@ def _model_card(args: argparse.Namespace, params: Params) -> str:
     return f"wrote {args.out} and {args.json} for model {card.model_version}"
 
 
-class DriftDetectedError(PipelineError):
-    """The production sample drifted past the thresholds in params.yaml."""
-
-
 def _drift(args: argparse.Namespace, params: Params) -> str:
-    import joblib
-    import numpy as np
-    import pandas as pd
+    from tabml.monitor import check
 
-    from tabml.monitor.drift import check_sample, compare, summary_json
-    from tabml.monitor.html import render_html
-    from tabml.monitor.sample import read_sample
-    from tabml.stages.train import model_input
-
-    schema = load_schema(args.schema)
-    reference_path = args.reference or Path(f"data/split/{params.drift.reference}.parquet")
-    reference = pd.read_parquet(reference_path)
-    sample = read_sample(args.sample, schema.target.name)
-    features = check_sample(sample.features, schema, params.drift, str(args.sample))
-    model = joblib.load(args.model)
-    predictions = sample.predictions
-    if predictions is None:
-        predictions = np.asarray(model.predict(model_input(features, schema))).astype(str)
-    summary = compare(
-        reference,
-        features,
-        schema,
-        np.asarray(model.predict(model_input(reference, schema))).astype(str),
-        predictions.astype(str),
-        params.drift,
-        json.loads(args.metrics.read_text(encoding="utf-8")),
-        sample.labels,
+    outcome = check.run(
+        sample_path=args.sample,
+        reference_path=args.reference or Path(SPLIT_OUTPUTS[params.drift.reference]),
+        model_path=args.model,
+        schema=load_schema(args.schema),
+        metrics_path=args.metrics,
+        params=params.drift,
+        json_out=args.json_out,
+        html_out=args.html_out,
+        fail_on_drift=args.fail_on_drift,
     )
-    result = summary_json(summary, params.drift)
-    for out in (args.json_out, args.html_out):
-        out.parent.mkdir(parents=True, exist_ok=True)
-    args.json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    args.html_out.write_text(render_html(summary, params.drift, str(args.sample)), encoding="utf-8")
-    if result["drift_detected"] and args.fail_on_drift:
-        raise DriftDetectedError("drift detected: " + "; ".join(result["reasons"]))
-    verdict = (
-        "drift detected: " + "; ".join(result["reasons"])
-        if result["drift_detected"]
-        else "no drift"
-    )
-    return f"{verdict} ({args.json_out}, {args.html_out})"
+    return f"{outcome.describe()} ({args.json_out}, {args.html_out})"
 
 
 def _check_repository(repo: str) -> None:
@@ -224,15 +195,11 @@ def _refresh_data(args: argparse.Namespace) -> str:
     return refresh.run(Path.cwd(), args.refresh_command or None).describe()
 
 
-class QualityGateError(PipelineError):
-    """The challenger is worse than the champion beyond the gate's tolerances."""
-
-
 def _report(args: argparse.Namespace, params: Params) -> str:
-    from tabml.report.render import render
-    from tabml.report.sources import build_report
+    from tabml.report import verdict
+    from tabml.report.sources import ReportSources
 
-    report = build_report(
+    sources = ReportSources(
         root=Path.cwd(),
         base=args.base,
         new_ref=args.new_ref,
@@ -242,23 +209,7 @@ def _report(args: argparse.Namespace, params: Params) -> str:
         roc_path=str(args.roc),
         artifact_url=args.artifact_url,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(report), encoding="utf-8")
-    verdict = report.verdict
-    if args.summary:
-        summary = {
-            "passed": verdict.passed,
-            "failures": verdict.explain(),
-            "metrics": {
-                c.name: {"base": c.base, "new": c.new, "status": c.status}
-                for c in verdict.comparisons
-            },
-        }
-        args.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if not verdict.passed:
-        raise QualityGateError(
-            "quality gate failed (report in {}): {}".format(args.out, "; ".join(verdict.explain()))
-        )
+    verdict.run(sources, out=args.out, summary_out=args.summary)
     return f"quality gate passed against {args.base}; report in {args.out}"
 
 
@@ -319,8 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         "data/validated/schema.json",
     )
     train_data, test_data, model = (
-        "data/split/train.parquet",
-        "data/split/test.parquet",
+        SPLIT_OUTPUTS["train"],
+        SPLIT_OUTPUTS["test"],
         "models/model.joblib",
     )
     metrics = "metrics/metrics.json"

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tabml.errors import InputError
+from tabml.validation import problems
 
 
 class ConfigError(InputError):
@@ -255,14 +256,15 @@ class DataSchema(_Strict):
 
 def _format_errors(source: str, error: ValidationError) -> str:
     lines = [f"{source}: {error.error_count()} invalid setting(s)"]
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
-        if item["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key (value {item['input']!r}); check the spelling")
-        elif item["type"] == "missing":
-            lines.append(f"  {key}: required key is missing")
+    for problem in problems(error):
+        if problem.kind == "extra_forbidden":
+            lines.append(
+                f"  {problem.key}: unknown key (value {problem.value!r}); check the spelling"
+            )
+        elif problem.kind == "missing":
+            lines.append(f"  {problem.key}: required key is missing")
         else:
-            lines.append(f"  {key or '<top level>'} = {item['input']!r}: {item['msg']}")
+            lines.append(f"  {problem.describe()}")
     return "\n".join(lines)
 
 

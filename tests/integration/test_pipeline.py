@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tabml.config import load_params
-from tabml.lineage import read_card
+from tests.lineage import read_card
 
 from .project import STAGES, Project, new_project
 

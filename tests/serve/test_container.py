@@ -39,10 +39,11 @@ import yaml
 from filelock import FileLock
 
 from tabml.config import Params
-from tabml.lineage import LABELS, metrics_label, mismatches, read_card
+from tabml.lineage import LABELS
 from tabml.stages import evaluate, model_card
 from tabml.stages.train import model_input
 from tests.availability import require_tool, unavailable
+from tests.lineage import metrics_label, mismatches, read_card
 from tests.ports import UVICORN_STARTED
 from tests.serve.conftest import (
     REPO_ROOT,
@@ -93,6 +94,7 @@ CONTEXT_FILES = [
     "pyproject.toml",
     "uv.lock",
     "src/tabml/__init__.py",
+    "src/tabml/validation.py",
 ]
 RELEASE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "release.yml"
 RELEASE_INFO = REPO_ROOT / ".github" / "scripts" / "release_info.py"

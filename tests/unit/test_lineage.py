@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tabml.lineage import (
-    LABELS,
+from tabml.lineage import LABELS
+from tests.lineage import (
     metrics_label,
     mismatches,
     params_digest,

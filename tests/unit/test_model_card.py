@@ -10,9 +10,9 @@ import pytest
 
 from tabml.config import DataSchema, ModelCardParams, Params, TrainParams
 from tabml.errors import InputError
-from tabml.lineage import read_card
 from tabml.stages.model_card import bootstrap_metrics, build_card, render_card, slice_groups
 from tabml.stages.train import fit
+from tests.lineage import read_card
 
 METADATA: dict[str, Any] = {
     "model": {"version": "m" * 32},

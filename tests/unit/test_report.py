@@ -14,7 +14,8 @@ from tabml.config import GateParams, Params
 from tabml.errors import InputError
 from tabml.report.gate import compare_metric, judge
 from tabml.report.render import Report, diff_params, render
-from tabml.report.sources import build_report
+from tabml.report.sources import ReportSources, build_report
+from tabml.report.verdict import QualityGateError, run, verdict_json
 from tests.tools import run_tool
 
 GOLDEN = Path(__file__).parent / "report_golden"
@@ -164,7 +165,11 @@ def repo(tmp_path: Path, repo_root: Path) -> Path:
 
 
 def build(repo: Path, params: Params, base: str = "main") -> Report:
-    return build_report(
+    return build_report(sources(repo, params, base))
+
+
+def sources(repo: Path, params: Params, base: str = "main") -> ReportSources:
+    return ReportSources(
         root=repo,
         base=base,
         new_ref="work",
@@ -198,6 +203,32 @@ def test_the_base_branch_gate_applies(repo: Path, default_params: Params) -> Non
     assert not report.verdict.passed
     assert report.gate_changes
     assert "changes the gate's own rules" in render(report)
+
+
+def test_verdict_json_lists_failures_and_every_metric() -> None:
+    verdict = judge(BASE, {**BASE, "f1": 0.5, "brier": 0.1}, GATE)
+    summary = verdict_json(verdict)
+    assert summary["passed"] is False
+    assert summary["failures"] == verdict.explain()
+    assert summary["metrics"]["f1"] == {"base": 0.94, "new": 0.5, "status": "worse"}
+    assert summary["metrics"]["brier"] == {"base": None, "new": 0.1, "status": "new"}
+    assert json.loads(json.dumps(summary)) == summary
+
+
+def test_run_writes_the_report_and_the_summary_then_fails_the_gate(
+    repo: Path, default_params: Params
+) -> None:
+    out, summary = repo / "out/report.md", repo / "out/summary.json"
+    verdict = run(sources(repo, default_params), out=out)
+    assert verdict.passed
+    assert "quality gate passed" in out.read_text()
+    assert not summary.exists()
+
+    (repo / "metrics/metrics.json").write_text(json.dumps({**BASE, "f1": 0.5}))
+    with pytest.raises(QualityGateError, match=r"^quality gate failed \(report in .*\): f1 is"):
+        run(sources(repo, default_params), out=out, summary_out=summary)
+    assert "quality gate failed" in out.read_text()
+    assert json.loads(summary.read_text())["failures"][0].startswith("f1 is 0.5000")
 
 
 def test_unknown_base_revision_is_named(repo: Path, default_params: Params) -> None:

@@ -38,10 +38,10 @@ import yaml
 from filelock import FileLock
 
 from tabml.config import load_params
-from tabml.lineage import mismatches
 from tests.availability import require_tool
 from tests.integration.project import Project, copy_project, new_project, project_env
 from tests.integration.servers import ACCESS_KEY, SECRET_KEY, S3Server, rclone_s3
+from tests.lineage import mismatches
 from tests.ports import ADDRESS_IN_USE, unused_port
 from tests.serve import test_container as container_tests
 

@@ -116,7 +116,7 @@ def numeric_drift(
     if not len(ref) or not len(cur):
         # A side with no values at all (a feature the schema lets be empty) has no
         # distribution for KS or quantile bins: compare how often the feature is present.
-        presence = categorical_drift(name, _presence(reference), _presence(sample), params, alpha)
+        presence = categorical_drift(name, _presence(reference), _presence(sample), alpha)
         return replace(presence, kind="numeric")
     ks = stats.ks_2samp(ref, cur)
     inner = np.unique(np.quantile(ref, np.linspace(0, 1, params.psi_bins + 1))[1:-1])
@@ -143,7 +143,7 @@ def numeric_drift(
 
 
 def categorical_drift(
-    name: str, reference: pd.Series, sample: pd.Series, params: DriftParams, alpha: float
+    name: str, reference: pd.Series, sample: pd.Series, alpha: float
 ) -> FeatureDrift:
     categories = sorted(set(reference.dropna().astype(str)) | set(sample.dropna().astype(str)))
     ref_counts = reference.astype(str).value_counts().reindex(categories, fill_value=0)
@@ -268,7 +268,7 @@ def compare(
     features = [
         numeric_drift(name, reference[name], sample[name], params, alpha)
         if name in schema.numeric_features
-        else categorical_drift(name, reference[name], sample[name], params, alpha)
+        else categorical_drift(name, reference[name], sample[name], alpha)
         for name in schema.features
     ]
     classes = schema.target.classes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tabml.config import ConfigError, GateParams, Params, parse_params
 from tabml.errors import InputError
 from tabml.report.gate import judge
 from tabml.report.render import Report, diff_params
+from tabml.validation import problems
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +45,11 @@ def _gate(raw_params: dict[str, Any], where: str) -> GateParams | None:
     try:
         return GateParams.model_validate(raw_params["gate"])
     except ValidationError as exc:
-        raise InputError(f"{where}: gate section is invalid: {exc}") from None
+        found = "; ".join(
+            replace(problem, key=".".join(filter(None, ("gate", problem.key)))).describe()
+            for problem in problems(exc)
+        )
+        raise InputError(f"{where}: gate section is invalid: {found}") from None
 
 
 def _normalised(raw: dict[str, Any]) -> dict[str, Any]:
@@ -57,18 +63,30 @@ def _normalised(raw: dict[str, Any]) -> dict[str, Any]:
         return raw
 
 
-def build_report(
-    *,
-    root: Path,
-    base: str,
-    new_ref: str,
-    params: Params,
-    params_path: str,
-    metrics_path: str,
-    roc_path: str,
-    artifact_url: str | None,
-) -> Report:
+@dataclass(frozen=True)
+class ReportSources:
+    """What the report compares: the work tree at `root` (the challenger, named
+    `new_ref`) with the git revision `base` (the champion), the files read from both, and
+    where the uploaded plots are linked from."""
+
+    root: Path
+    base: str
+    new_ref: str
+    params: Params
+    params_path: str
+    metrics_path: str
+    roc_path: str
+    artifact_url: str | None
+
+
+def build_report(sources: ReportSources) -> Report:
     """Compare this work tree (the challenger) with revision `base` (the champion)."""
+    root, base, params = sources.root, sources.base, sources.params
+    params_path, metrics_path, roc_path = (
+        sources.params_path,
+        sources.metrics_path,
+        sources.roc_path,
+    )
     for flag, path in (("--params", params_path), ("--metrics", metrics_path), ("--roc", roc_path)):
         # The same path is read from the work tree and from the base revision.
         if Path(path).is_absolute() or ".." in Path(path).parts:
@@ -103,11 +121,11 @@ def build_report(
     )
     return Report(
         base_ref=base,
-        new_ref=new_ref,
+        new_ref=sources.new_ref,
         verdict=judge(base_metrics, new_metrics, gate),
         param_changes=diff_params(base_params, new_params),
         gate_changes=gate_changes,
         base_roc=_json(at_revision(root, base, roc_path), f"{base}:{roc_path}"),
         new_roc=new_roc,
-        artifact_url=artifact_url,
+        artifact_url=sources.artifact_url,
     )

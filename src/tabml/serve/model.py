@@ -109,11 +109,10 @@ class OnnxModel:
         try:
             metadata = Metadata.model_validate(raw)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-                for item in error.errors()
-            )
-            raise ModelLoadError(f"{metadata_path}: {problems}") from None
+            from tabml.validation import problems
+
+            found = "; ".join(f"{problem.key}: {problem.rule}" for problem in problems(error))
+            raise ModelLoadError(f"{metadata_path}: {found}") from None
         try:
             model_bytes = model_path.read_bytes()
         except OSError as error:

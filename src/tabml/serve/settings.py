@@ -95,9 +95,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         return Settings.model_validate(raw)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            field = str(item["loc"][0]) if item["loc"] else "?"
-            value = raw.get(field, "")
-            problems.append(f"{env_name(field)} = {value!r}: {item['msg']}")
-        raise SettingsError("; ".join(problems)) from None
+        from tabml.validation import problems
+
+        found = []
+        for problem in problems(error):
+            field = problem.key.split(".")[0] or "?"
+            found.append(f"{env_name(field)} = {raw.get(field, '')!r}: {problem.rule}")
+        raise SettingsError("; ".join(found)) from None

@@ -4,7 +4,7 @@ Sections: intended use, training data (version and summary statistics), params,
 test metrics with bootstrap confidence intervals, metrics per slice, fairness across
 a sensitive attribute (fairlearn), permutation importance, known limitations, lineage
 (model and data versions and the test metrics, as metadata.json records them, in a
-JSON block that tabml.lineage reads back) and params.
+JSON block that a machine reads back) and params.
 The card data is also written as JSON so that it can be diffed and served.
 Like the metadata, the card depends on the stage's declared inputs only: no commit, date
 or host, so the same inputs give the same card on any commit.
@@ -323,7 +323,7 @@ def _cell(value: Any) -> str:
 
 def render_lineage(card: ModelCard) -> list[str]:
     """Where the model came from, as metadata.json records it, in a block a machine reads
-    back (tabml.lineage.read_card) and checks against GET /metadata and the image labels."""
+    back (tests/lineage.py) and checks against GET /metadata and the image labels."""
     lineage = {
         "model": {"name": card.name, "version": card.model_version},
         "data": {"version": card.data_version, "rows": card.data_rows},
