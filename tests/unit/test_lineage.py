@@ -7,10 +7,8 @@ into build args, and the Dockerfile's LABEL lines turn build args into labels.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +24,7 @@ from tests.lineage import (
     parse_metrics_label,
     read_card,
 )
+from tests.workflows.harness import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,14 +41,7 @@ METADATA: dict[str, Any] = {
 
 
 def release_info() -> ModuleType:
-    path = REPO_ROOT / ".github" / "scripts" / "release_info.py"
-    spec = importlib.util.spec_from_file_location("release_info", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Registered first, as an import would: dataclasses look their module up by name.
-    sys.modules["release_info"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("release_info")
 
 
 def image_labels(metadata: dict[str, Any]) -> dict[str, str]:
