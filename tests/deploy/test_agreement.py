@@ -1,0 +1,155 @@
+"""The manifests agree with the image and the server, read from both sides: a port, a
+probe path, a setting's name, the user or the model folder renamed on one side fails
+here.
+
+Sides: deploy/ rendered by kubectl; the Dockerfile's final stage (its ENV, USER, EXPOSE
+and COPY); the server's settings (tabml.serve.settings) and its routes (the app itself,
+asked over ASGI)."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import pytest
+
+from tabml.serve.app import ServingApp
+from tabml.serve.settings import Settings, env_name, load_settings
+from tests.deploy.dockerfile import final_stage
+from tests.deploy.manifests import (
+    OVERLAYS,
+    Manifest,
+    env,
+    named_port,
+    one,
+    pod_specs,
+    rendered,
+)
+from tests.serve.conftest import AsgiClient, ExportedModel, make_client
+
+IMAGE = final_stage()
+SERVER_SETTINGS = {env_name(field) for field in Settings.model_fields}
+# Variables KServe itself reads from a custom predictor's container (its CustomPredictor
+# takes the protocol from PROTOCOL); the server ignores them.
+KSERVE_ENV = {"PROTOCOL"}
+# The rendered folders that run the image, and the env names other than settings each may set.
+RUNS_THE_IMAGE = {
+    **{f"overlays/{name}": set[str]() for name in OVERLAYS},
+    "kserve": KSERVE_ENV,
+}
+PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
+# STDOUT in tabml.serve.prediction_log: the value of TABML_PREDICTION_LOG for standard output.
+STANDARD_OUTPUT = "-"
+
+
+def server_containers() -> list[tuple[str, str, Manifest, Manifest]]:
+    """(folder, kind/name, pod spec, the container running the image) in deploy/."""
+    found = []
+    for folder in RUNS_THE_IMAGE:
+        for where, spec in pod_specs(rendered(folder)):
+            [container] = spec["containers"]
+            found.append((folder, where, spec, container))
+    return found
+
+
+CONTAINERS = server_containers()
+IDS = [f"{folder}:{where}" for folder, where, _, _ in CONTAINERS]
+
+
+def settings_in(container: Manifest) -> Settings:
+    """The settings the server starts with in this container: the image's ENV, then the
+    manifest's env over it."""
+    return load_settings({**IMAGE.env, **env(container)})
+
+
+@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
+def test_every_env_name_is_a_setting_the_server_reads(
+    folder: str, where: str, spec: Manifest, container: Manifest
+) -> None:
+    names = set(env(container))
+    assert names - SERVER_SETTINGS == RUNS_THE_IMAGE[folder]
+    settings_in(container)  # every value is one the server starts with
+
+
+def test_a_renamed_setting_fails_the_name_check() -> None:
+    renamed = {"TABML_PREDICTIONS_LOG": "-"}
+    assert set(renamed) - SERVER_SETTINGS == {"TABML_PREDICTIONS_LOG"}
+
+
+@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
+def test_port_agrees_with_the_image_and_the_server(
+    folder: str, where: str, spec: Manifest, container: Manifest
+) -> None:
+    settings = settings_in(container)
+    [port] = [item["containerPort"] for item in container["ports"]]
+    assert port == settings.port == int(IMAGE.env["TABML_PORT"])
+    assert IMAGE.exposed == (port,)
+    # Reachable from outside the pod: the server binds every address.
+    assert settings.host == "0.0.0.0"
+    for probe in PROBES:
+        assert container[probe]["httpGet"]["port"] in {port, container["ports"][0]["name"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_service_sends_traffic_to_the_servers_port(overlay: str) -> None:
+    objects = rendered(f"overlays/{overlay}")
+    [container] = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    [port] = one(objects, "Service")["spec"]["ports"]
+    assert named_port(container, port["targetPort"]) == settings_in(container).port
+
+
+@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
+def test_user_is_the_images_user(
+    folder: str, where: str, spec: Manifest, container: Manifest
+) -> None:
+    user, group = IMAGE.user.split(":")
+    for context in (spec["securityContext"], container["securityContext"]):
+        assert (context["runAsUser"], context["runAsGroup"]) == (int(user), int(group))
+        assert context["runAsNonRoot"] is True
+
+
+@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
+def test_model_folder_is_where_the_image_copies_the_model(
+    folder: str, where: str, spec: Manifest, container: Manifest
+) -> None:
+    copied = PurePosixPath(IMAGE.copies["models/"])
+    assert PurePosixPath(settings_in(container).model_dir) == copied
+
+
+@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
+def test_prediction_log_goes_where_the_root_filesystem_is_not(
+    folder: str, where: str, spec: Manifest, container: Manifest
+) -> None:
+    """The root filesystem is read-only, so the log is standard output or a file on a
+    mounted volume that is not read-only."""
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    log = settings_in(container).prediction_log
+    assert log is not None, "no prediction log: drift checks would have no sample"
+    if str(log) == STANDARD_OUTPUT:
+        return
+    writable = [
+        PurePosixPath(mount["mountPath"])
+        for mount in container.get("volumeMounts", [])
+        if not mount.get("readOnly")
+    ]
+    assert any(PurePosixPath(log).is_relative_to(path) for path in writable), (log, writable)
+
+
+@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
+def test_probes_ask_the_servers_own_endpoints(
+    folder: str,
+    where: str,
+    spec: Manifest,
+    container: Manifest,
+    breast_cancer_model: ExportedModel,
+) -> None:
+    """Startup and readiness answer 200 only once the model is loaded (503 before);
+    liveness answers 200 while the model loads, so a slow load is not a restart."""
+    paths = {probe: container[probe]["httpGet"]["path"] for probe in PROBES}
+    not_started = ServingApp(Settings(model_dir=breast_cancer_model.directory))
+    with AsgiClient(not_started, lifespan=False) as loading:
+        before = {probe: loading.get(path).status for probe, path in paths.items()}
+    with make_client(breast_cancer_model) as loaded:
+        after = {probe: loaded.get(path).status for probe, path in paths.items()}
+        assert loaded.get("/healthz").status == 404  # a path the server lacks fails here
+    assert before == {"startupProbe": 503, "livenessProbe": 200, "readinessProbe": 503}
+    assert after == dict.fromkeys(PROBES, 200)
