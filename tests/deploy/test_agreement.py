@@ -8,6 +8,8 @@ asked over ASGI)."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import PurePosixPath
 
 import pytest
@@ -17,6 +19,7 @@ from tabml.serve.settings import Settings, env_name, load_settings
 from tests.deploy.dockerfile import final_stage
 from tests.deploy.manifests import (
     OVERLAYS,
+    REPO_ROOT,
     Manifest,
     env,
     named_port,
@@ -27,6 +30,8 @@ from tests.deploy.manifests import (
 from tests.serve.conftest import AsgiClient, ExportedModel, make_client
 
 IMAGE = final_stage()
+SERVE_BENCHMARK = REPO_ROOT / "benchmarks" / "results" / "serve.json"
+MEBIBYTES = re.compile(r"^(\d+)Mi$")
 SERVER_SETTINGS = {env_name(field) for field in Settings.model_fields}
 # Variables KServe itself reads from a custom predictor's container (its CustomPredictor
 # takes the protocol from PROTOCOL); the server ignores them.
@@ -153,3 +158,23 @@ def test_probes_ask_the_servers_own_endpoints(
         assert loaded.get("/healthz").status == 404  # a path the server lacks fails here
     assert before == {"startupProbe": 503, "livenessProbe": 200, "readinessProbe": 503}
     assert after == dict.fromkeys(PROBES, 200)
+
+
+def mebibytes(quantity: str) -> int:
+    found = MEBIBYTES.match(quantity)
+    assert found, f"memory {quantity!r}: deploy/ states memory in Mi"
+    return int(found.group(1))
+
+
+@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
+def test_memory_fits_the_benchmarks_figure_and_the_request_bound(
+    folder: str, where: str, spec: Manifest, container: Manifest
+) -> None:
+    """The request covers the benchmark's resident memory with a fifth to spare at least;
+    the limit also covers every request slot buffering a body of the largest size."""
+    resident = json.loads(SERVE_BENCHMARK.read_text())["servers"]["tabml"]["rss_mib_after_load"]
+    settings = settings_in(container)
+    bodies = settings.max_concurrent_requests * settings.max_body_bytes / 2**20
+    resources = container["resources"]
+    assert mebibytes(resources["requests"]["memory"]) >= 1.2 * resident
+    assert mebibytes(resources["limits"]["memory"]) >= resident + bodies
