@@ -1,4 +1,5 @@
-"""The image runs under the rendered production Deployment's constraints: podman runs it
+"""The image runs under the constraints of the rendered production Deployment and of the
+KServe InferenceService: podman runs it
 with the pod's user, a read-only root filesystem (no tmpfs added: Kubernetes adds none),
 every capability dropped, no privilege escalation, the CPU and memory limits, the env
 and the volumes, all read from the manifest rather than written here. It becomes ready
@@ -25,13 +26,14 @@ import pytest
 from tabml.config import Params
 from tabml.serve.settings import load_settings
 from tests.deploy.dockerfile import final_stage
-from tests.deploy.manifests import Manifest, env, one, rendered
+from tests.deploy.manifests import Manifest, env, one, pod_spec, rendered
 from tests.serve.conftest import ExportedModel, http, wait_ready
 from tests.serve.test_container import BOOKWORM, Image, image_on
 
 pytestmark = pytest.mark.slow
 
-OVERLAY = "overlays/production"
+# The rendered folders and the kind in each whose pod runs the image.
+PODS = [("overlays/production", "Deployment"), ("kserve", "InferenceService")]
 # Kubernetes quantities deploy/ uses -> podman's units.
 MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
 # STDOUT in tabml.serve.prediction_log.
@@ -94,6 +96,21 @@ def pod_run(spec: Manifest, container: Manifest, scratch: Path) -> PodRun:
     return PodRun(options, volumes, port)
 
 
+def v2_request(rows: list[dict[str, object]]) -> dict[str, object]:
+    """An Open Inference Protocol request: one FP32 column per (numeric) feature."""
+    return {
+        "inputs": [
+            {
+                "name": name,
+                "shape": [len(rows), 1],
+                "datatype": "FP32",
+                "data": [row[name] for row in rows],
+            }
+            for name in rows[0]
+        ]
+    }
+
+
 @contextmanager
 def running(image: Image, run: PodRun) -> Iterator[tuple[str, str]]:
     """The container on a network of its own, its port published on 127.0.0.1 at a port
@@ -132,11 +149,11 @@ def prediction_log_lines(
     raise AssertionError(f"prediction log {log} is on no volume")
 
 
-def test_image_serves_under_the_deployments_constraints(
-    image: Image, breast_cancer_model: ExportedModel, tmp_path: Path
+@pytest.mark.parametrize(("folder", "kind"), PODS)
+def test_image_serves_under_the_manifests_constraints(
+    folder: str, kind: str, image: Image, breast_cancer_model: ExportedModel, tmp_path: Path
 ) -> None:
-    deployment = one(rendered(OVERLAY), "Deployment")
-    spec = deployment["spec"]["template"]["spec"]
+    spec = pod_spec(one(rendered(folder), kind))
     [container] = spec["containers"]
     assert spec["automountServiceAccountToken"] is False
     run = pod_run(spec, container, tmp_path)
@@ -152,6 +169,14 @@ def test_image_serves_under_the_deployments_constraints(
         assert image.podman("exec", name, "id", "-u").stdout.strip() == str(
             spec["securityContext"]["runAsUser"]
         )
+
+        # The Open Inference Protocol (V2), which the InferenceService declares.
+        name_in_v2 = breast_cancer_model.metadata["model"]["name"]
+        status, body = http(
+            "POST", f"{url}/v2/models/{name_in_v2}/infer", json.dumps(v2_request(rows)).encode()
+        )
+        assert status == 200, body
+        assert json.loads(body)["outputs"][0]["shape"][0] == len(rows)
 
         # The default sample rate logs one row in a hundred: whole batches until some are.
         logged: list[str] = []
