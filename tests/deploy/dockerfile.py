@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from tests.deploy.manifests import REPO_ROOT
@@ -33,6 +34,7 @@ def instructions(text: str) -> list[tuple[str, str]]:
     return found
 
 
+@cache
 def final_stage(path: Path = DOCKERFILE) -> ImageFacts:
     steps = instructions(path.read_text(encoding="utf-8"))
     last_from = max(index for index, (word, _) in enumerate(steps) if word == "FROM")

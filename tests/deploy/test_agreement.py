@@ -29,7 +29,6 @@ from tests.deploy.manifests import (
 )
 from tests.serve.conftest import AsgiClient, ExportedModel, make_client
 
-IMAGE = final_stage()
 SERVE_BENCHMARK = REPO_ROOT / "benchmarks" / "results" / "serve.json"
 MEBIBYTES = re.compile(r"^(\d+)Mi$")
 SERVER_SETTINGS = {env_name(field) for field in Settings.model_fields}
@@ -46,30 +45,22 @@ PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 STANDARD_OUTPUT = "-"
 
 
-def server_containers() -> list[tuple[str, str, Manifest, Manifest]]:
-    """(folder, kind/name, pod spec, the container running the image) in deploy/."""
-    found = []
-    for folder in RUNS_THE_IMAGE:
-        for where, spec in pod_specs(rendered(folder)):
-            [container] = spec["containers"]
-            found.append((folder, where, spec, container))
-    return found
-
-
-CONTAINERS = server_containers()
-IDS = [f"{folder}:{where}" for folder, where, _, _ in CONTAINERS]
+def server_container(folder: str) -> tuple[Manifest, Manifest]:
+    """The pod spec in deploy/`folder` that runs the image, and its one container."""
+    [(_, spec)] = list(pod_specs(rendered(folder)))
+    [container] = spec["containers"]
+    return spec, container
 
 
 def settings_in(container: Manifest) -> Settings:
     """The settings the server starts with in this container: the image's ENV, then the
     manifest's env over it."""
-    return load_settings({**IMAGE.env, **env(container)})
+    return load_settings({**final_stage().env, **env(container)})
 
 
-@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
-def test_every_env_name_is_a_setting_the_server_reads(
-    folder: str, where: str, spec: Manifest, container: Manifest
-) -> None:
+@pytest.mark.parametrize("folder", RUNS_THE_IMAGE)
+def test_every_env_name_is_a_setting_the_server_reads(folder: str) -> None:
+    _, container = server_container(folder)
     names = set(env(container))
     assert names - SERVER_SETTINGS == RUNS_THE_IMAGE[folder]
     settings_in(container)  # every value is one the server starts with
@@ -80,14 +71,13 @@ def test_a_renamed_setting_fails_the_name_check() -> None:
     assert set(renamed) - SERVER_SETTINGS == {"TABML_PREDICTIONS_LOG"}
 
 
-@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
-def test_port_agrees_with_the_image_and_the_server(
-    folder: str, where: str, spec: Manifest, container: Manifest
-) -> None:
+@pytest.mark.parametrize("folder", RUNS_THE_IMAGE)
+def test_port_agrees_with_the_image_and_the_server(folder: str) -> None:
+    _, container = server_container(folder)
     settings = settings_in(container)
     [port] = [item["containerPort"] for item in container["ports"]]
-    assert port == settings.port == int(IMAGE.env["TABML_PORT"])
-    assert IMAGE.exposed == (port,)
+    assert port == settings.port == int(final_stage().env["TABML_PORT"])
+    assert final_stage().exposed == (port,)
     # Reachable from outside the pod: the server binds every address.
     assert settings.host == "0.0.0.0"
     for probe in PROBES:
@@ -102,30 +92,27 @@ def test_service_sends_traffic_to_the_servers_port(overlay: str) -> None:
     assert named_port(container, port["targetPort"]) == settings_in(container).port
 
 
-@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
-def test_user_is_the_images_user(
-    folder: str, where: str, spec: Manifest, container: Manifest
-) -> None:
-    user, group = IMAGE.user.split(":")
+@pytest.mark.parametrize("folder", RUNS_THE_IMAGE)
+def test_user_is_the_images_user(folder: str) -> None:
+    spec, container = server_container(folder)
+    user, group = final_stage().user.split(":")
     for context in (spec["securityContext"], container["securityContext"]):
         assert (context["runAsUser"], context["runAsGroup"]) == (int(user), int(group))
         assert context["runAsNonRoot"] is True
 
 
-@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
-def test_model_folder_is_where_the_image_copies_the_model(
-    folder: str, where: str, spec: Manifest, container: Manifest
-) -> None:
-    copied = PurePosixPath(IMAGE.copies["models/"])
+@pytest.mark.parametrize("folder", RUNS_THE_IMAGE)
+def test_model_folder_is_where_the_image_copies_the_model(folder: str) -> None:
+    _, container = server_container(folder)
+    copied = PurePosixPath(final_stage().copies["models/"])
     assert PurePosixPath(settings_in(container).model_dir) == copied
 
 
-@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
-def test_prediction_log_goes_where_the_root_filesystem_is_not(
-    folder: str, where: str, spec: Manifest, container: Manifest
-) -> None:
+@pytest.mark.parametrize("folder", RUNS_THE_IMAGE)
+def test_prediction_log_goes_where_the_root_filesystem_is_not(folder: str) -> None:
     """The root filesystem is read-only, so the log is standard output or a file on a
     mounted volume that is not read-only."""
+    _, container = server_container(folder)
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     log = settings_in(container).prediction_log
     assert log is not None, "no prediction log: drift checks would have no sample"
@@ -139,16 +126,13 @@ def test_prediction_log_goes_where_the_root_filesystem_is_not(
     assert any(PurePosixPath(log).is_relative_to(path) for path in writable), (log, writable)
 
 
-@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
+@pytest.mark.parametrize("folder", RUNS_THE_IMAGE)
 def test_probes_ask_the_servers_own_endpoints(
-    folder: str,
-    where: str,
-    spec: Manifest,
-    container: Manifest,
-    breast_cancer_model: ExportedModel,
+    folder: str, breast_cancer_model: ExportedModel
 ) -> None:
     """Startup and readiness answer 200 only once the model is loaded (503 before);
     liveness answers 200 while the model loads, so a slow load is not a restart."""
+    _, container = server_container(folder)
     paths = {probe: container[probe]["httpGet"]["path"] for probe in PROBES}
     not_started = ServingApp(Settings(model_dir=breast_cancer_model.directory))
     with AsgiClient(not_started, lifespan=False) as loading:
@@ -166,12 +150,11 @@ def mebibytes(quantity: str) -> int:
     return int(found.group(1))
 
 
-@pytest.mark.parametrize(("folder", "where", "spec", "container"), CONTAINERS, ids=IDS)
-def test_memory_fits_the_benchmarks_figure_and_the_request_bound(
-    folder: str, where: str, spec: Manifest, container: Manifest
-) -> None:
+@pytest.mark.parametrize("folder", RUNS_THE_IMAGE)
+def test_memory_fits_the_benchmarks_figure_and_the_request_bound(folder: str) -> None:
     """The request covers the benchmark's resident memory with a fifth to spare at least;
     the limit also covers every request slot buffering a body of the largest size."""
+    _, container = server_container(folder)
     resident = json.loads(SERVE_BENCHMARK.read_text())["servers"]["tabml"]["rss_mib_after_load"]
     settings = settings_in(container)
     bodies = settings.max_concurrent_requests * settings.max_body_bytes / 2**20
