@@ -62,15 +62,6 @@ def test_every_image_is_pinned_by_digest(name: str) -> None:
     assert unpinned_images(objects) == []
 
 
-def test_overlays_run_the_same_image() -> None:
-    """Production runs the digest staging ran: promotion changes both to one value."""
-    images = {
-        name: {c["image"] for _, spec in pod_specs(rendered(name)) for c in containers(spec)}
-        for name in (*(f"overlays/{o}" for o in OVERLAYS), "kserve")
-    }
-    assert len({frozenset(found) for found in images.values()}) == 1, images
-
-
 def test_the_base_alone_names_no_pullable_image() -> None:
     """The base's image is a bare name every overlay replaces, so the digest check fails
     on it; an overlay that forgot `images:` would fail the same way."""
