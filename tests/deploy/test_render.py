@@ -4,6 +4,7 @@ applied folder renders is pinned by a sha256 digest, never by a tag that can mov
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ from tests.deploy.manifests import (
     unpinned_images,
 )
 
+# RFC 1123 labels: what a namespace, a Service and most object names must be (a project
+# renamed with an underscore in these names would fail here, not in the cluster).
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 KINDS_PER_OVERLAY = {
     "Namespace",
     "Deployment",
@@ -43,6 +47,18 @@ def test_every_kustomization_is_applied_or_reached_from_an_overlay() -> None:
     }
     assert kustomized - set(APPLIED) == {"base", "components/network-policy"}
     assert folders == kustomized
+
+
+@pytest.mark.parametrize("name", APPLIED)
+def test_object_names_and_namespaces_are_dns_labels(name: str) -> None:
+    for item in rendered(name):
+        metadata = item["metadata"]
+        for value in (metadata["name"], metadata.get("namespace", "default")):
+            assert DNS_LABEL.match(value), f"{item['kind']} {value!r} is not an RFC 1123 label"
+        for reference in ("sourceRef", "scaleTargetRef"):
+            target = item.get("spec", {}).get(reference)
+            if target:
+                assert DNS_LABEL.match(target["name"]), f"{item['kind']} {reference} {target}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
