@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 from tabml.serve.model import FeatureSpec
-from tabml.serve.schema import InputError, RowDecoder
+from tabml.serve.problems import RequestError
+from tabml.serve.schema import RowDecoder
 from tabml.serve.settings import OutOfRange
 from tests.serve.conftest import ExportedModel
 
@@ -122,7 +123,7 @@ def test_anything_unusual_goes_to_the_checked_path(
     except ValueError:
         return  # the app answers 400 "body: must be valid JSON"
     if refused:
-        with pytest.raises(InputError):
+        with pytest.raises(RequestError):
             decoder.decode_records(payload)
     else:
         decoder.decode_records(payload)
@@ -137,7 +138,7 @@ def test_out_of_range_values_under_each_policy(
     decoder = decoder_of(mixed_model, policy)
     rows = [_mixed_row(size=None), _mixed_row(size=-5.0, count=60), _mixed_row(count=50)]
     if policy == "reject":
-        with pytest.raises(InputError) as refused:
+        with pytest.raises(RequestError) as refused:
             decoder.decode_records(rows)
         assert [(p.field, p.out_of_range) for p in refused.value.problems] == [
             ("[1].size", "size"),

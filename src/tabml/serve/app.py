@@ -36,12 +36,11 @@ from prometheus_client.core import (
 import tabml
 from tabml.serve.limits import BodyDeadlines, RequestSlots
 from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
+from tabml.serve.numbers import Outside
 from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
+from tabml.serve.problems import Problem, RequestError
 from tabml.serve.protocol import HeaderDeadlineProtocol
 from tabml.serve.schema import (
-    InputError,
-    Outside,
-    Problem,
     RowDecoder,
     openapi_document,
     records_response,
@@ -319,7 +318,7 @@ class ServingApp:
         self.decoder = RowDecoder(
             model.features, self.settings.max_batch_rows, out_of_range=self.settings.out_of_range
         )
-        self.metrics.watch_ranges(self.decoder.numeric_names, list(self.decoder.range_rules))
+        self.metrics.watch_ranges(self.decoder.numeric_names, list(self.decoder.rule.range_rules))
         self._metadata_body = orjson.dumps(model.raw_metadata)
         self._openapi_body = orjson.dumps(
             openapi_document(
@@ -447,7 +446,7 @@ class ServingApp:
                     slots.in_use -= 1
             else:
                 response = await handler(receive)
-        except InputError as error:
+        except RequestError as error:
             self.metrics.observe_refused(error.problems)
             response = json_response(error.body(), error.status)
         except HTTPError as error:
@@ -589,7 +588,9 @@ class ServingApp:
             try:
                 return json.loads(body)
             except (ValueError, RecursionError):
-                raise InputError.one(400, "body", f"must be valid JSON ({strict_error})") from None
+                raise RequestError.one(
+                    400, "body", f"must be valid JSON ({strict_error})", has_value=False
+                ) from None
 
     def _require_model(self) -> tuple[OnnxModel, RowDecoder]:
         if self.model is None or self.decoder is None:

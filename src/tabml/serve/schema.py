@@ -15,16 +15,13 @@ policy (TABML_OUT_OF_RANGE), accepted and reported with the decoded rows.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from itertools import chain
 from typing import Annotated, Any, Literal
 
 import msgspec
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -35,14 +32,17 @@ from tabml.serve.model import (
     FeatureSpec,
     OnnxModel,
 )
+from tabml.serve.numbers import (
+    FLOAT32_MAX,
+    NumericRule,
+    Outside,
+    bounds,
+    int_bounds,
+    numbers,
+)
+from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError, show
 from tabml.serve.settings import OutOfRange
 
-MAX_PROBLEMS = 20
-_SHOWN_CHARS = 80
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_NUMBER_TYPES = frozenset({int, float})
-# Whole numbers a JSON parser keeps exact as a double; larger "ints" are floats in disguise.
-_INT_LIMIT = 2**53
 V2_NUMERIC_TYPES = frozenset(
     {
         "FP16",
@@ -63,82 +63,6 @@ _V2_TENSOR_REQUIRED = frozenset({"name", "shape", "datatype", "data"})
 _V2_TENSOR_FIELDS = _V2_TENSOR_REQUIRED | {"parameters"}
 
 Feed = dict[str, NDArray[Any]]
-# [rows, numeric features]: True where a value lies outside its feature's schema range;
-# None when none does (always, under the "reject" policy).
-Outside = NDArray[np.bool_] | None
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    rule: str
-    value: Any = None
-    has_value: bool = True
-    # The feature whose schema range the value is outside, for /metrics; None for any
-    # other problem.
-    out_of_range: str | None = None
-
-
-class InputError(Exception):
-    """A request the server refuses: status 4xx, with the field, value and rule of each problem."""
-
-    def __init__(self, status: int, problems: Sequence[Problem]) -> None:
-        self.status = status
-        self.problems = list(problems)
-        super().__init__(self.message)
-
-    @classmethod
-    def one(
-        cls, status: int, field: str, rule: str, value: Any = None, has_value: bool = False
-    ) -> InputError:
-        return cls(status, [Problem(field, rule, value, has_value)])
-
-    @property
-    def message(self) -> str:
-        parts = []
-        for problem in self.problems[:MAX_PROBLEMS]:
-            shown = f" = {show(problem.value)}" if problem.has_value else ""
-            parts.append(f"{problem.field}{shown}: {problem.rule}")
-        if len(self.problems) > MAX_PROBLEMS:
-            parts.append(f"and {len(self.problems) - MAX_PROBLEMS} more problems")
-        return "; ".join(parts)
-
-    def body(self) -> dict[str, Any]:
-        details = [
-            {
-                "field": problem.field,
-                "rule": problem.rule,
-                "value": show(problem.value) if problem.has_value else None,
-            }
-            for problem in self.problems[:MAX_PROBLEMS]
-        ]
-        return {"error": self.message, "details": details}
-
-
-def show(value: Any) -> str:
-    """A short JSON-like rendering of a client's value for an error message."""
-    if isinstance(value, float) and not math.isfinite(value):
-        text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    else:
-        try:
-            text = orjson.dumps(value).decode()
-        except (TypeError, orjson.JSONEncodeError):
-            text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 class RowDecoder:
@@ -152,32 +76,17 @@ class RowDecoder:
         self.names = frozenset(self.by_name)
         self.numeric = [feature for feature in self.features if feature.numeric]
         self.numeric_names = [feature.name for feature in self.numeric]
-        self.numeric_position = {name: index for index, name in enumerate(self.numeric_names)}
         self.categorical = [feature for feature in self.features if not feature.numeric]
         self.allowed = {
             feature.name: frozenset(feature.allowed or ()) for feature in self.categorical
         }
-        self.int_columns = [
-            index for index, feature in enumerate(self.numeric) if feature.dtype == "int"
-        ]
         self.max_rows = max_rows
-        self.reject_out_of_range = out_of_range == "reject"
-        # Each numeric feature's schema range, within float32's: the fast paths hold every
-        # value to it in the one check that also keeps values within float32.
-        self.bounds = [_bounds(feature) for feature in self.numeric]
-        self._lower = np.array([lower for lower, _ in self.bounds], dtype=np.float64)
-        self._upper = np.array([upper for _, upper in self.bounds], dtype=np.float64)
-        # The rule an out-of-range value breaks, for features whose schema gives a range.
-        self.range_rules = {
-            feature.name: _range_rule(feature)
-            for feature in self.numeric
-            if feature.min is not None or feature.max is not None
-        }
+        self.rule = NumericRule(self.numeric, reject_out_of_range=out_of_range == "reject")
         # itemgetter fetches a row's numeric values in one C call.
         self._getter: Callable[[dict[str, Any]], Any] = (
             operator.itemgetter(*self.numeric_names) if self.numeric else _no_values
         )
-        self._plain_rows = _plain_rows_decoder(self.numeric, self.categorical, self.bounds)
+        self._plain_rows = _plain_rows_decoder(self.numeric, self.categorical, self.rule.bounds)
 
     # --- POST /predict, the common case: plain rows, parsed and typed in one pass ------
 
@@ -202,11 +111,9 @@ class RowDecoder:
         feed: Feed = {}
         width = len(self.numeric)
         if width and single:
-            # One row: its numbers were held within their bounds as they were parsed,
-            # and Python's checks of a few whole numbers cost far less than the numpy
-            # calls that pay off for a batch.
+            # One row: its numbers were held within their bounds as they were parsed.
             one = msgspec.structs.astuple(parsed)[:width]
-            if self.int_columns and not _row_whole(one, self.int_columns):
+            if not self.rule.row_holds(one):
                 return None
             feed[NUMERIC_INPUT] = np.array([one], dtype=np.float32)
         elif width:
@@ -216,9 +123,7 @@ class RowDecoder:
             wide = np.fromiter(
                 chain.from_iterable(values), dtype=np.float64, count=len(rows) * width
             ).reshape(-1, width)
-            if not _rows_within(wide, self._lower, self._upper) or (
-                self.int_columns and not _whole(wide[:, self.int_columns])
-            ):
+            if not self.rule.rows_hold(wide):
                 return None
             feed[NUMERIC_INPUT] = wide.astype(np.float32)
         for position, feature in enumerate(self.categorical):
@@ -238,54 +143,54 @@ class RowDecoder:
             prefix: Callable[[int], str] = _no_prefix
         elif isinstance(payload, list):
             if not payload:
-                raise InputError.one(422, "body", "a batch needs at least one row", [], True)
+                raise RequestError.one(422, "body", "a batch needs at least one row", value=[])
             if len(payload) > self.max_rows:
-                raise InputError.one(
+                raise RequestError.one(
                     422,
                     "body",
                     f"a batch holds at most {self.max_rows} rows "
                     f"(TABML_MAX_BATCH_ROWS), this one has {len(payload)}",
+                    has_value=False,
                 )
             rows = payload
             prefix = _index_prefix
         else:
-            raise InputError.one(
+            raise RequestError.one(
                 422,
                 "body",
                 "must be a JSON object keyed by feature name (one row) or an "
                 "array of such objects (a batch)",
-                payload,
-                True,
+                value=payload,
             )
         # Fast path: rows of the right length whose keys all look up are exactly the
         # features; anything else is described row by row.
         width = len(self.by_name)
         if not all(type(row) is dict and len(row) == width for row in rows):
-            raise InputError(422, self._shape_problems(rows, prefix))
+            raise RequestError(422, self._shape_problems(rows, prefix))
         try:
             matrix = [self._numeric_values(row) for row in rows] if self.numeric else []
             categorical = {
                 feature.name: [row[feature.name] for row in rows] for feature in self.categorical
             }
         except KeyError:
-            raise InputError(422, self._shape_problems(rows, prefix)) from None
+            raise RequestError(422, self._shape_problems(rows, prefix)) from None
         problems: list[Problem] = []
         feed: Feed = {}
         outside: Outside = None
         if self.numeric:
             try:
                 outside = self._numeric_feed(matrix, prefix, feed)
-            except InputError as error:
+            except RequestError as error:
                 problems.extend(error.problems)
         for feature in self.categorical:
             try:
                 feed[feature.name] = self._categorical_column(
                     feature, categorical[feature.name], _locator(prefix, feature.name)
                 )
-            except InputError as error:
+            except RequestError as error:
                 problems.extend(error.problems)
         if problems:
-            raise InputError(422, problems)
+            raise RequestError(422, problems)
         return feed, len(rows), outside
 
     def _shape_problems(self, rows: list[Any], prefix: Callable[[int], str]) -> list[Problem]:
@@ -331,13 +236,9 @@ class RowDecoder:
         # anything unusual (a null, a string, a value outside its range) takes the slow
         # path, which checks value by value and names each problem.
         flat = list(chain.from_iterable(matrix))
-        wide = _numbers(flat, (-1, len(self.numeric)))
+        wide = numbers(flat, (-1, len(self.numeric)))
         outside: Outside = None
-        if (
-            wide is not None
-            and _rows_within(wide, self._lower, self._upper)
-            and (not self.int_columns or _whole(wide[:, self.int_columns]))
-        ):
+        if wide is not None and self.rule.rows_hold(wide):
             values = wide.astype(np.float32)
         else:
             problems: list[Problem] = []
@@ -345,7 +246,7 @@ class RowDecoder:
             for position, feature in enumerate(self.numeric):
                 column = [row[position] for row in matrix]
                 columns.append(
-                    self._check_numbers(
+                    self.rule.check_column(
                         feature,
                         column,
                         _locator(prefix, feature.name),
@@ -354,89 +255,16 @@ class RowDecoder:
                     )
                 )
             if problems:
-                raise InputError(422, problems)
+                raise RequestError(422, problems)
             wide = np.array(columns, dtype=np.float64).T
-            outside = self._outside(wide)
+            outside = self.rule.outside(wide)
             values = wide.astype(np.float32)
         feed[NUMERIC_INPUT] = np.ascontiguousarray(values)
         return outside
 
-    def _outside(self, wide: NDArray[np.float64]) -> Outside:
-        """Where the values of checked numeric rows lie outside their schema ranges
-        (nulls, NaN here, do not); None when none do, as under the "reject" policy,
-        whose checks have refused any such value already."""
-        if self.reject_out_of_range:
-            return None
-        outside = (wide < self._lower) | (wide > self._upper)
-        return outside if outside.any() else None
-
     def _numeric_values(self, row: dict[str, Any]) -> tuple[Any, ...]:
         values = self._getter(row)
         return values if len(self.numeric_names) > 1 else (values,)
-
-    def _check_numbers(
-        self,
-        feature: FeatureSpec,
-        column: list[Any],
-        locate: Callable[[int], str],
-        problems: list[Problem],
-        integral: bool,
-    ) -> list[float]:
-        """Value-by-value checks of one numeric column; returns it with nulls as NaN.
-        Under the "reject" policy a value outside the feature's schema range is a
-        problem too."""
-        checked: list[float] = []
-        range_rule = self.range_rules.get(feature.name) if self.reject_out_of_range else None
-        lower, upper = self.bounds[self.numeric_position[feature.name]]
-        for index, value in enumerate(column):
-            if value is None:
-                if feature.nullable:
-                    checked.append(math.nan)
-                else:
-                    problems.append(
-                        Problem(
-                            locate(index),
-                            "must be a number, not null (the model was trained without nulls here)",
-                            None,
-                        )
-                    )
-                continue
-            if type(value) not in _NUMBER_TYPES:
-                problems.append(
-                    Problem(
-                        locate(index),
-                        f"must be a number ({feature.dtype}), not {_article(_kind(value))}",
-                        value,
-                    )
-                )
-                continue
-            try:
-                number = float(value)
-            except OverflowError:  # an integer literal beyond the float64 range
-                number = math.inf
-            if not math.isfinite(number):
-                problems.append(Problem(locate(index), "must be a finite number", value))
-            elif abs(number) > _FLOAT32_MAX:
-                problems.append(
-                    Problem(
-                        locate(index),
-                        f"must be within the float32 range (|x| <= {_FLOAT32_MAX:.6g})",
-                        value,
-                    )
-                )
-            elif integral and number != round(number):
-                problems.append(Problem(locate(index), "must be a whole number", value))
-            elif integral and abs(number) > _INT_LIMIT:
-                problems.append(
-                    Problem(locate(index), f"a whole number within ±{_INT_LIMIT} (2^53)", value)
-                )
-            elif range_rule is not None and not lower <= number <= upper:
-                problems.append(
-                    Problem(locate(index), range_rule, value, out_of_range=feature.name)
-                )
-            else:
-                checked.append(number)
-        return checked
 
     def _categorical_column(
         self, feature: FeatureSpec, column: list[Any], locate: Callable[[int], str]
@@ -460,7 +288,7 @@ class RowDecoder:
                     )
                 )
         if problems:
-            raise InputError(422, problems)
+            raise RequestError(422, problems)
         return np.array(values, dtype=object).reshape(-1, 1)
 
     def reject_non_finite(
@@ -495,7 +323,7 @@ class RowDecoder:
                     has_value=False,
                 )
             )
-        raise InputError(status, problems)
+        raise RequestError(status, problems)
 
     # --- POST /v2/models/{name}/infer: Open Inference Protocol tensors --------------
 
@@ -503,12 +331,12 @@ class RowDecoder:
         """The feed, the row count, the names of the outputs the client asked for and
         where values lie outside their schema ranges."""
         if not isinstance(payload, dict):
-            raise InputError.one(
-                400, "body", "must be a JSON object with an 'inputs' array", payload, True
+            raise RequestError.one(
+                400, "body", "must be a JSON object with an 'inputs' array", value=payload
             )
         unknown = sorted(set(payload) - {"id", "parameters", "inputs", "outputs"})
         if unknown:
-            raise InputError(
+            raise RequestError(
                 400,
                 [
                     Problem(
@@ -520,20 +348,20 @@ class RowDecoder:
                 ],
             )
         if "id" in payload and not isinstance(payload["id"], str):
-            raise InputError.one(400, "id", "must be a string", payload["id"], True)
+            raise RequestError.one(400, "id", "must be a string", value=payload["id"])
         if "parameters" in payload and not isinstance(payload["parameters"], dict):
-            raise InputError.one(
-                400, "parameters", "must be an object", payload["parameters"], True
+            raise RequestError.one(
+                400, "parameters", "must be an object", value=payload["parameters"]
             )
         outputs = self._v2_outputs(payload.get("outputs"))
         inputs = payload.get("inputs")
         if not isinstance(inputs, list):
-            raise InputError.one(
+            raise RequestError.one(
                 400,
                 "inputs",
                 "must be an array of input tensors, one per feature",
-                inputs,
-                "inputs" in payload,
+                value=inputs,
+                has_value="inputs" in payload,
             )
         tensors: dict[str, dict[str, Any]] = {}
         problems: list[Problem] = []
@@ -563,7 +391,7 @@ class RowDecoder:
                     Problem(f"inputs[name={name}]", "required input is missing", has_value=False)
                 )
         if problems:
-            raise InputError(400, problems)
+            raise RequestError(400, problems)
         rows = self._v2_rows(inputs, tensors)
         feed: Feed = {}
         numeric: list[tuple[int, FeatureSpec, list[Any], bool]] = []
@@ -574,29 +402,27 @@ class RowDecoder:
             datatype = tensor["datatype"]
             if feature.numeric:
                 if datatype not in V2_NUMERIC_TYPES:
-                    raise InputError.one(
+                    raise RequestError.one(
                         400,
                         f"inputs[{index}].datatype",
                         f"feature {name!r} is numeric: use one of {sorted(V2_NUMERIC_TYPES)}",
-                        datatype,
-                        True,
+                        value=datatype,
                     )
                 integral = feature.dtype == "int" or not datatype.startswith("FP")
                 numeric.append((index, feature, data, integral))
             else:
                 if datatype != "BYTES":
-                    raise InputError.one(
+                    raise RequestError.one(
                         400,
                         f"inputs[{index}].datatype",
                         f"feature {name!r} is categorical: use BYTES",
-                        datatype,
-                        True,
+                        value=datatype,
                     )
                 locate = _locator(_tensor_prefix(index), "")
                 try:
                     feed[name] = self._categorical_column(feature, data, locate)
-                except InputError as error:
-                    raise InputError(400, error.problems) from None
+                except RequestError as error:
+                    raise RequestError(400, error.problems) from None
         outside = self._v2_numeric_feed(numeric, rows, feed) if numeric else None
         return feed, rows, outputs, outside
 
@@ -607,15 +433,11 @@ class RowDecoder:
         # (or a value outside its range) sends the request to the value-by-value checks,
         # which name the tensor and value. The graph takes the columns in metadata order,
         # whatever the request's order; every numeric feature is an input.
-        numeric = sorted(numeric, key=lambda item: self.numeric_position[item[1].name])
+        numeric = sorted(numeric, key=lambda item: self.rule.position[item[1].name])
         flat = list(chain.from_iterable(data for _, _, data, _ in numeric))
-        block = _numbers(flat, (len(numeric), rows))
+        block = numbers(flat, (len(numeric), rows))
         integral = [position for position, item in enumerate(numeric) if item[3]]
-        if (
-            block is not None
-            and _columns_within(block, self._lower, self._upper)
-            and (not integral or _whole(block[integral]))
-        ):
+        if block is not None and self.rule.columns_hold(block, integral):
             feed[NUMERIC_INPUT] = np.ascontiguousarray(block.T, dtype=np.float32)
             return None
         problems: list[Problem] = []
@@ -623,36 +445,34 @@ class RowDecoder:
         # Checked in request order, so problems are listed the way the client sent them.
         for index, feature, data, whole in sorted(numeric, key=lambda item: item[0]):
             locate = _locator(_tensor_prefix(index), "")
-            columns[feature.name] = self._check_numbers(
+            columns[feature.name] = self.rule.check_column(
                 feature, data, locate, problems, integral=whole
             )
         if problems:
-            raise InputError(400, problems)
+            raise RequestError(400, problems)
         wide = np.array([columns[name] for name in self.numeric_names], dtype=np.float64).T
         feed[NUMERIC_INPUT] = np.ascontiguousarray(wide, dtype=np.float32)
-        return self._outside(wide)
+        return self.rule.outside(wide)
 
     def _v2_outputs(self, requested: Any) -> list[str]:
         if requested is None:
             return list(V2_OUTPUTS)
         if not isinstance(requested, list) or not requested:
-            raise InputError.one(
+            raise RequestError.one(
                 400,
                 "outputs",
                 'must be a non-empty array of {"name": ...} objects',
-                requested,
-                True,
+                value=requested,
             )
         names: list[str] = []
         for index, item in enumerate(requested):
             name = item.get("name") if isinstance(item, dict) else None
             if name not in V2_OUTPUTS:
-                raise InputError.one(
+                raise RequestError.one(
                     400,
                     f"outputs[{index}]",
                     f"must be an object naming one of {list(V2_OUTPUTS)}",
-                    item,
-                    True,
+                    value=item,
                 )
             if name not in names:
                 names.append(name)
@@ -665,14 +485,15 @@ class RowDecoder:
             if not _V2_TENSOR_REQUIRED <= tensor.keys() <= _V2_TENSOR_FIELDS:
                 for key in ("shape", "datatype", "data"):
                     if key not in tensor:
-                        raise InputError.one(400, f"{where}.{key}", "is required")
+                        raise RequestError.one(
+                            400, f"{where}.{key}", "is required", has_value=False
+                        )
                 extra = sorted(set(tensor) - _V2_TENSOR_FIELDS)
-                raise InputError.one(
+                raise RequestError.one(
                     400,
                     f"{where}.{extra[0]}",
                     "not a field of an input tensor (name, shape, datatype, parameters, data)",
-                    tensor[extra[0]],
-                    True,
+                    value=tensor[extra[0]],
                 )
             shape = tensor["shape"]
             if (
@@ -681,41 +502,39 @@ class RowDecoder:
                 or any(type(size) is not int for size in shape)
                 or (len(shape) == 2 and shape[1] != 1)
             ):
-                raise InputError.one(
-                    400, f"{where}.shape", "must be [rows] or [rows, 1]", shape, True
+                raise RequestError.one(
+                    400, f"{where}.shape", "must be [rows] or [rows, 1]", value=shape
                 )
             if not isinstance(tensor["datatype"], str):
-                raise InputError.one(
-                    400, f"{where}.datatype", "must be a string", tensor["datatype"], True
+                raise RequestError.one(
+                    400, f"{where}.datatype", "must be a string", value=tensor["datatype"]
                 )
             if rows is None:
                 rows = shape[0]
                 if rows < 1:
-                    raise InputError.one(
-                        400, f"{where}.shape", "needs at least one row", shape, True
+                    raise RequestError.one(
+                        400, f"{where}.shape", "needs at least one row", value=shape
                     )
                 if rows > self.max_rows:
-                    raise InputError.one(
+                    raise RequestError.one(
                         400,
                         f"{where}.shape",
                         f"at most {self.max_rows} rows (TABML_MAX_BATCH_ROWS)",
-                        shape,
-                        True,
+                        value=shape,
                     )
             elif shape[0] != rows:
-                raise InputError.one(
+                raise RequestError.one(
                     400,
                     f"{where}.shape",
                     f"every input needs the same number of rows; the first input has {rows}",
-                    shape,
-                    True,
+                    value=shape,
                 )
             data = tensor["data"]
             if not isinstance(data, list):
-                raise InputError.one(400, f"{where}.data", "must be an array", data, True)
+                raise RequestError.one(400, f"{where}.data", "must be an array", value=data)
             count = len(_flatten_rows(data))
             if count != rows:
-                raise InputError.one(
+                raise RequestError.one(
                     400,
                     f"{where}.data",
                     f"holds {count} values; shape {shape} needs {rows}",
@@ -723,70 +542,6 @@ class RowDecoder:
                 )
         assert rows is not None  # every feature is an input, and there is at least one
         return rows
-
-
-# The fast paths of whole batches: one type scan, one array and a few whole-array checks;
-# a batch that fails any of them goes to the value-by-value checks, which name each
-# problem. Values are compared in float64, as parsed: a value just past the float32
-# maximum would round to it. The bounds lie within float32's range, and NaN and infinity
-# fail the comparisons.
-
-
-def _numbers(flat: list[Any], shape: tuple[int, int]) -> NDArray[np.float64] | None:
-    """`flat` as a float64 array of `shape` when every value is a plain number."""
-    if not set(map(type, flat)) <= _NUMBER_TYPES:
-        return None
-    try:
-        return np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(shape)
-    except OverflowError:  # an integer literal beyond the float64 range
-        return None
-
-
-def _rows_within(
-    wide: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64]
-) -> bool:
-    """Whether each value of the [rows, features] `wide` lies within its feature's bounds."""
-    return bool(((wide >= lower) & (wide <= upper)).all())
-
-
-def _columns_within(
-    block: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64]
-) -> bool:
-    """`_rows_within` for a [features, rows] block: one minimum and one maximum per
-    feature, along its contiguous rows, cost about what one comparison of the block
-    costs (np.min propagates NaN, which then fails the comparison)."""
-    return bool((block.min(axis=1) >= lower).all() and (block.max(axis=1) <= upper).all())
-
-
-def _whole(ints: NDArray[np.float64]) -> bool:
-    """Whether every value (each one finite) is a whole number a JSON parser keeps exact."""
-    return bool(((ints == np.round(ints)) & (np.abs(ints) <= _INT_LIMIT)).all())
-
-
-def _row_whole(values: tuple[float, ...], int_columns: Sequence[int]) -> bool:
-    """`_whole` for the columns `int_columns` of one row of finite floats."""
-    return all(
-        values[column].is_integer() and abs(values[column]) <= _INT_LIMIT for column in int_columns
-    )
-
-
-def _bounds(feature: FeatureSpec) -> tuple[float, float]:
-    """The range a numeric feature's values must lie in: its schema range, within the
-    float32 range the model takes."""
-    lower = -_FLOAT32_MAX if feature.min is None else max(feature.min, -_FLOAT32_MAX)
-    upper = _FLOAT32_MAX if feature.max is None else min(feature.max, _FLOAT32_MAX)
-    return lower, upper
-
-
-def _range_rule(feature: FeatureSpec) -> str:
-    """The rule a value outside `feature`'s schema range breaks, naming the range."""
-    if feature.min is not None and feature.max is not None:
-        limit = f"must be within [{show(feature.min)}, {show(feature.max)}]"
-    elif feature.min is not None:
-        limit = f"must be at least {show(feature.min)}"
-    else:
-        limit = f"must be at most {show(feature.max)}"
-    return f"{limit}, the feature's range in the model's data schema"
 
 
 def _plain_field(position: int) -> str:
@@ -861,10 +616,6 @@ def _index_prefix(index: int) -> str:
     return f"[{index}]."
 
 
-def _article(kind: str) -> str:
-    return ("an " if kind[0] in "aeiou" else "a ") + kind
-
-
 # --- Response shaping --------------------------------------------------------------
 
 
@@ -930,11 +681,10 @@ def _feature_type(feature: FeatureSpec, out_of_range: OutOfRange) -> Any:
     else:
         # The model takes float32: larger magnitudes would reach it as infinity. Under
         # the "reject" policy the schema range is the bound; under "count", only float32's.
-        lower, upper = (
-            _bounds(feature) if out_of_range == "reject" else (-_FLOAT32_MAX, _FLOAT32_MAX)
-        )
+        lower, upper = bounds(feature) if out_of_range == "reject" else (-FLOAT32_MAX, FLOAT32_MAX)
         if feature.dtype == "int":
-            base = Annotated[int, Field(ge=max(lower, -_INT_LIMIT), le=min(upper, _INT_LIMIT))]
+            lower, upper = int_bounds(lower, upper)
+            base = Annotated[int, Field(ge=lower, le=upper)]
         else:
             base = Annotated[float, Field(ge=lower, le=upper, allow_inf_nan=False)]
     return base | None if feature.nullable else base
