@@ -14,10 +14,11 @@ import numpy as np
 import orjson
 import pytest
 
+from tabml.serve.decode import RowDecoder
 from tabml.serve.model import FeatureSpec
 from tabml.serve.problems import RequestError
-from tabml.serve.schema import RowDecoder
 from tabml.serve.settings import OutOfRange
+from tabml.serve.v2 import V2Decoder
 from tests.serve.conftest import ExportedModel
 
 MAX_ROWS = 50
@@ -160,7 +161,7 @@ def test_out_of_range_values_under_each_policy(
             {"name": "colour", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
         ]
     }
-    feed, _, _, outside = decoder.decode_v2(v2)
+    feed, _, _, outside = V2Decoder(decoder).decode(v2)
     np.testing.assert_array_equal(
         feed["numeric_features"], np.array([[101, 3], [12.5, 51]], np.float32)
     )

@@ -34,19 +34,16 @@ from prometheus_client.core import (
 )
 
 import tabml
+from tabml.serve.decode import RowDecoder, records_response
 from tabml.serve.limits import BodyDeadlines, RequestSlots
-from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
+from tabml.serve.model import PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
 from tabml.serve.numbers import Outside
+from tabml.serve.openapi import openapi_document
 from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
 from tabml.serve.problems import Problem, RequestError
 from tabml.serve.protocol import HeaderDeadlineProtocol
-from tabml.serve.schema import (
-    RowDecoder,
-    openapi_document,
-    records_response,
-    v2_response,
-)
 from tabml.serve.settings import Settings, load_settings
+from tabml.serve.v2 import V2Decoder, v2_model_metadata, v2_response
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -277,6 +274,7 @@ class ServingApp:
         self.metrics = Metrics()
         self.model: OnnxModel | None = None
         self.decoder: RowDecoder | None = None
+        self.v2_decoder: V2Decoder | None = None
         self._metadata_body = b""
         self._openapi_body = b""
         self._v2_model_body = b""
@@ -318,6 +316,7 @@ class ServingApp:
         self.decoder = RowDecoder(
             model.features, self.settings.max_batch_rows, out_of_range=self.settings.out_of_range
         )
+        self.v2_decoder = V2Decoder(self.decoder)
         self.metrics.watch_ranges(self.decoder.numeric_names, list(self.decoder.rule.range_rules))
         self._metadata_body = orjson.dumps(model.raw_metadata)
         self._openapi_body = orjson.dumps(
@@ -329,7 +328,7 @@ class ServingApp:
                 out_of_range=self.settings.out_of_range,
             )
         )
-        self._v2_model_body = orjson.dumps(self._v2_model_metadata(model))
+        self._v2_model_body = orjson.dumps(v2_model_metadata(model))
         card = self.settings.model_card_path
         self._model_card_body = card.read_bytes() if card.is_file() else None
         self.metrics.model_info.labels(
@@ -636,8 +635,9 @@ class ServingApp:
 
     async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
         _, decoder = self._require_model()
+        assert self.v2_decoder is not None  # built with the decoder
         payload = self._parse_json(await self._read_body(receive))
-        feed, _, outputs, outside = decoder.decode_v2(payload)
+        feed, _, outputs, outside = self.v2_decoder.decode(payload)
         self.metrics.observe_outside(outside)
         prediction = model.predict(feed)
         decoder.reject_non_finite(
@@ -691,30 +691,6 @@ class ServingApp:
 
     async def prometheus(self, receive: Receive) -> Response:
         return Response(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode())
-
-    @staticmethod
-    def _v2_model_metadata(model: OnnxModel) -> dict[str, Any]:
-        return {
-            "name": model.name,
-            "versions": [model.version],
-            "platform": "onnxruntime_onnx",
-            "inputs": [
-                {
-                    "name": feature.name,
-                    "datatype": "FP32" if feature.numeric else "BYTES",
-                    "shape": [-1, 1],
-                }
-                for feature in model.features
-            ],
-            "outputs": [
-                {"name": LABEL_OUTPUT, "datatype": "BYTES", "shape": [-1]},
-                {
-                    "name": PROBABILITIES_OUTPUT,
-                    "datatype": "FP32",
-                    "shape": [-1, len(model.classes)],
-                },
-            ],
-        }
 
 
 def create_app(settings: Settings | None = None) -> ServingApp:
