@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import generate_latest
 
 import tabml
-from tabml.serve.app import Metrics, ServingApp
+from tabml.serve.app import ServingApp
+from tabml.serve.metrics import Metrics
 from tabml.serve.prediction_log import FLUSH_SECONDS
 from tabml.serve.settings import Settings
 from tests.serve.conftest import AsgiClient, ExportedModel, ManualClockLoop, make_client

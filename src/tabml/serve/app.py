@@ -14,256 +14,39 @@ Routes
 from __future__ import annotations
 
 import asyncio
-import bisect
-import collections
 import gc
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import tabml
 from tabml.serve.decode import RowDecoder, records_response
+from tabml.serve.http import (
+    ClientGoneError,
+    HTTPError,
+    Receive,
+    Response,
+    Scope,
+    Send,
+    check_headers,
+    json_response,
+    parse_json,
+    read_body,
+)
 from tabml.serve.limits import BodyDeadlines, RequestSlots
+from tabml.serve.metrics import Metrics
 from tabml.serve.model import PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
 from tabml.serve.numbers import Outside
 from tabml.serve.openapi import openapi_document
 from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
-from tabml.serve.problems import Problem, RequestError
-from tabml.serve.protocol import HeaderDeadlineProtocol
+from tabml.serve.problems import RequestError
 from tabml.serve.settings import Settings, load_settings
 from tabml.serve.v2 import V2Decoder, v2_model_metadata, v2_response
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
 log = logging.getLogger("tabml.serve")
-
-JSON = b"application/json"
-_DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-
-
-class HTTPError(Exception):
-    """A response other than 200 that is not about the request body's content."""
-
-    def __init__(
-        self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or []
-
-
-class ClientGoneError(Exception):
-    """The client disconnected before the body arrived: nobody to answer."""
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: bytes = JSON
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-
-
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(status, orjson.dumps(payload, option=_DUMPS_OPTIONS))
-
-
-class _Tally:
-    """A count, a sum and per-bucket counts: one histogram series (or a counter's)."""
-
-    __slots__ = ("buckets", "count", "total")
-
-    def __init__(self, bounds: int) -> None:
-        self.count = 0
-        self.total = 0.0
-        self.buckets = [0] * (bounds + 1)  # the last one is +Inf
-
-    def cumulative(self, bounds: tuple[float, ...]) -> list[tuple[str, float]]:
-        running = 0
-        points: list[tuple[str, float]] = []
-        for bound, hits in zip((*map(str, bounds), "+Inf"), self.buckets, strict=True):
-            running += hits
-            points.append((bound, running))
-        return points
-
-
-class Metrics:
-    """Prometheus metrics, in a registry of their own so each app counts only itself.
-
-    prometheus_client's Counter and Histogram take a lock on every update, and four
-    updates a request cost more than the rest of a single-row prediction's bookkeeping.
-    The app runs in one thread per process, so requests add to plain numbers here and
-    `collect()` turns them into metric families when /metrics is read."""
-
-    LATENCY_BUCKETS = (
-        0.0005,
-        0.001,
-        0.0025,
-        0.005,
-        0.01,
-        0.025,
-        0.05,
-        0.1,
-        0.25,
-        0.5,
-        1.0,
-        2.5,
-        5.0,
-    )
-    BATCH_BUCKETS = (1.0, 10.0, 100.0, 1000.0, 10_000.0)
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.model_info = Gauge(
-            "tabml_model_info",
-            "The loaded model (value 1)",
-            ["name", "version", "data_version"],
-            registry=self.registry,
-        )
-        self._requests: dict[tuple[str, str, int], _Tally] = {}
-        self._classes: collections.Counter[str] = collections.Counter()
-        self._batch_rows = _Tally(len(self.BATCH_BUCKETS))
-        # Values outside their feature's schema range, refused or accepted, by feature.
-        self._out_of_range: dict[str, int] = {}
-        self._numeric_names: Sequence[str] = ()
-        self.prediction_log: PredictionLog | None = None
-        self.slots: RequestSlots | None = None
-        self.body_deadlines: BodyDeadlines | None = None
-        self.registry.register(self)
-
-    def watch_ranges(self, numeric_names: Sequence[str], ranged: Iterable[str]) -> None:
-        """Count out-of-range values of the `ranged` features (each from zero, so that a
-        rate is defined before the first one); `numeric_names` are the columns of the
-        masks `observe_outside` gets."""
-        self._numeric_names = numeric_names
-        self._out_of_range = dict.fromkeys(ranged, 0)
-
-    def observe_outside(self, outside: Outside) -> None:
-        """Count accepted values outside their range: True cells of [rows, features]."""
-        if outside is None:
-            return
-        for name, count in zip(self._numeric_names, outside.sum(axis=0).tolist(), strict=True):
-            if count:
-                self._out_of_range[name] += count
-
-    def observe_refused(self, problems: Iterable[Problem]) -> None:
-        """Count refused values outside their range among a request's problems."""
-        for problem in problems:
-            if problem.out_of_range is not None:
-                self._out_of_range[problem.out_of_range] += 1
-
-    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        tally = self._requests.get((endpoint, method, status))
-        if tally is None:
-            tally = self._requests[endpoint, method, status] = _Tally(len(self.LATENCY_BUCKETS))
-        tally.count += 1
-        tally.total += seconds
-        tally.buckets[bisect.bisect_left(self.LATENCY_BUCKETS, seconds)] += 1
-
-    def observe_predictions(self, labels: list[str]) -> None:
-        rows = len(labels)
-        batch = self._batch_rows
-        batch.count += 1
-        batch.total += rows
-        batch.buckets[bisect.bisect_left(self.BATCH_BUCKETS, rows)] += 1
-        if rows == 1:
-            self._classes[labels[0]] += 1
-        else:
-            self._classes.update(labels)
-
-    def collect(self) -> Iterator[Metric]:
-        """The metric families, for the registry (called when /metrics is read)."""
-        requests = CounterMetricFamily(
-            "tabml_http_requests",
-            "HTTP requests by endpoint, method and status",
-            labels=["endpoint", "method", "status"],
-        )
-        by_status: dict[tuple[str, str], _Tally] = {}
-        for (endpoint, method, status), tally in sorted(self._requests.items()):
-            requests.add_metric([endpoint, method, str(status)], tally.count)
-            merged = by_status.setdefault(
-                (endpoint, str(status)), _Tally(len(self.LATENCY_BUCKETS))
-            )
-            merged.count += tally.count
-            merged.total += tally.total
-            merged.buckets = [a + b for a, b in zip(merged.buckets, tally.buckets, strict=True)]
-        yield requests
-        latency = HistogramMetricFamily(
-            "tabml_http_request_duration_seconds",
-            "Time from request to response by endpoint and status",
-            labels=["endpoint", "status"],
-        )
-        for labels, tally in by_status.items():
-            latency.add_metric(
-                list(labels), tally.cumulative(self.LATENCY_BUCKETS), sum_value=tally.total
-            )
-        yield latency
-        predicted = CounterMetricFamily(
-            "tabml_predicted_class", "Rows predicted per class", labels=["class"]
-        )
-        for label, count in sorted(self._classes.items()):
-            predicted.add_metric([label], count)
-        yield predicted
-        batch = HistogramMetricFamily("tabml_prediction_batch_rows", "Rows per prediction request")
-        batch.add_metric(
-            [], self._batch_rows.cumulative(self.BATCH_BUCKETS), sum_value=self._batch_rows.total
-        )
-        yield batch
-        out_of_range = CounterMetricFamily(
-            "tabml_out_of_range_values",
-            "Numeric values outside their feature's range in the model's data schema, by "
-            "feature: refused, or accepted under TABML_OUT_OF_RANGE=count",
-            labels=["feature"],
-        )
-        for name, count in self._out_of_range.items():
-            out_of_range.add_metric([name], count)
-        yield out_of_range
-        if self.prediction_log is not None:
-            logged = CounterMetricFamily(
-                "tabml_prediction_log_rows",
-                "Sampled rows by what became of their prediction-log line",
-                labels=["outcome"],
-            )
-            logged.add_metric(["written"], self.prediction_log.written_rows)
-            logged.add_metric(["dropped"], self.prediction_log.dropped_rows)
-            logged.add_metric(["pending"], self.prediction_log.pending_rows)
-            yield logged
-        yield from self._collect_limits()
-
-    def _collect_limits(self) -> Iterator[Metric]:
-        if self.slots is None or self.body_deadlines is None:
-            return
-        rejected = CounterMetricFamily(
-            "tabml_http_rejected",
-            "Requests cut off or turned away to bound what clients hold, by reason",
-            labels=["reason"],
-        )
-        rejected.add_metric(["body_timeout"], self.body_deadlines.timed_out)
-        # Connections, not requests: the app never sees a request whose headers stall.
-        rejected.add_metric(["header_timeout"], HeaderDeadlineProtocol.closed_for_header_timeout)
-        rejected.add_metric(["overload"], self.slots.rejected)
-        yield rejected
-        yield GaugeMetricFamily(
-            "tabml_http_requests_in_flight",
-            "Requests with a body being received or answered",
-            value=self.slots.in_use,
-        )
 
 
 class ServingApp:
@@ -432,7 +215,7 @@ class ServingApp:
                     [(b"allow", allowed.encode())],
                 )
             if method == "POST":
-                self._check_headers(scope)
+                check_headers(scope, self.settings.max_body_bytes)
                 # Counted here rather than in a helper coroutine, whose extra await
                 # would run on every prediction.
                 slots = self.slots
@@ -513,84 +296,6 @@ class ServingApp:
             [(b"retry-after", b"1"), (b"connection", b"close")],
         )
 
-    def _check_headers(self, scope: Scope) -> None:
-        content_type = b""
-        length = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                length = value
-        media_type = content_type.split(b";", 1)[0].strip().lower()
-        if media_type != JSON:
-            raise HTTPError(
-                415,
-                f"content-type = {content_type.decode('latin-1')!r}: the body "
-                "must be JSON, sent as application/json",
-            )
-        if length is not None and length.isdigit() and int(length) > self.settings.max_body_bytes:
-            raise HTTPError(
-                413,
-                f"content-length = {int(length)}: the body may hold at most "
-                f"{self.settings.max_body_bytes} bytes (TABML_MAX_BODY_BYTES)",
-            )
-
-    async def _read_body(self, receive: Receive) -> bytes:
-        limit = self.settings.max_body_bytes
-        chunks: list[bytes] = []
-        size = 0
-        deadlines = self.body_deadlines
-        task = asyncio.current_task()
-        if task is not None:
-            deadlines.watch(task)
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGoneError
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPError(
-                        413,
-                        f"body: more than {limit} bytes; the body may hold at most "
-                        f"{limit} bytes (TABML_MAX_BODY_BYTES)",
-                    )
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-        except asyncio.CancelledError:
-            if task is None or not deadlines.expired(task):
-                raise
-            task.uncancel()
-            # Connection: close makes uvicorn close the socket once the answer is sent:
-            # the rest of a late body must not start a request of its own.
-            raise HTTPError(
-                408,
-                f"body: {size} bytes arrived within {deadlines.timeout:g} s, not the whole "
-                "body; it must arrive within TABML_BODY_TIMEOUT_SECONDS of the request's "
-                "start",
-                [(b"connection", b"close")],
-            ) from None
-        finally:
-            if task is not None:
-                deadlines.unwatch(task)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    @staticmethod
-    def _parse_json(body: bytes) -> Any:
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as strict_error:
-            # orjson refuses NaN and Infinity (they are not JSON). Parse leniently once
-            # more so the row checks can name the feature that holds one.
-            try:
-                return json.loads(body)
-            except (ValueError, RecursionError):
-                raise RequestError.one(
-                    400, "body", f"must be valid JSON ({strict_error})", has_value=False
-                ) from None
-
     def _require_model(self) -> tuple[OnnxModel, RowDecoder]:
         if self.model is None or self.decoder is None:
             raise HTTPError(503, "the model is not loaded yet")
@@ -612,13 +317,13 @@ class ServingApp:
 
     async def predict(self, receive: Receive) -> Response:
         model, decoder = self._require_model()
-        body = await self._read_body(receive)
+        body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         plain = decoder.decode_plain_records(body)
         outside: Outside = None  # the plain path takes only values within their ranges
         if plain is not None:
             feed, _, single = plain
         else:
-            payload = self._parse_json(body)
+            payload = parse_json(body)
             feed, _, outside = decoder.decode_records(payload)
             single = isinstance(payload, dict)
             self.metrics.observe_outside(outside)
@@ -636,7 +341,9 @@ class ServingApp:
     async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
         _, decoder = self._require_model()
         assert self.v2_decoder is not None  # built with the decoder
-        payload = self._parse_json(await self._read_body(receive))
+        payload = parse_json(
+            await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
+        )
         feed, _, outputs, outside = self.v2_decoder.decode(payload)
         self.metrics.observe_outside(outside)
         prediction = model.predict(feed)
