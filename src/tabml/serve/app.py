@@ -23,7 +23,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import tabml
-from tabml.serve.decode import RowDecoder, records_response
+from tabml.serve.decode import Feed, RowDecoder, records_response
 from tabml.serve.http import (
     ClientGoneError,
     HTTPError,
@@ -38,7 +38,7 @@ from tabml.serve.http import (
 )
 from tabml.serve.limits import BodyDeadlines, RequestSlots
 from tabml.serve.metrics import Metrics
-from tabml.serve.model import PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
+from tabml.serve.model import PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel, Prediction
 from tabml.serve.numbers import Outside
 from tabml.serve.openapi import openapi_document
 from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
@@ -296,13 +296,13 @@ class ServingApp:
             [(b"retry-after", b"1"), (b"connection", b"close")],
         )
 
-    def _require_model(self) -> tuple[OnnxModel, RowDecoder]:
-        if self.model is None or self.decoder is None:
+    def _require_model(self) -> tuple[OnnxModel, RowDecoder, V2Decoder]:
+        if self.model is None or self.decoder is None or self.v2_decoder is None:
             raise HTTPError(503, "the model is not loaded yet")
-        return self.model, self.decoder
+        return self.model, self.decoder, self.v2_decoder
 
     def _model_named(self, name: str, version: str | None) -> OnnxModel:
-        model, _ = self._require_model()
+        model, _, _ = self._require_model()
         if name != model.name:
             raise HTTPError(404, f"model {name!r} not found; this server serves {model.name!r}")
         if version is not None and version != model.version:
@@ -316,7 +316,7 @@ class ServingApp:
     # --- handlers ----------------------------------------------------------------
 
     async def predict(self, receive: Receive) -> Response:
-        model, decoder = self._require_model()
+        model, decoder, _ = self._require_model()
         body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         plain = decoder.decode_plain_records(body)
         outside: Outside = None  # the plain path takes only values within their ranges
@@ -326,40 +326,58 @@ class ServingApp:
             payload = parse_json(body)
             feed, _, outside = decoder.decode_records(payload)
             single = isinstance(payload, dict)
-            self.metrics.observe_outside(outside)
-        prediction = model.predict(feed)
-        decoder.reject_non_finite(
-            feed, prediction.probabilities, 422, lambda row: "body" if single else f"[{row}]"
+        prediction = self._predict(
+            model,
+            decoder,
+            feed,
+            outside,
+            status=422,
+            locate_row=lambda row: "body" if single else f"[{row}]",
         )
-        self.metrics.observe_predictions(prediction.labels)
-        if self.prediction_log is not None:
-            self.prediction_log.record(
-                feed, prediction.labels, prediction.probabilities, outside=outside
-            )
         return json_response(records_response(model, prediction.labels, prediction.probabilities))
 
     async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
-        _, decoder = self._require_model()
-        assert self.v2_decoder is not None  # built with the decoder
+        _, decoder, v2_decoder = self._require_model()
         payload = parse_json(
             await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         )
-        feed, _, outputs, outside = self.v2_decoder.decode(payload)
-        self.metrics.observe_outside(outside)
-        prediction = model.predict(feed)
-        decoder.reject_non_finite(
-            feed, prediction.probabilities, 400, lambda row: f"inputs[*].data[{row}]"
+        feed, _, outputs, outside = v2_decoder.decode(payload)
+        prediction = self._predict(
+            model,
+            decoder,
+            feed,
+            outside,
+            status=400,
+            locate_row=lambda row: f"inputs[*].data[{row}]",
         )
-        self.metrics.observe_predictions(prediction.labels)
-        if self.prediction_log is not None:
-            self.prediction_log.record(
-                feed, prediction.labels, prediction.probabilities, outside=outside
-            )
         return json_response(
             v2_response(
                 model, prediction.labels, prediction.probabilities, outputs, payload.get("id")
             )
         )
+
+    def _predict(
+        self,
+        model: OnnxModel,
+        decoder: RowDecoder,
+        feed: Feed,
+        outside: Outside,
+        *,
+        status: int,
+        locate_row: Callable[[int], str],
+    ) -> Prediction:
+        """The one prediction path of /predict and V2 inference: count the values outside
+        their ranges, run the model, refuse rows whose probabilities are not finite (with
+        `status`, each row named by `locate_row`), count the predictions and log them."""
+        self.metrics.observe_outside(outside)
+        prediction = model.predict(feed)
+        decoder.reject_non_finite(feed, prediction.probabilities, status, locate_row)
+        self.metrics.observe_predictions(prediction.labels)
+        if self.prediction_log is not None:
+            self.prediction_log.record(
+                feed, prediction.labels, prediction.probabilities, outside=outside
+            )
+        return prediction
 
     async def health(self, receive: Receive) -> Response:
         return json_response({"status": "ok"})
