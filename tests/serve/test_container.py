@@ -93,6 +93,7 @@ CONTEXT_FILES = [
     "pyproject.toml",
     "uv.lock",
     "src/tabml/__init__.py",
+    "src/tabml/contract.py",
 ]
 RELEASE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "release.yml"
 RELEASE_INFO = REPO_ROOT / ".github" / "scripts" / "release_info.py"

@@ -67,6 +67,7 @@ def test_dockerignore_keeps_the_context_to_what_the_image_needs() -> None:
     for copied in (
         "pyproject.toml",
         "uv.lock",
+        "src/tabml/contract.py",
         "src/tabml/serve/",
         "models/model.onnx",
         "models/metadata.json",

@@ -38,7 +38,7 @@ from tabml.serve.http import (
 )
 from tabml.serve.limits import BodyDeadlines, RequestSlots
 from tabml.serve.metrics import Metrics
-from tabml.serve.model import PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel, Prediction
+from tabml.serve.model import ModelLoadError, OnnxModel, Prediction
 from tabml.serve.numbers import Outside
 from tabml.serve.openapi import openapi_document
 from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
@@ -87,15 +87,6 @@ class ServingApp:
     def load(self) -> None:
         """Load model.onnx and metadata.json; raises ModelLoadError with the reason."""
         model = OnnxModel.load(self.settings.model_path, self.settings.metadata_path)
-        probabilities = next(
-            item for item in model.session.get_outputs() if item.name == PROBABILITIES_OUTPUT
-        )
-        width = probabilities.shape[-1] if probabilities.shape else None
-        if isinstance(width, int) and width != len(model.classes):
-            raise ModelLoadError(
-                f"{self.settings.model_path}: '{PROBABILITIES_OUTPUT}' has {width} columns but "
-                f"metadata.json lists {len(model.classes)} classes"
-            )
         self.decoder = RowDecoder(
             model.features, self.settings.max_batch_rows, out_of_range=self.settings.out_of_range
         )

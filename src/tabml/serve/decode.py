@@ -18,7 +18,8 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from tabml.serve.model import NUMERIC_INPUT, FeatureSpec, OnnxModel
+from tabml.contract import MISSING_CATEGORY, NUMERIC_INPUT
+from tabml.serve.model import FeatureSpec, OnnxModel
 from tabml.serve.numbers import NumericRule, Outside, numbers
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
 from tabml.serve.settings import OutOfRange
@@ -237,8 +238,8 @@ class RowDecoder:
             if type(value) is str and value in allowed:
                 values.append(value)
             elif value is None and feature.nullable:
-                # The export stage feeds missing categories as "" too; the pipeline imputes.
-                values.append("")
+                # The pipeline imputes missing categories, marked as in training.
+                values.append(MISSING_CATEGORY)
             else:
                 problems.append(
                     Problem(

@@ -14,14 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from tabml.contract import LABEL_OUTPUT, NUMERIC_INPUT, PROBABILITIES_OUTPUT
 from tabml.serve.decode import Feed, RowDecoder, locator
-from tabml.serve.model import (
-    LABEL_OUTPUT,
-    NUMERIC_INPUT,
-    PROBABILITIES_OUTPUT,
-    FeatureSpec,
-    OnnxModel,
-)
+from tabml.serve.model import FeatureSpec, OnnxModel
 from tabml.serve.numbers import Outside, numbers
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
 
