@@ -360,7 +360,8 @@ class ServingApp:
         """The one prediction path of /predict and V2 inference: count the values outside
         their ranges, run the model, refuse rows whose probabilities are not finite (with
         `status`, each row named by `locate_row`), count the predictions and log them."""
-        self.metrics.observe_outside(outside)
+        if outside is not None:
+            self.metrics.observe_outside(outside)
         prediction = model.predict(feed)
         decoder.reject_non_finite(feed, prediction.probabilities, status, locate_row)
         self.metrics.observe_predictions(prediction.labels)

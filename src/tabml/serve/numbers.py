@@ -143,9 +143,10 @@ class NumericRule:
     def row_holds(self, values: tuple[float, ...]) -> bool:
         """`rows_hold` for one row of finite floats already held within `bounds` (as
         parsed): Python's checks of a few whole numbers cost far less than numpy calls."""
-        return all(
+        int_columns = self.int_columns
+        return not int_columns or all(
             values[column].is_integer() and abs(values[column]) <= INT_LIMIT
-            for column in self.int_columns
+            for column in int_columns
         )
 
     def outside(self, wide: NDArray[np.float64]) -> Outside:
