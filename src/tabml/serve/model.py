@@ -1,7 +1,7 @@
 """The exported model: metadata.json read into typed objects and an onnxruntime session.
 
-Only the files the export stage writes are shared with training: nothing here
-imports scikit-learn, DVC or the pipeline's code.
+Only the files the export stage writes and the contract between them (`tabml.contract`)
+are shared with training: nothing here imports scikit-learn, DVC or the pipeline's code.
 """
 
 from __future__ import annotations
