@@ -34,9 +34,10 @@ COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-deps --require-hashes --only-binary=:all: \
         -r /tmp/requirements.txt
-# Only the serving package and the validation wording it shares with training (pydantic
-# only): it imports nothing else from tabml.
+# Only the serving package, the contract it shares with export, and the validation
+# wording it shares with training (pydantic only): it imports nothing else from tabml.
 COPY src/tabml/__init__.py /opt/app/tabml/__init__.py
+COPY src/tabml/contract.py /opt/app/tabml/contract.py
 COPY src/tabml/validation.py /opt/app/tabml/validation.py
 COPY src/tabml/serve/ /opt/app/tabml/serve/
 RUN /opt/venv/bin/python -m compileall -q /opt/app

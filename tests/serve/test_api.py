@@ -13,7 +13,9 @@ import pytest
 from prometheus_client import generate_latest
 
 import tabml
-from tabml.serve.app import Metrics, ServingApp
+from tabml.serve.app import ServingApp
+from tabml.serve.metrics import Metrics
+from tabml.serve.model import ModelLoadError, OnnxModel
 from tabml.serve.prediction_log import FLUSH_SECONDS
 from tabml.serve.settings import Settings
 from tests.serve.conftest import AsgiClient, ExportedModel, ManualClockLoop, make_client
@@ -358,6 +360,23 @@ def test_startup_fails_when_metadata_and_graph_disagree(
         message = failed.startup["message"]
         assert "the columns of graph input 'numeric_features' are ['mean_radius'" in message
         assert "metadata.json lists the numeric features ['renamed'" in message
+
+
+def test_loading_refuses_a_graph_with_other_probability_columns_than_classes(
+    tmp_path: Any, breast_cancer_model: ExportedModel
+) -> None:
+    metadata = json.loads(json.dumps(breast_cancer_model.metadata))
+    metadata["target"]["classes"].append("third")
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "model.onnx").write_bytes(
+        (breast_cancer_model.directory / "model.onnx").read_bytes()
+    )
+    with pytest.raises(ModelLoadError) as refused:
+        OnnxModel.load(tmp_path / "model.onnx", tmp_path / "metadata.json")
+    assert str(refused.value) == (
+        f"{tmp_path / 'model.onnx'}: 'probabilities' has 2 columns but "
+        "metadata.json lists 3 classes"
+    )
 
 
 def test_metadata(client: AsgiClient, breast_cancer_model: ExportedModel) -> None:

@@ -95,6 +95,7 @@ CONTEXT_FILES = [
     "uv.lock",
     "src/tabml/__init__.py",
     "src/tabml/validation.py",
+    "src/tabml/contract.py",
 ]
 RELEASE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "release.yml"
 RELEASE_INFO = REPO_ROOT / ".github" / "scripts" / "release_info.py"

@@ -14,9 +14,11 @@ import numpy as np
 import orjson
 import pytest
 
+from tabml.serve.decode import RowDecoder
 from tabml.serve.model import FeatureSpec
-from tabml.serve.schema import InputError, RowDecoder
+from tabml.serve.problems import RequestError
 from tabml.serve.settings import OutOfRange
+from tabml.serve.v2 import V2Decoder
 from tests.serve.conftest import ExportedModel
 
 MAX_ROWS = 50
@@ -122,7 +124,7 @@ def test_anything_unusual_goes_to_the_checked_path(
     except ValueError:
         return  # the app answers 400 "body: must be valid JSON"
     if refused:
-        with pytest.raises(InputError):
+        with pytest.raises(RequestError):
             decoder.decode_records(payload)
     else:
         decoder.decode_records(payload)
@@ -137,7 +139,7 @@ def test_out_of_range_values_under_each_policy(
     decoder = decoder_of(mixed_model, policy)
     rows = [_mixed_row(size=None), _mixed_row(size=-5.0, count=60), _mixed_row(count=50)]
     if policy == "reject":
-        with pytest.raises(InputError) as refused:
+        with pytest.raises(RequestError) as refused:
             decoder.decode_records(rows)
         assert [(p.field, p.out_of_range) for p in refused.value.problems] == [
             ("[1].size", "size"),
@@ -159,7 +161,7 @@ def test_out_of_range_values_under_each_policy(
             {"name": "colour", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
         ]
     }
-    feed, _, _, outside = decoder.decode_v2(v2)
+    feed, _, _, outside = V2Decoder(decoder).decode(v2)
     np.testing.assert_array_equal(
         feed["numeric_features"], np.array([[101, 3], [12.5, 51]], np.float32)
     )

@@ -68,6 +68,7 @@ def test_dockerignore_keeps_the_context_to_what_the_image_needs() -> None:
         "pyproject.toml",
         "uv.lock",
         "src/tabml/validation.py",
+        "src/tabml/contract.py",
         "src/tabml/serve/",
         "models/model.onnx",
         "models/metadata.json",

@@ -112,6 +112,23 @@ def test_serving_imports_nothing_from_training() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_the_contract_with_export_imports_nothing_but_the_standard_library() -> None:
+    """Training and serving both import tabml.contract: it takes in neither side's code
+    nor any library of theirs."""
+    code = (
+        "import json, sys\n"
+        "before = set(sys.modules)\n"
+        "import tabml.contract\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    result = run_tool([sys.executable, "-c", code], cwd=REPO_ROOT)
+    loaded = json.loads(result.stdout)
+    assert "tabml.contract" in loaded
+    others = {name.split(".")[0] for name in loaded} - {"tabml"}
+    assert sorted(others - sys.stdlib_module_names) == []
+    assert [name for name in loaded if name.startswith("tabml.")] == ["tabml.contract"]
+
+
 @pytest.mark.slow
 def test_live_server_predicts_and_reports(
     live_server: LiveServer, breast_cancer_model: ExportedModel

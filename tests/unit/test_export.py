@@ -19,10 +19,8 @@ from dvc_data.hashfile.hash import file_md5 as dvc_file_md5
 
 from tabml import DISTRIBUTION
 from tabml.config import DataSchema, Params, TrainParams
-from tabml.serve.model import NUMERIC_COLUMNS_KEY, NUMERIC_INPUT
+from tabml.contract import LABEL_OUTPUT, NUMERIC_COLUMNS_KEY, NUMERIC_INPUT, PROBABILITIES_OUTPUT
 from tabml.stages.export import (
-    LABEL,
-    PROBABILITIES,
     RECORDED_DISTRIBUTIONS,
     ParityError,
     check_parity,
@@ -155,7 +153,10 @@ def test_run_writes_onnx_and_metadata(
     assert written == metadata
     onnx_bytes = (tmp_path / "out" / "model.onnx").read_bytes()
     assert written["model"]["version"] == hashlib.md5(onnx_bytes).hexdigest()
-    assert written["model"]["outputs"] == {"label": LABEL, "probabilities": PROBABILITIES}
+    assert written["model"]["outputs"] == {
+        "label": LABEL_OUTPUT,
+        "probabilities": PROBABILITIES_OUTPUT,
+    }
     assert written["data"] == {"version": file_md5(tmp_path / "raw.csv"), "rows": 120}
     assert [f["name"] for f in written["features"]] == ["size", "count", "colour"]
     assert [f["onnx_type"] for f in written["features"]] == ["float32", "float32", "string"]

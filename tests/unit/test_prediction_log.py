@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from tabml.config import load_schema
+from tabml.contract import NUMERIC_INPUT
 from tabml.monitor.sample import read_sample
-from tabml.serve.model import NUMERIC_INPUT
 from tabml.serve.prediction_log import GROUP_ROWS, STDOUT, PredictionLog, open_sink
 
 CLASSES = ["benign", "malignant"]

@@ -15,7 +15,7 @@ from tabml.cli import build_parser
 from tabml.config import ExportParams
 from tabml.lineage import LABELS
 from tabml.monitor.issue import MARKER
-from tabml.serve.app import Metrics
+from tabml.serve.metrics import Metrics
 from tabml.serve.settings import ENV_PREFIX
 from tests.conftest import REPO_ROOT
 

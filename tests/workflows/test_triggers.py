@@ -193,6 +193,7 @@ def test_docs_only_changes_do_not_release(changed: list[str], released: bool) ->
         (["Dockerfile"], True),
         (["src/tabml/serve/app.py"], True),
         (["src/tabml/validation.py"], True),
+        (["src/tabml/contract.py"], True),
         ([".github/actions/smoke-test/action.yml"], True),
         (["README.md"], False),
         (["src/tabml/stages/train.py"], False),

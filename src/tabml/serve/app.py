@@ -14,260 +14,39 @@ Routes
 from __future__ import annotations
 
 import asyncio
-import bisect
-import collections
 import gc
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import tabml
-from tabml.serve.limits import BodyDeadlines, RequestSlots
-from tabml.serve.model import LABEL_OUTPUT, PROBABILITIES_OUTPUT, ModelLoadError, OnnxModel
-from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
-from tabml.serve.protocol import HeaderDeadlineProtocol
-from tabml.serve.schema import (
-    InputError,
-    Outside,
-    Problem,
-    RowDecoder,
-    openapi_document,
-    records_response,
-    v2_response,
+from tabml.serve.decode import Feed, RowDecoder, records_response
+from tabml.serve.http import (
+    ClientGoneError,
+    HTTPError,
+    Receive,
+    Response,
+    Scope,
+    Send,
+    check_headers,
+    json_response,
+    parse_json,
+    read_body,
 )
+from tabml.serve.limits import BodyDeadlines, RequestSlots
+from tabml.serve.metrics import Metrics
+from tabml.serve.model import ModelLoadError, OnnxModel, Prediction
+from tabml.serve.numbers import Outside
+from tabml.serve.openapi import openapi_document
+from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
+from tabml.serve.problems import RequestError
 from tabml.serve.settings import Settings, load_settings
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from tabml.serve.v2 import V2Decoder, v2_model_metadata, v2_response
 
 log = logging.getLogger("tabml.serve")
-
-JSON = b"application/json"
-_DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-
-
-class HTTPError(Exception):
-    """A response other than 200 that is not about the request body's content."""
-
-    def __init__(
-        self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or []
-
-
-class ClientGoneError(Exception):
-    """The client disconnected before the body arrived: nobody to answer."""
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: bytes = JSON
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-
-
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(status, orjson.dumps(payload, option=_DUMPS_OPTIONS))
-
-
-class _Tally:
-    """A count, a sum and per-bucket counts: one histogram series (or a counter's)."""
-
-    __slots__ = ("buckets", "count", "total")
-
-    def __init__(self, bounds: int) -> None:
-        self.count = 0
-        self.total = 0.0
-        self.buckets = [0] * (bounds + 1)  # the last one is +Inf
-
-    def cumulative(self, bounds: tuple[float, ...]) -> list[tuple[str, float]]:
-        running = 0
-        points: list[tuple[str, float]] = []
-        for bound, hits in zip((*map(str, bounds), "+Inf"), self.buckets, strict=True):
-            running += hits
-            points.append((bound, running))
-        return points
-
-
-class Metrics:
-    """Prometheus metrics, in a registry of their own so each app counts only itself.
-
-    prometheus_client's Counter and Histogram take a lock on every update, and four
-    updates a request cost more than the rest of a single-row prediction's bookkeeping.
-    The app runs in one thread per process, so requests add to plain numbers here and
-    `collect()` turns them into metric families when /metrics is read."""
-
-    LATENCY_BUCKETS = (
-        0.0005,
-        0.001,
-        0.0025,
-        0.005,
-        0.01,
-        0.025,
-        0.05,
-        0.1,
-        0.25,
-        0.5,
-        1.0,
-        2.5,
-        5.0,
-    )
-    BATCH_BUCKETS = (1.0, 10.0, 100.0, 1000.0, 10_000.0)
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.model_info = Gauge(
-            "tabml_model_info",
-            "The loaded model (value 1)",
-            ["name", "version", "data_version"],
-            registry=self.registry,
-        )
-        self._requests: dict[tuple[str, str, int], _Tally] = {}
-        self._classes: collections.Counter[str] = collections.Counter()
-        self._batch_rows = _Tally(len(self.BATCH_BUCKETS))
-        # Values outside their feature's schema range, refused or accepted, by feature.
-        self._out_of_range: dict[str, int] = {}
-        self._numeric_names: Sequence[str] = ()
-        self.prediction_log: PredictionLog | None = None
-        self.slots: RequestSlots | None = None
-        self.body_deadlines: BodyDeadlines | None = None
-        self.registry.register(self)
-
-    def watch_ranges(self, numeric_names: Sequence[str], ranged: Iterable[str]) -> None:
-        """Count out-of-range values of the `ranged` features (each from zero, so that a
-        rate is defined before the first one); `numeric_names` are the columns of the
-        masks `observe_outside` gets."""
-        self._numeric_names = numeric_names
-        self._out_of_range = dict.fromkeys(ranged, 0)
-
-    def observe_outside(self, outside: Outside) -> None:
-        """Count accepted values outside their range: True cells of [rows, features]."""
-        if outside is None:
-            return
-        for name, count in zip(self._numeric_names, outside.sum(axis=0).tolist(), strict=True):
-            if count:
-                self._out_of_range[name] += count
-
-    def observe_refused(self, problems: Iterable[Problem]) -> None:
-        """Count refused values outside their range among a request's problems."""
-        for problem in problems:
-            if problem.out_of_range is not None:
-                self._out_of_range[problem.out_of_range] += 1
-
-    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        tally = self._requests.get((endpoint, method, status))
-        if tally is None:
-            tally = self._requests[endpoint, method, status] = _Tally(len(self.LATENCY_BUCKETS))
-        tally.count += 1
-        tally.total += seconds
-        tally.buckets[bisect.bisect_left(self.LATENCY_BUCKETS, seconds)] += 1
-
-    def observe_predictions(self, labels: list[str]) -> None:
-        rows = len(labels)
-        batch = self._batch_rows
-        batch.count += 1
-        batch.total += rows
-        batch.buckets[bisect.bisect_left(self.BATCH_BUCKETS, rows)] += 1
-        if rows == 1:
-            self._classes[labels[0]] += 1
-        else:
-            self._classes.update(labels)
-
-    def collect(self) -> Iterator[Metric]:
-        """The metric families, for the registry (called when /metrics is read)."""
-        requests = CounterMetricFamily(
-            "tabml_http_requests",
-            "HTTP requests by endpoint, method and status",
-            labels=["endpoint", "method", "status"],
-        )
-        by_status: dict[tuple[str, str], _Tally] = {}
-        for (endpoint, method, status), tally in sorted(self._requests.items()):
-            requests.add_metric([endpoint, method, str(status)], tally.count)
-            merged = by_status.setdefault(
-                (endpoint, str(status)), _Tally(len(self.LATENCY_BUCKETS))
-            )
-            merged.count += tally.count
-            merged.total += tally.total
-            merged.buckets = [a + b for a, b in zip(merged.buckets, tally.buckets, strict=True)]
-        yield requests
-        latency = HistogramMetricFamily(
-            "tabml_http_request_duration_seconds",
-            "Time from request to response by endpoint and status",
-            labels=["endpoint", "status"],
-        )
-        for labels, tally in by_status.items():
-            latency.add_metric(
-                list(labels), tally.cumulative(self.LATENCY_BUCKETS), sum_value=tally.total
-            )
-        yield latency
-        predicted = CounterMetricFamily(
-            "tabml_predicted_class", "Rows predicted per class", labels=["class"]
-        )
-        for label, count in sorted(self._classes.items()):
-            predicted.add_metric([label], count)
-        yield predicted
-        batch = HistogramMetricFamily("tabml_prediction_batch_rows", "Rows per prediction request")
-        batch.add_metric(
-            [], self._batch_rows.cumulative(self.BATCH_BUCKETS), sum_value=self._batch_rows.total
-        )
-        yield batch
-        out_of_range = CounterMetricFamily(
-            "tabml_out_of_range_values",
-            "Numeric values outside their feature's range in the model's data schema, by "
-            "feature: refused, or accepted under TABML_OUT_OF_RANGE=count",
-            labels=["feature"],
-        )
-        for name, count in self._out_of_range.items():
-            out_of_range.add_metric([name], count)
-        yield out_of_range
-        if self.prediction_log is not None:
-            logged = CounterMetricFamily(
-                "tabml_prediction_log_rows",
-                "Sampled rows by what became of their prediction-log line",
-                labels=["outcome"],
-            )
-            logged.add_metric(["written"], self.prediction_log.written_rows)
-            logged.add_metric(["dropped"], self.prediction_log.dropped_rows)
-            logged.add_metric(["pending"], self.prediction_log.pending_rows)
-            yield logged
-        yield from self._collect_limits()
-
-    def _collect_limits(self) -> Iterator[Metric]:
-        if self.slots is None or self.body_deadlines is None:
-            return
-        rejected = CounterMetricFamily(
-            "tabml_http_rejected",
-            "Requests cut off or turned away to bound what clients hold, by reason",
-            labels=["reason"],
-        )
-        rejected.add_metric(["body_timeout"], self.body_deadlines.timed_out)
-        # Connections, not requests: the app never sees a request whose headers stall.
-        rejected.add_metric(["header_timeout"], HeaderDeadlineProtocol.closed_for_header_timeout)
-        rejected.add_metric(["overload"], self.slots.rejected)
-        yield rejected
-        yield GaugeMetricFamily(
-            "tabml_http_requests_in_flight",
-            "Requests with a body being received or answered",
-            value=self.slots.in_use,
-        )
 
 
 class ServingApp:
@@ -278,6 +57,7 @@ class ServingApp:
         self.metrics = Metrics()
         self.model: OnnxModel | None = None
         self.decoder: RowDecoder | None = None
+        self.v2_decoder: V2Decoder | None = None
         self._metadata_body = b""
         self._openapi_body = b""
         self._v2_model_body = b""
@@ -307,19 +87,11 @@ class ServingApp:
     def load(self) -> None:
         """Load model.onnx and metadata.json; raises ModelLoadError with the reason."""
         model = OnnxModel.load(self.settings.model_path, self.settings.metadata_path)
-        probabilities = next(
-            item for item in model.session.get_outputs() if item.name == PROBABILITIES_OUTPUT
-        )
-        width = probabilities.shape[-1] if probabilities.shape else None
-        if isinstance(width, int) and width != len(model.classes):
-            raise ModelLoadError(
-                f"{self.settings.model_path}: '{PROBABILITIES_OUTPUT}' has {width} columns but "
-                f"metadata.json lists {len(model.classes)} classes"
-            )
         self.decoder = RowDecoder(
             model.features, self.settings.max_batch_rows, out_of_range=self.settings.out_of_range
         )
-        self.metrics.watch_ranges(self.decoder.numeric_names, list(self.decoder.range_rules))
+        self.v2_decoder = V2Decoder(self.decoder)
+        self.metrics.watch_ranges(self.decoder.numeric_names, list(self.decoder.rule.range_rules))
         self._metadata_body = orjson.dumps(model.raw_metadata)
         self._openapi_body = orjson.dumps(
             openapi_document(
@@ -330,7 +102,7 @@ class ServingApp:
                 out_of_range=self.settings.out_of_range,
             )
         )
-        self._v2_model_body = orjson.dumps(self._v2_model_metadata(model))
+        self._v2_model_body = orjson.dumps(v2_model_metadata(model))
         card = self.settings.model_card_path
         self._model_card_body = card.read_bytes() if card.is_file() else None
         self.metrics.model_info.labels(
@@ -434,7 +206,7 @@ class ServingApp:
                     [(b"allow", allowed.encode())],
                 )
             if method == "POST":
-                self._check_headers(scope)
+                check_headers(scope, self.settings.max_body_bytes)
                 # Counted here rather than in a helper coroutine, whose extra await
                 # would run on every prediction.
                 slots = self.slots
@@ -447,7 +219,7 @@ class ServingApp:
                     slots.in_use -= 1
             else:
                 response = await handler(receive)
-        except InputError as error:
+        except RequestError as error:
             self.metrics.observe_refused(error.problems)
             response = json_response(error.body(), error.status)
         except HTTPError as error:
@@ -515,89 +287,13 @@ class ServingApp:
             [(b"retry-after", b"1"), (b"connection", b"close")],
         )
 
-    def _check_headers(self, scope: Scope) -> None:
-        content_type = b""
-        length = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                length = value
-        media_type = content_type.split(b";", 1)[0].strip().lower()
-        if media_type != JSON:
-            raise HTTPError(
-                415,
-                f"content-type = {content_type.decode('latin-1')!r}: the body "
-                "must be JSON, sent as application/json",
-            )
-        if length is not None and length.isdigit() and int(length) > self.settings.max_body_bytes:
-            raise HTTPError(
-                413,
-                f"content-length = {int(length)}: the body may hold at most "
-                f"{self.settings.max_body_bytes} bytes (TABML_MAX_BODY_BYTES)",
-            )
-
-    async def _read_body(self, receive: Receive) -> bytes:
-        limit = self.settings.max_body_bytes
-        chunks: list[bytes] = []
-        size = 0
-        deadlines = self.body_deadlines
-        task = asyncio.current_task()
-        if task is not None:
-            deadlines.watch(task)
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGoneError
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPError(
-                        413,
-                        f"body: more than {limit} bytes; the body may hold at most "
-                        f"{limit} bytes (TABML_MAX_BODY_BYTES)",
-                    )
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-        except asyncio.CancelledError:
-            if task is None or not deadlines.expired(task):
-                raise
-            task.uncancel()
-            # Connection: close makes uvicorn close the socket once the answer is sent:
-            # the rest of a late body must not start a request of its own.
-            raise HTTPError(
-                408,
-                f"body: {size} bytes arrived within {deadlines.timeout:g} s, not the whole "
-                "body; it must arrive within TABML_BODY_TIMEOUT_SECONDS of the request's "
-                "start",
-                [(b"connection", b"close")],
-            ) from None
-        finally:
-            if task is not None:
-                deadlines.unwatch(task)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    @staticmethod
-    def _parse_json(body: bytes) -> Any:
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as strict_error:
-            # orjson refuses NaN and Infinity (they are not JSON). Parse leniently once
-            # more so the row checks can name the feature that holds one.
-            try:
-                return json.loads(body)
-            except (ValueError, RecursionError):
-                raise InputError.one(400, "body", f"must be valid JSON ({strict_error})") from None
-
-    def _require_model(self) -> tuple[OnnxModel, RowDecoder]:
-        if self.model is None or self.decoder is None:
+    def _require_model(self) -> tuple[OnnxModel, RowDecoder, V2Decoder]:
+        if self.model is None or self.decoder is None or self.v2_decoder is None:
             raise HTTPError(503, "the model is not loaded yet")
-        return self.model, self.decoder
+        return self.model, self.decoder, self.v2_decoder
 
     def _model_named(self, name: str, version: str | None) -> OnnxModel:
-        model, _ = self._require_model()
+        model, _, _ = self._require_model()
         if name != model.name:
             raise HTTPError(404, f"model {name!r} not found; this server serves {model.name!r}")
         if version is not None and version != model.version:
@@ -611,47 +307,69 @@ class ServingApp:
     # --- handlers ----------------------------------------------------------------
 
     async def predict(self, receive: Receive) -> Response:
-        model, decoder = self._require_model()
-        body = await self._read_body(receive)
+        model, decoder, _ = self._require_model()
+        body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         plain = decoder.decode_plain_records(body)
         outside: Outside = None  # the plain path takes only values within their ranges
         if plain is not None:
             feed, _, single = plain
         else:
-            payload = self._parse_json(body)
+            payload = parse_json(body)
             feed, _, outside = decoder.decode_records(payload)
             single = isinstance(payload, dict)
-            self.metrics.observe_outside(outside)
-        prediction = model.predict(feed)
-        decoder.reject_non_finite(
-            feed, prediction.probabilities, 422, lambda row: "body" if single else f"[{row}]"
+        prediction = self._predict(
+            model,
+            decoder,
+            feed,
+            outside,
+            status=422,
+            locate_row=lambda row: "body" if single else f"[{row}]",
         )
-        self.metrics.observe_predictions(prediction.labels)
-        if self.prediction_log is not None:
-            self.prediction_log.record(
-                feed, prediction.labels, prediction.probabilities, outside=outside
-            )
         return json_response(records_response(model, prediction.labels, prediction.probabilities))
 
     async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
-        _, decoder = self._require_model()
-        payload = self._parse_json(await self._read_body(receive))
-        feed, _, outputs, outside = decoder.decode_v2(payload)
-        self.metrics.observe_outside(outside)
-        prediction = model.predict(feed)
-        decoder.reject_non_finite(
-            feed, prediction.probabilities, 400, lambda row: f"inputs[*].data[{row}]"
+        _, decoder, v2_decoder = self._require_model()
+        payload = parse_json(
+            await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         )
-        self.metrics.observe_predictions(prediction.labels)
-        if self.prediction_log is not None:
-            self.prediction_log.record(
-                feed, prediction.labels, prediction.probabilities, outside=outside
-            )
+        feed, _, outputs, outside = v2_decoder.decode(payload)
+        prediction = self._predict(
+            model,
+            decoder,
+            feed,
+            outside,
+            status=400,
+            locate_row=lambda row: f"inputs[*].data[{row}]",
+        )
         return json_response(
             v2_response(
                 model, prediction.labels, prediction.probabilities, outputs, payload.get("id")
             )
         )
+
+    def _predict(
+        self,
+        model: OnnxModel,
+        decoder: RowDecoder,
+        feed: Feed,
+        outside: Outside,
+        *,
+        status: int,
+        locate_row: Callable[[int], str],
+    ) -> Prediction:
+        """The one prediction path of /predict and V2 inference: count the values outside
+        their ranges, run the model, refuse rows whose probabilities are not finite (with
+        `status`, each row named by `locate_row`), count the predictions and log them."""
+        if outside is not None:
+            self.metrics.observe_outside(outside)
+        prediction = model.predict(feed)
+        decoder.reject_non_finite(feed, prediction.probabilities, status, locate_row)
+        self.metrics.observe_predictions(prediction.labels)
+        if self.prediction_log is not None:
+            self.prediction_log.record(
+                feed, prediction.labels, prediction.probabilities, outside=outside
+            )
+        return prediction
 
     async def health(self, receive: Receive) -> Response:
         return json_response({"status": "ok"})
@@ -690,30 +408,6 @@ class ServingApp:
 
     async def prometheus(self, receive: Receive) -> Response:
         return Response(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode())
-
-    @staticmethod
-    def _v2_model_metadata(model: OnnxModel) -> dict[str, Any]:
-        return {
-            "name": model.name,
-            "versions": [model.version],
-            "platform": "onnxruntime_onnx",
-            "inputs": [
-                {
-                    "name": feature.name,
-                    "datatype": "FP32" if feature.numeric else "BYTES",
-                    "shape": [-1, 1],
-                }
-                for feature in model.features
-            ],
-            "outputs": [
-                {"name": LABEL_OUTPUT, "datatype": "BYTES", "shape": [-1]},
-                {
-                    "name": PROBABILITIES_OUTPUT,
-                    "datatype": "FP32",
-                    "shape": [-1, len(model.classes)],
-                },
-            ],
-        }
 
 
 def create_app(settings: Settings | None = None) -> ServingApp:

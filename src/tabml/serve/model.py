@@ -1,7 +1,7 @@
 """The exported model: metadata.json read into typed objects and an onnxruntime session.
 
-Only the files the export stage writes are shared with training: nothing here
-imports scikit-learn, DVC or the pipeline's code.
+Only the files the export stage writes and the contract between them (`tabml.contract`)
+are shared with training: nothing here imports scikit-learn, DVC or the pipeline's code.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-LABEL_OUTPUT = "label"
-PROBABILITIES_OUTPUT = "probabilities"
-# The graph takes every numeric feature in one float tensor, [rows, numeric features], with
-# columns in metadata order (named again in the model's metadata under NUMERIC_COLUMNS_KEY),
-# and each categorical feature as a [rows, 1] string tensor of its own.
-NUMERIC_INPUT = "numeric_features"
-NUMERIC_COLUMNS_KEY = "numeric_feature_columns"
+from tabml.contract import (
+    LABEL_OUTPUT,
+    NUMERIC_COLUMNS_KEY,
+    NUMERIC_INPUT,
+    PROBABILITIES_OUTPUT,
+    decode_numeric_columns,
+)
 
 
 class ModelLoadError(RuntimeError):
@@ -176,10 +176,7 @@ def _check_signature(session: ort.InferenceSession, metadata: Metadata, path: Pa
         )
     if numeric:
         stored = session.get_modelmeta().custom_metadata_map.get(NUMERIC_COLUMNS_KEY)
-        try:
-            columns = json.loads(stored) if stored is not None else None
-        except ValueError:
-            columns = None
+        columns = decode_numeric_columns(stored)
         if columns != numeric:
             raise ModelLoadError(
                 f"{path}: the columns of graph input '{NUMERIC_INPUT}' are {columns}, but "
@@ -191,9 +188,17 @@ def _check_signature(session: ort.InferenceSession, metadata: Metadata, path: Pa
                 f"{path}: graph input '{NUMERIC_INPUT}' has {width} columns, but metadata.json "
                 f"lists {len(numeric)} numeric features"
             )
-    outputs = {item.name for item in session.get_outputs()}
-    if not {LABEL_OUTPUT, PROBABILITIES_OUTPUT} <= outputs:
+    outputs = {item.name: item for item in session.get_outputs()}
+    if not {LABEL_OUTPUT, PROBABILITIES_OUTPUT} <= outputs.keys():
         raise ModelLoadError(
             f"{path}: graph outputs {sorted(outputs)} lack "
             f"'{LABEL_OUTPUT}' and '{PROBABILITIES_OUTPUT}'"
+        )
+    probabilities = outputs[PROBABILITIES_OUTPUT].shape
+    width = probabilities[-1] if probabilities else None
+    classes = metadata.target.classes
+    if isinstance(width, int) and width != len(classes):
+        raise ModelLoadError(
+            f"{path}: '{PROBABILITIES_OUTPUT}' has {width} columns but "
+            f"metadata.json lists {len(classes)} classes"
         )

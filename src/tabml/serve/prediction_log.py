@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from tabml.serve.model import NUMERIC_INPUT
+from tabml.contract import NUMERIC_INPUT
 
 # The value of TABML_PREDICTION_LOG that means standard output.
 STDOUT = "-"

@@ -36,12 +36,16 @@ from sklearn.pipeline import Pipeline
 
 from tabml import DISTRIBUTION
 from tabml.config import DataSchema, ExportParams, Params
+from tabml.contract import (
+    LABEL_OUTPUT,
+    NUMERIC_COLUMNS_KEY,
+    NUMERIC_INPUT,
+    PROBABILITIES_OUTPUT,
+    encode_numeric_columns,
+)
 from tabml.errors import PipelineError
-from tabml.serve.model import LABEL_OUTPUT, NUMERIC_COLUMNS_KEY, NUMERIC_INPUT, PROBABILITIES_OUTPUT
 from tabml.stages.train import model_input
 
-PROBABILITIES = PROBABILITIES_OUTPUT
-LABEL = LABEL_OUTPUT
 # Installed distributions whose versions metadata.json records, by distribution name:
 # this project's own is DISTRIBUTION, which need not be its import name.
 RECORDED_DISTRIBUTIONS = (DISTRIBUTION, "scikit-learn", "skl2onnx", "onnx", "onnxruntime")
@@ -86,7 +90,7 @@ def to_onnx(model: Pipeline, schema: DataSchema, params: ExportParams) -> bytes:
     del onnx_model.opset_import[:]
     onnx_model.opset_import.extend(opsets)
     outputs = [output.name for output in onnx_model.graph.output]
-    rename = dict(zip(outputs, [LABEL, PROBABILITIES], strict=True))
+    rename = dict(zip(outputs, [LABEL_OUTPUT, PROBABILITIES_OUTPUT], strict=True))
     for node in onnx_model.graph.node:
         node.output[:] = [rename.get(name, name) for name in node.output]
     for output in onnx_model.graph.output:
@@ -128,7 +132,7 @@ def pack_numeric_inputs(model: onnx.ModelProto, names: list[str]) -> None:
         if opset >= 18:
             split.attribute.append(onnx.helper.make_attribute("num_outputs", len(names)))
         graph.node.insert(0, split)
-    onnx.helper.set_model_props(model, {NUMERIC_COLUMNS_KEY: json.dumps(names)})
+    onnx.helper.set_model_props(model, {NUMERIC_COLUMNS_KEY: encode_numeric_columns(names)})
 
 
 def onnx_inputs(frame: pd.DataFrame, schema: DataSchema) -> dict[str, NDArray[Any]]:
@@ -148,7 +152,7 @@ def onnx_predict(
     onnx_bytes: bytes, frame: pd.DataFrame, schema: DataSchema
 ) -> tuple[NDArray[Any], NDArray[np.float32]]:
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    labels, proba = session.run([LABEL, PROBABILITIES], onnx_inputs(frame, schema))
+    labels, proba = session.run([LABEL_OUTPUT, PROBABILITIES_OUTPUT], onnx_inputs(frame, schema))
     return np.asarray(labels), np.asarray(proba)
 
 
@@ -199,7 +203,7 @@ def build_metadata(
             "file": "model.onnx",
             "estimator": params.train.estimator,
             "hyperparameters": params.train.hyperparameters(),
-            "outputs": {"label": LABEL, "probabilities": PROBABILITIES},
+            "outputs": {"label": LABEL_OUTPUT, "probabilities": PROBABILITIES_OUTPUT},
             "opset": params.export.target_opset,
         },
         "data": {"version": data_version, "rows": data_rows},

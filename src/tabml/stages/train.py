@@ -18,11 +18,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from tabml.config import DataSchema, TrainParams
+from tabml.contract import MISSING_CATEGORY
 from tabml.errors import InputError
-
-# Categorical gaps are empty strings, not NaN, in what the model sees: the ONNX
-# converter only imputes string columns whose missing marker is itself a string.
-MISSING_CATEGORY = ""
 
 # Linear models need scaled inputs; tree ensembles split on raw values, and scaling
 # them would only add float32/float64 rounding between scikit-learn and ONNX.
