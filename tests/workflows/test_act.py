@@ -496,6 +496,29 @@ def test_train_on_a_docs_only_pull_request_finishes_with_nothing_to_train(
         secrets={"GITHUB_TOKEN": "ghs_test"},
     )
     assert_nothing_trained(run)
+    assert 'runs-on: "ubuntu-latest" from the default (TRAIN_RUNS_ON unset)' in run.output
+
+
+def test_train_names_a_runner_setting_that_is_not_json(tmp_path: Path) -> None:
+    """vars.TRAIN_RUNS_ON=gpu-runner (a label without its JSON quotes): the decision job
+    fails naming the variable, its value and the rule, and nothing is trained."""
+    project = docs_change(tmp_path)
+    run = run_act(
+        project,
+        "train.yml",
+        "pull_request",
+        pr_event(6, REPOSITORY, "docs"),
+        tmp_path / "act",
+        secrets={"GITHUB_TOKEN": "ghs_test"},
+        variables={"TRAIN_RUNS_ON": "gpu-runner"},
+    )
+    assert run.returncode != 0, run.explain()
+    assert run.step_failed("Where training runs (vars.TRAIN_RUNS_ON)"), run.explain()
+    assert "repository variable TRAIN_RUNS_ON is 'gpu-runner': not JSON" in run.output
+    assert "(a single label must be quoted)" in run.output
+    assert not run.step_ran("Does this change shape the model")
+    for step in TRAINING_STEPS:
+        assert not run.step_ran(step), f"{step!r} ran\n{run.explain()}"
 
 
 def test_train_in_a_merge_queue_compares_the_group_with_its_base(tmp_path: Path) -> None:
