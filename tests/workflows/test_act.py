@@ -783,6 +783,7 @@ def assert_released_once(
             "subject-name": IMAGE,
             "subject-digest": push["digest"],
             "push-to-registry": "true",
+            "create-storage-record": "false",
         }
     [retag] = run.calls("retag")
     assert retag == {"kind": "retag", "ref": f"{IMAGE}:latest", "digest": push["digest"]}

@@ -309,7 +309,7 @@ def scan() -> None:
 
 
 def attest() -> None:
-    given = inputs("subject-name", "subject-digest", "push-to-registry")
+    given = inputs("subject-name", "subject-digest", "push-to-registry", "create-storage-record")
     if not given["subject-name"] or not given["subject-digest"].startswith("sha256:"):
         sys.exit(f"stand-in attest-build-provenance: bad subject {given}")
     record("attest", inputs=given)
