@@ -40,6 +40,9 @@ STANDIN_FOR = {
     "docker/build-push-action": "build-push-action",
     "aws-actions/configure-aws-credentials": "configure-aws-credentials",
     "actions/create-github-app-token": "create-github-app-token",
+    "anchore/scan-action": "scan-action",
+    "actions/attest-build-provenance": "attest-build-provenance",
+    "sigstore/cosign-installer": "cosign-installer",
 }
 ACT_TIMEOUT = 900
 # The repository act reports as github.repository (from the origin URL).

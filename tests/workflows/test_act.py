@@ -13,9 +13,12 @@
   train job skipped; when the decision job fails, the train job fails rather than be
   skipped; a manual run with a `base` that names no commit stops, naming the input.
 - release.yml on a merge to main: restores the model (dvc repro --pull), builds the real
-  image once (podman behind a `docker` command), smoke-tests it, pushes that image to a
-  stand-in registry, tags the model version in git, publishes a release with the metrics
-  and the digest, and points latest at it; run again, it changes nothing; after a run
+  image (podman behind a `docker` command), smoke-tests and scans it, pushes it (with
+  SBOM and provenance asked of build-push) to a stand-in registry, attests and signs the
+  pushed digest, tags the model version in git, publishes a release with the metrics
+  and the digest, and points latest at it; a scan finding fails the run only when
+  vars.VULN_FAIL_ON says so, and a value it does not know stops the run before anything
+  is built; run again, it changes nothing; after a run
   interrupted before the GitHub release, the next run completes it without rebuilding;
   a merged model that the remote lacks (a fork's) is trained, pushed and shipped; a run
   from another branch or for a commit that is no longer the tip releases nothing.
@@ -493,6 +496,29 @@ def test_train_on_a_docs_only_pull_request_finishes_with_nothing_to_train(
         secrets={"GITHUB_TOKEN": "ghs_test"},
     )
     assert_nothing_trained(run)
+    assert 'runs-on: "ubuntu-latest" from the default (TRAIN_RUNS_ON unset)' in run.output
+
+
+def test_train_names_a_runner_setting_that_is_not_json(tmp_path: Path) -> None:
+    """vars.TRAIN_RUNS_ON=gpu-runner (a label without its JSON quotes): the decision job
+    fails naming the variable, its value and the rule, and nothing is trained."""
+    project = docs_change(tmp_path)
+    run = run_act(
+        project,
+        "train.yml",
+        "pull_request",
+        pr_event(6, REPOSITORY, "docs"),
+        tmp_path / "act",
+        secrets={"GITHUB_TOKEN": "ghs_test"},
+        variables={"TRAIN_RUNS_ON": "gpu-runner"},
+    )
+    assert run.returncode != 0, run.explain()
+    assert run.step_failed("Where training runs (vars.TRAIN_RUNS_ON)"), run.explain()
+    assert "repository variable TRAIN_RUNS_ON is 'gpu-runner': not JSON" in run.output
+    assert "(a single label must be quoted)" in run.output
+    assert not run.step_ran("Does this change shape the model")
+    for step in TRAINING_STEPS:
+        assert not run.step_ran(step), f"{step!r} ran\n{run.explain()}"
 
 
 def test_train_in_a_merge_queue_compares_the_group_with_its_base(tmp_path: Path) -> None:
@@ -649,6 +675,8 @@ def run_smoke_tested(
     event_name: str,
     event: dict[str, Any],
     work: Path,
+    *,
+    env: dict[str, str] | None = None,
     **options: Any,
 ) -> ActRun:
     """A workflow whose smoke test runs the image on SMOKE_PORT.
@@ -665,7 +693,7 @@ def run_smoke_tested(
             event_name,
             event,
             work / f"attempt-{attempt}",
-            env={"SMOKE_PORT": str(unused_port())},
+            env={**(env or {}), "SMOKE_PORT": str(unused_port())},
             **options,
         )
         if run.returncode == 0 or ADDRESS_IN_USE not in run.output:
@@ -674,19 +702,31 @@ def run_smoke_tested(
 
 
 def run_release(
-    project: Project, work: Path, docker_on_path: Path, *, fail_create: bool = False
+    project: Project,
+    work: Path,
+    docker_on_path: Path,
+    *,
+    fail_create: bool = False,
+    scan_finding: str = "none",
+    variables: dict[str, str] | None = None,
+    private: bool = False,
 ) -> ActRun:
-    """release.yml on a push to main, with the registry and GitHub releases of this test."""
+    """release.yml on a push to main, with the registry and GitHub releases of this test;
+    the scanner reports one finding of severity `scan_finding` (or none)."""
     gh = gh_standin(work / "gh-bin", docker_on_path.parent / "github", fail_create=fail_create)
+    event = push_event()
+    event["repository"]["private"] = private
     try:
         return run_smoke_tested(
             project,
             "release.yml",
             "push",
-            push_event(),
+            event,
             work,
+            env={"STANDIN_SCAN_FINDING": scan_finding},
             secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
             path=[docker_on_path, gh],
+            variables=variables,
         )
     finally:
         # The images live in the serving tests' shared podman storage: remove ours.
@@ -696,33 +736,62 @@ def run_release(
             project.run(str(docker_on_path / "docker"), "rmi", "--force", ref, check=False)
 
 
-def assert_released_once(run: ActRun, project: Project, version: str) -> None:
-    """One build, smoke-tested, that same image pushed under `version`, then tag,
-    release (with the digest) and latest."""
+def assert_released_once(
+    run: ActRun, project: Project, version: str, *, attested: bool = True
+) -> None:
+    """A build, smoke-tested and scanned, that image pushed under `version` with an SBOM
+    and provenance, its digest attested (unless not `attested`), then tag, release (with
+    the digest) and latest."""
     assert run.returncode == 0, run.explain()
     assert_ran(
         run,
+        "Vulnerability policy (vars.VULN_FAIL_ON)",
         "Reproduce what the remote lacks (dvc repro --pull)",
         "Build the image",
         "Smoke test (ready, one prediction)",
+        "Scan the built image for vulnerabilities",
         "Push the tested image",
+        "The pushed digest",
         "Tag the model version (model@vX.Y.Z)",
         "Publish the GitHub release",
         "Point latest at this image",
     )
     assert "ready, and one prediction" in run.output
-    [build] = run.calls("build-push")
-    assert build["pushed"] is False and build["inputs"]["load"] == "true"
-    assert build["tags"] == [f"{IMAGE}:{version}"]
-    assert build["inputs"]["cache-from"] == ""
+    loaded, pushed = run.calls("build-push")
+    assert loaded["pushed"] is False and loaded["inputs"]["load"] == "true"
+    assert loaded["tags"] == [f"{IMAGE}:{version}"]
+    assert loaded["inputs"]["cache-from"] == ""
+    # Attestations go with the push; the loaded image cannot hold them.
+    assert (loaded["inputs"]["sbom"], loaded["inputs"]["provenance"]) == ("", "")
+    assert pushed["pushed"] is True and pushed["inputs"]["load"] == ""
+    assert (pushed["inputs"]["sbom"], pushed["inputs"]["provenance"]) == ("true", "mode=max")
+    assert pushed["tags"] == loaded["tags"]
+    assert pushed["inputs"]["build-args"] == loaded["inputs"]["build-args"]
     [push] = run.calls("push")
     assert push["ref"] == f"{IMAGE}:{version}"
+    # The scanned image is the one pushed (the stand-in registry's digest is the image id).
+    [scan] = run.calls("scan")
+    assert scan["inputs"]["image"] == f"{IMAGE}:{version}"
+    assert "sha256:" + scan["image_id"].removeprefix("sha256:") == push["digest"]
+    if not attested:
+        assert run.calls("attest") == []
+        assert not run.step_ran("Attest the pushed image's build provenance")
+    else:
+        assert_ran(run, "Attest the pushed image's build provenance")
+        [attest] = run.calls("attest")
+        assert attest["inputs"] == {
+            "subject-name": IMAGE,
+            "subject-digest": push["digest"],
+            "push-to-registry": "true",
+            "create-storage-record": "false",
+        }
     [retag] = run.calls("retag")
     assert retag == {"kind": "retag", "ref": f"{IMAGE}:latest", "digest": push["digest"]}
     [release] = [call for call in run.calls("gh") if call["args"][1] == "create"]
     assert release["args"][:3] == ["release", "create", f"model@{version}"]
-    assert f"{IMAGE}:{version}@{push['digest']}" in release["notes"]
-    labels = build["image_labels"]
+    [image_line] = [line for line in release["notes"].splitlines() if line.startswith("Image: ")]
+    assert image_line == f"Image: `{IMAGE}:{version}@{push['digest']}`"
+    labels = loaded["image_labels"]
     sha = project.git("rev-parse", "HEAD").strip()
     assert labels["org.opencontainers.image.revision"] == sha
     assert labels["org.opencontainers.image.version"] == version
@@ -752,14 +821,28 @@ def test_release_on_merge_to_main_and_again(
     the same release again (a re-run) finds everything done and changes nothing."""
     project = copy_project(champion, tmp_path / "project")
     own_origin(project, tmp_path / "origin.git")
-    run = run_release(project, tmp_path / "act-first", docker_on_path)
+    run = run_release(
+        project,
+        tmp_path / "act-first",
+        docker_on_path,
+        scan_finding="critical",
+        variables={"COSIGN_SIGN": "true"},
+    )
     assert_released_once(run, project, "v1.0.0")
+    # With vars.VULN_FAIL_ON unset, a finding is reported and fails nothing.
+    [scan] = run.calls("scan")
+    assert scan["inputs"]["fail-build"] == "false" and scan["failed"] is False
+    assert "CVE-0000-0001 (critical)" in run.output
+    [push] = run.calls("push")
+    assert [call["args"] for call in run.calls("cosign")] == [
+        ["sign", "--yes", f"{IMAGE}@{push['digest']}"]
+    ]
     metadata = json.loads((champion.path / "models" / "metadata.json").read_text())
     model_md5, data_md5 = metadata["model"]["version"], metadata["data"]["version"]
     assert model_md5 == champion.lock_md5("models/model.onnx")
     # Everything was in the remote: nothing ran again.
     assert "Running stage 'train'" not in run.output
-    [build] = run.calls("build-push")
+    build = run.calls("build-push")[0]
     labels = build["image_labels"]
     assert labels["io.tabml.model.version"] == model_md5
     assert labels["io.tabml.data.version"] == data_md5
@@ -792,6 +875,7 @@ def test_release_on_merge_to_main_and_again(
     assert run.returncode == 0, run.explain()
     assert "nothing to do: already released" in run.output, run.explain()
     assert run.calls("build-push") == [] and run.calls("push") == []
+    assert run.calls("scan") == [] and run.calls("attest") == [] and run.calls("cosign") == []
     assert run.calls("retag") == []
     assert [call["args"][:2] for call in run.calls("gh")] == [["release", "view"]]
     for step in (
@@ -836,7 +920,9 @@ def test_release_reproduces_a_model_the_remote_lacks(
     champion: Project, s3: S3Server, tmp_path: Path, docker_on_path: Path
 ) -> None:
     """A fork's pull request trained a model and pushed nothing; after the merge, main's
-    dvc.lock names a model the remote lacks: release trains it, pushes it and ships it."""
+    dvc.lock names a model the remote lacks: release trains it, pushes it and ships it.
+    The repository is private, without vars.ATTEST_PROVENANCE: nothing is attested
+    (attestations there need GitHub Enterprise Cloud), and nothing is signed."""
     fork = pull_request(champion, tmp_path / "fork", "fork-c", FORK_C)
     project = copy_project(champion, tmp_path / "project")
     # The merge brings the fork's commits; its DVC cache stays behind with the fork.
@@ -846,12 +932,66 @@ def test_release_reproduces_a_model_the_remote_lacks(
     assert model_md5 != champion.lock_md5("models/model.onnx")
     assert not remote_has(s3, model_md5)
 
-    run = run_release(project, tmp_path / "act", docker_on_path)
+    run = run_release(project, tmp_path / "act", docker_on_path, private=True)
     assert "Running stage 'train'" in run.output, run.explain()
-    assert_released_once(run, project, "v1.0.0")
+    assert_released_once(run, project, "v1.0.0", attested=False)
     assert remote_has(s3, model_md5), "the reproduced model was pushed to the remote"
-    [build] = run.calls("build-push")
-    assert build["image_labels"]["io.tabml.model.version"] == model_md5
+    for build in run.calls("build-push"):
+        assert build["image_labels"]["io.tabml.model.version"] == model_md5
+    assert run.calls("cosign") == [], "signing is off unless vars.COSIGN_SIGN is 'true'"
+
+
+def test_release_stops_at_a_finding_the_policy_fails_on(
+    champion: Project, tmp_path: Path, docker_on_path: Path
+) -> None:
+    """vars.VULN_FAIL_ON=high and a high finding: the scan fails the run after the smoke
+    test, and nothing is pushed, attested, tagged or released."""
+    project = copy_project(champion, tmp_path / "project")
+    own_origin(project, tmp_path / "origin.git")
+    run = run_release(
+        project,
+        tmp_path / "act",
+        docker_on_path,
+        scan_finding="high",
+        variables={"VULN_FAIL_ON": "high", "COSIGN_SIGN": "true"},
+    )
+    assert run.returncode != 0
+    assert run.step_failed("Scan the built image for vulnerabilities"), run.explain()
+    [scan] = run.calls("scan")
+    assert scan["inputs"]["fail-build"] == "true"
+    assert scan["inputs"]["severity-cutoff"] == "high"
+    assert scan["inputs"]["image"] == f"{IMAGE}:v1.0.0" and scan["failed"] is True
+    assert [build["pushed"] for build in run.calls("build-push")] == [False]
+    assert run.calls("push") == [] and run.calls("attest") == [] and run.calls("cosign") == []
+    assert not run.step_ran("Tag the model version (model@vX.Y.Z)")
+    assert registry_tags(docker_on_path) == {}
+    assert origin_tags(project) == []
+
+
+def test_release_stops_at_a_vulnerability_policy_it_does_not_know(
+    champion: Project, tmp_path: Path
+) -> None:
+    """vars.VULN_FAIL_ON=medium is not a policy: the run stops first thing, naming the
+    variable, its value and the values it takes, before anything is built."""
+    project = copy_project(champion, tmp_path / "project")
+    own_origin(project, tmp_path / "origin.git")
+    run = run_act(
+        project,
+        "release.yml",
+        "push",
+        push_event(),
+        tmp_path / "act",
+        secrets={**S3_SECRETS, "GITHUB_TOKEN": "ghs_test"},
+        variables={"VULN_FAIL_ON": "medium"},
+    )
+    assert run.returncode != 0
+    assert run.step_failed("Vulnerability policy (vars.VULN_FAIL_ON)"), run.explain()
+    assert (
+        "repository variable VULN_FAIL_ON is 'medium'; it must be one of critical, high, none"
+        in run.output
+    )
+    assert not run.step_ran("Check the DVC remote")
+    assert run.calls("build-push") == []
 
 
 def test_release_ships_only_the_tip_of_the_default_branch(
@@ -876,7 +1016,7 @@ def test_release_ships_only_the_tip_of_the_default_branch(
 
     project.git("checkout", "-q", "main")
     older = project.git("rev-parse", "HEAD").strip()
-    (project.path / "docs").mkdir()
+    (project.path / "docs").mkdir(exist_ok=True)
     (project.path / "docs" / "notes.md").write_text("Docs only.\n")
     project.git("add", "docs")
     project.git("commit", "-q", "-m", "Docs only")

@@ -155,12 +155,22 @@ def test_write_permissions_are_where_they_are_needed() -> None:
     }
     assert train["changes"]["permissions"] == {"contents": "read"}
     release = load_workflow("release.yml")["jobs"]
+    # The job that pushes the image attests and signs it: an OIDC token (the attestation's
+    # and the keyless signature's identity, and the AWS role) and the attestations API.
     assert release["release"]["permissions"] == {
         "contents": "write",
         "packages": "write",
         "id-token": "write",
+        "attestations": "write",
     }
     assert release["current"]["permissions"] == {"contents": "read"}
+    attesting = {
+        (path.name, name)
+        for path in WORKFLOW_FILES
+        for name, job in load_workflow(path.name)["jobs"].items()
+        if "attestations" in job["permissions"]
+    }
+    assert attesting == {("release.yml", "release")}
     image = load_workflow("image.yml")["jobs"]["image"]["permissions"]
     assert image == {"contents": "read", "id-token": "write"}
     for job in load_workflow("ci.yml")["jobs"].values():

@@ -159,12 +159,18 @@ def test_image_build_args_are_the_release_facts(repo: Path) -> None:
     }
     workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/release.yml").read_text())
     builds = [
-        step["with"]["build-args"]
+        step["with"]
         for step in workflow["jobs"]["release"]["steps"]
         if str(step.get("uses", "")).startswith("docker/build-push-action@")
     ]
-    assert len(builds) == 1, "one build: the smoke-tested image is the pushed image"
-    for block in builds:
+    # The build that is smoke-tested and scanned (loaded) and the build that is pushed
+    # (from the same builder's cache) are given the same image inputs.
+    loaded, pushed = builds
+    assert (loaded["load"], loaded["push"], pushed["push"]) == (True, False, True)
+    assert "load" not in pushed and not {"sbom", "provenance"} & loaded.keys()
+    for key in ("context", "tags", "build-args"):
+        assert loaded[key] == pushed[key], key
+    for block in (build["build-args"] for build in builds):
         given = dict(line.strip().split("=", 1) for line in block.splitlines() if line.strip())
         for arg, fact in load_script("release_info").BUILD_ARGS.items():
             assert given[arg] == "${{ steps.facts.outputs." + fact + " }}"

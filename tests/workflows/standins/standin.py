@@ -11,8 +11,15 @@ was asked to do as one JSON line in $STANDIN_RECORD/calls.jsonl, for the tests t
   configure-aws-credentials  export the keys in the JSON file $STANDIN_AWS_ROLE_KEYS to
                              $GITHUB_ENV, as the real action exports an assumed role's
                              session (no step of the workflow sees them otherwise)
-  build-push                 really build with `docker build` (podman here); a push is
-                             recorded with the built image's labels instead of sent
+  build-push                 really build with `docker build` (podman here); with push,
+                             `docker push` each tag (the stand-in registry below) and
+                             output the digest; records the inputs (sbom, provenance...)
+  scan-action                check that the image to scan is a local image, and report
+                             the finding $STANDIN_SCAN_FINDING names (a severity, or none)
+                             under the real action's rule: fail-build (default true)
+                             fails on a finding at or above severity-cutoff (default medium)
+  attest-build-provenance    refuse a subject without a name or a sha256 digest; record it
+  cosign-installer           put a `cosign` command on PATH that records its arguments
   gh                         `gh release view/create/edit` against releases kept in
                              $STANDIN_GITHUB/releases.json; each call is recorded, and
                              $STANDIN_GH_FAIL=create makes `release create` fail (an
@@ -224,7 +231,17 @@ def configure_aws_credentials() -> None:
 
 
 def build_push() -> None:
-    given = inputs("context", "tags", "labels", "build-args", "load", "push", "cache-from")
+    given = inputs(
+        "context",
+        "tags",
+        "labels",
+        "build-args",
+        "load",
+        "push",
+        "cache-from",
+        "sbom",
+        "provenance",
+    )
     tags = lines(given["tags"])
     labels = [line.strip() for line in given["labels"].splitlines() if line.strip()]
     build_args = [line.strip() for line in given["build-args"].splitlines() if line.strip()]
@@ -253,6 +270,58 @@ def build_push() -> None:
         pushed=given["push"] == "true",
         image_labels=inspected["Config"]["Labels"],
     )
+    if given["push"] == "true":
+        digest = ""
+        for tag in tags:
+            # `docker push` is the stand-in registry's (see `registry`), which prints it.
+            pushed = subprocess.run(
+                [require("docker"), "push", tag], capture_output=True, text=True, check=True
+            ).stdout
+            digest = pushed.split("digest: ", 1)[1].split()[0]
+        set_output("digest", digest)
+
+
+SEVERITIES = ["negligible", "low", "medium", "high", "critical"]
+
+
+def scan() -> None:
+    given = inputs("image", "fail-build", "severity-cutoff", "output-format")
+    image_id = subprocess.run(
+        [require("docker"), "image", "inspect", "--format", "{{.Id}}", given["image"]],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if not image_id:
+        sys.exit(f"stand-in scan-action: no local image {given['image']!r}")
+    finding = os.environ.get("STANDIN_SCAN_FINDING", "none")
+    cutoff = given["severity-cutoff"] or "medium"
+    failed = (
+        (given["fail-build"] or "true") == "true"
+        and finding in SEVERITIES
+        and SEVERITIES.index(finding) >= SEVERITIES.index(cutoff)
+    )
+    record("scan", inputs=given, image_id=image_id, finding=finding, failed=failed)
+    if finding in SEVERITIES:
+        print(f"stand-in scan-action: CVE-0000-0001 ({finding}) in {given['image']}")
+    if failed:
+        sys.exit(f"stand-in scan-action: a {finding} finding, at or above {cutoff}")
+
+
+def attest() -> None:
+    given = inputs("subject-name", "subject-digest", "push-to-registry", "create-storage-record")
+    if not given["subject-name"] or not given["subject-digest"].startswith("sha256:"):
+        sys.exit(f"stand-in attest-build-provenance: bad subject {given}")
+    record("attest", inputs=given)
+
+
+def cosign_installer() -> None:
+    command_shim("cosign")
+    record("cosign-installer", inputs=inputs("cosign-release"))
+
+
+def cosign(args: list[str]) -> None:
+    record("cosign", args=args)
 
 
 def app_token() -> None:
@@ -283,12 +352,17 @@ HANDLERS = {
     "build-push": build_push,
     "configure-aws-credentials": configure_aws_credentials,
     "create-github-app-token": app_token,
+    "scan": scan,
+    "attest": attest,
+    "cosign-installer": cosign_installer,
 }
 
 if __name__ == "__main__":
     kind, rest = sys.argv[1], sys.argv[2:]
     if kind == "cml":
         cml(rest)
+    elif kind == "cosign":
+        cosign(rest)
     elif kind == "gh":
         gh(rest)
     elif kind == "registry":
