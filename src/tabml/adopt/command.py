@@ -11,25 +11,24 @@ import argparse
 import filecmp
 import importlib.metadata
 import importlib.util
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from tabml.adopt import FIELDS
+from tabml.adopt import FIELDS, tools
 from tabml.adopt import data as data_file
 from tabml.adopt.names import Names, check_package_name, check_project_name, python_identifiers
 from tabml.adopt.params_edit import ParamsEditError, Setting, current_values, set_params
 from tabml.adopt.rename import RenamePlan, drop_project_from_lock, mentions, plan_rename
+from tabml.adopt.tools import StepError
 from tabml.config import load_schema, parse_params
 from tabml.errors import InputError, PipelineError
 from tabml.schema_infer import infer_schema
@@ -38,14 +37,9 @@ REMOTE_NAME = "storage"
 # The template's own remote is a local folder under this path; init replaces it.
 EXAMPLE_REMOTE_PREFIX = "~/.dvc-remotes/"
 EXTERNAL_DATA = "data/external"
-COMMAND_TIMEOUT = 3600
 SENSITIVE_ATTRIBUTE_COMMENT = (
     "A column whose groups the fairness section compares (e.g. an age band); null skips it.",
 )
-
-
-class StepError(PipelineError):
-    """A step after the checks failed; the work tree was restored."""
 
 
 @dataclass(frozen=True)
@@ -80,41 +74,6 @@ class InitPlan:
     notes: list[str] = field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- running
-
-
-def _environment() -> dict[str, str]:
-    # The project's own environment (.venv), not whichever one launched this command.
-    env = dict(os.environ)
-    env.pop("VIRTUAL_ENV", None)
-    return env
-
-
-def _run(args: Sequence[str], root: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        list(args),
-        cwd=root,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        output = (result.stderr.strip() or result.stdout.strip()).splitlines()[-15:]
-        raise StepError(f"`{' '.join(args)}` exited {result.returncode}:\n  " + "\n  ".join(output))
-    return result
-
-
-def _uv() -> str:
-    found = os.environ.get("UV") or shutil.which("uv")
-    if not found:
-        raise InputError(
-            "uv: not found on PATH; run `make init ARGS=...`, which installs it into .tools/"
-        )
-    return found
-
-
 # --------------------------------------------------------------------------- inputs
 
 
@@ -147,11 +106,11 @@ def gather(args: argparse.Namespace, ask: Callable[[str], str] = input) -> InitR
 
 
 def _check_git(root: Path) -> None:
-    top = _run(["git", "rev-parse", "--show-toplevel"], root, check=False)
+    top = tools.run(["git", "rev-parse", "--show-toplevel"], root, check=False)
     if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root.resolve():
         raise InputError(f"{root}: must be the top folder of a git work tree (run init there)")
     # --no-optional-locks: a refusal must leave even .git/index untouched.
-    status = _run(
+    status = tools.run(
         ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"], root
     ).stdout
     changed = [line[3:] for line in status.splitlines() if line.strip()]
@@ -162,7 +121,7 @@ def _check_git(root: Path) -> None:
             "must be clean, so that init's changes are one reviewable commit "
             "(commit or stash them first)"
         )
-    if _run(["git", "var", "GIT_COMMITTER_IDENT"], root, check=False).returncode != 0:
+    if tools.run(["git", "var", "GIT_COMMITTER_IDENT"], root, check=False).returncode != 0:
         raise InputError(
             "git identity: not set; init commits its result "
             "(git config user.name ...; git config user.email ...)"
@@ -176,11 +135,6 @@ def _current_names(root: Path) -> Names:
     if match is None:
         raise InputError(f"pyproject.toml: expected one wheel package src/<name>, got {packages}")
     return Names(project=str(pyproject["project"]["name"]), package=match.group(1))
-
-
-def _tracked(root: Path) -> list[str]:
-    listed = _run(["git", "ls-files", "-z"], root).stdout.split("\0")
-    return [path for path in listed if path and (root / path).is_file()]
 
 
 def _read_texts(root: Path, paths: list[str], old: Names) -> dict[str, str]:
@@ -212,11 +166,6 @@ def _module_exists(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
-
-
-def _dvc_config(root: Path) -> dict[str, str]:
-    listed = _run([sys.executable, "-m", "dvc", "config", "--list", "--project"], root).stdout
-    return dict(line.split("=", 1) for line in listed.splitlines() if "=" in line)
 
 
 def _check_remote(url: str) -> None:
@@ -274,12 +223,12 @@ def _data_delimiter(source: Path, request: InitRequest, notes: list[str]) -> str
 def prepare(root: Path, request: InitRequest) -> InitPlan:
     """Every check, and the plan; writes nothing."""
     _check_git(root)
-    _uv()
+    tools.uv()
     old = _current_names(root)
     new = Names(project=request.project, package=request.package)
     lock_text = (root / "uv.lock").read_text(encoding="utf-8")
     check_project_name(new.project, _locked_dependencies(lock_text, old.slug))
-    tracked = _tracked(root)
+    tracked = tools.tracked_files(root)
     texts = _read_texts(root, tracked, old)
     identifiers = python_identifiers({p: t for p, t in texts.items() if p.endswith(".py")})
     installed = _installed_modules() - {old.package}
@@ -361,7 +310,7 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
     if edited_params is not None:
         parse_params(yaml.safe_load(edited_params))
 
-    config = _dvc_config(root)
+    config = tools.dvc_config(root)
     default = config.get("core.remote")
     set_remote = not (
         default == REMOTE_NAME and config.get(f"remote.{REMOTE_NAME}.url") == request.remote
@@ -398,16 +347,6 @@ def prepare(root: Path, request: InitRequest) -> InitPlan:
     )
 
 
-def _ruff() -> str:
-    found = Path(sys.executable).with_name("ruff")
-    if found.is_file():
-        return str(found)
-    on_path = shutil.which("ruff")
-    if on_path is None:
-        raise InputError("ruff: not found; `make setup` installs it (a dev dependency)")
-    return on_path
-
-
 def _format_renamed_python(
     root: Path, rename: RenamePlan, renamed: dict[str, str], new: Names
 ) -> None:
@@ -425,13 +364,13 @@ def _format_renamed_python(
         for path in [*every, "pyproject.toml"]:
             (work / path).parent.mkdir(parents=True, exist_ok=True)
             (work / path).write_text(renamed[path], encoding="utf-8")
-        ruff = _ruff()
+        ruff = tools.ruff()
         for command in (
             [ruff, "check", "--quiet", "--fix-only", "--select", "I", *python],
             [ruff, "format", "--quiet", *python],
         ):
-            _run(command, work)
-        too_long = _run(
+            tools.run(command, work)
+        too_long = tools.run(
             [ruff, "check", "--quiet", "--select", "E501", "--output-format", "concise", *python],
             work,
             check=False,
@@ -519,27 +458,21 @@ def _apply_rename(root: Path, plan: InitPlan) -> None:
             _remove_empty_dirs(root, candidate)
 
 
-def _lock(root: Path, uv: str) -> None:
-    # The cache usually holds every wheel already; go online only when it does not.
-    if _run([uv, "lock", "--offline"], root, check=False).returncode != 0:
-        _run([uv, "lock"], root)
-
-
 def _apply(root: Path, plan: InitPlan, created: list[Path]) -> list[str]:
-    uv = _uv()
+    uv = tools.uv()
     dvc = [uv, "run", "--locked", "dvc"]
     done: list[str] = []
     if plan.rename.empty:
         done.append(f"already initialised as {plan.new.package}; nothing to rename")
     else:
         _apply_rename(root, plan)
-        _lock(root, uv)
+        tools.lock(root, uv)
         done.append(
             f"renamed {plan.old.package} -> {plan.new.package} "
             f"(project {plan.new.project}): {len(plan.rename.contents)} file(s) edited, "
             f"{len(plan.rename.moves)} moved; uv.lock updated"
         )
-    _run([uv, "sync", "--locked"], root)
+    tools.run([uv, "sync", "--locked"], root)
 
     dest = root / plan.data_dest
     if plan.copy_data:
@@ -571,28 +504,30 @@ def _apply(root: Path, plan: InitPlan, created: list[Path]) -> list[str]:
         done.append("cleared the example's dvc.lock and pipeline outputs")
 
     if plan.untrack_data_from_git:
-        _run(["git", "rm", "-q", "--cached", plan.data_dest], root)
-    _run([*dvc, "add", plan.data_dest], root)
+        tools.run(["git", "rm", "-q", "--cached", plan.data_dest], root)
+    tools.run([*dvc, "add", plan.data_dest], root)
     if plan.set_remote:
-        _run([*dvc, "remote", "add", "--default", "--force", REMOTE_NAME, plan.remote_url], root)
+        tools.run(
+            [*dvc, "remote", "add", "--default", "--force", REMOTE_NAME, plan.remote_url], root
+        )
         if plan.drop_remote:
-            _run([*dvc, "remote", "remove", plan.drop_remote], root)
+            tools.run([*dvc, "remote", "remove", plan.drop_remote], root)
         done.append(f"DVC remote {REMOTE_NAME!r} ({plan.remote_url}) is the default")
     else:
         done.append(f"DVC remote {REMOTE_NAME!r} already set to {plan.remote_url}")
 
-    repro = _run([*dvc, "repro"], root)
+    repro = tools.run([*dvc, "repro"], root)
     ran = re.findall(r"Running stage '([^']+)'", repro.stdout)
     done.append(f"pipeline ran: {', '.join(ran)}" if ran else "pipeline up to date")
 
-    _run(["git", "add", "-A"], root)
-    if _run(["git", "status", "--porcelain"], root).stdout.strip():
+    tools.run(["git", "add", "-A"], root)
+    if tools.run(["git", "status", "--porcelain"], root).stdout.strip():
         message = (
             f"Initialise {plan.new.project} ({plan.new.package}) from the template "
             f"on {plan.data_dest}"
         )
-        _run(["git", "commit", "-q", "-m", message], root)
-        head = _run(["git", "rev-parse", "--short", "HEAD"], root).stdout.strip()
+        tools.run(["git", "commit", "-q", "-m", message], root)
+        head = tools.run(["git", "rev-parse", "--short", "HEAD"], root).stdout.strip()
         done.append(f"committed {head}: {message}")
     else:
         done.append("nothing to commit: the project was already initialised with these inputs")
@@ -601,17 +536,17 @@ def _apply(root: Path, plan: InitPlan, created: list[Path]) -> list[str]:
 
 def _restore(root: Path, plan: InitPlan, created: list[Path]) -> None:
     """Back to the commit init started from: the tree was clean, so nothing else is lost."""
-    _run(["git", "reset", "-q", "--hard", "HEAD"], root, check=False)
-    _run(["git", "clean", "-fdq"], root, check=False)
+    tools.run(["git", "reset", "-q", "--hard", "HEAD"], root, check=False)
+    tools.run(["git", "clean", "-fdq"], root, check=False)
     for path in created:
         path.unlink(missing_ok=True)
     if plan.old.package != plan.new.package:
         leftover = root / "src" / plan.new.package
         if leftover.is_dir():
             shutil.rmtree(leftover)
-    uv = os.environ.get("UV") or shutil.which("uv")
+    uv = tools.find_uv()
     if uv:
-        _run([uv, "sync", "--locked"], root, check=False)
+        tools.run([uv, "sync", "--locked"], root, check=False)
 
 
 def run(args: argparse.Namespace) -> str:
