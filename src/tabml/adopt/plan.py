@@ -27,7 +27,8 @@ from tabml.adopt.params_edit import ParamsEditError, Setting, current_values, se
 from tabml.adopt.rename import RenamePlan, drop_project_from_lock, mentions, plan_rename
 from tabml.config import Params, load_schema, parse_params
 from tabml.errors import InputError
-from tabml.schema_infer import infer_schema
+from tabml.schema_infer import infer_schema, schema_file_text
+from tabml.tables import read_table
 
 REMOTE_NAME = "storage"
 # The template's own remote is a local folder under this path; init replaces it.
@@ -224,7 +225,7 @@ def plan_data(root: Path, request: InitRequest, params: Params, tracked: list[st
     data/external/ under its own name, copied there unless it is already there."""
     source = request.data if request.data.is_absolute() else Path.cwd() / request.data
     delimiter, notes = _data_delimiter(source, request)
-    frame = data_file.read_table(source, delimiter)
+    frame = read_table(source, field="--data", delimiter=delimiter)
     data_file.check_target(
         frame,
         request.target,
@@ -276,12 +277,8 @@ def plan_schema(
         and (root / configured).is_file()
     )
     if not data_is_configured:
-        inferred = infer_schema(data.frame, target).model_dump(mode="json")
-        text = (
-            f"# Data schema inferred by `{command} init` from {data.dest}.\n"
-            "# Review it: tighten the ranges, list the labels you expect, set null "
-            "allowances.\n" + yaml.safe_dump(inferred, sort_keys=False)
-        )
+        inferred = infer_schema(data.frame, target)
+        text = schema_file_text(inferred, command=f"{command} init", source=data.dest)
         return SchemaPlan(path=_schema_path(root, data.source.stem), text=text)
     existing = load_schema(root / configured)
     if existing.target.name != target:
