@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace, Params], str]
 # The split stage's outputs by name, as dvc.yaml wires them; drift.reference names one.
 SPLIT_OUTPUTS = {"train": "data/split/train.parquet", "test": "data/split/test.parquet"}
-SCHEMA_HEADER = """\
-# Data schema inferred by `tabml infer-schema` from {source}.
-# Review it: tighten the ranges, list the labels you expect, set null allowances.
-"""
 
 
 def _ingest(args: argparse.Namespace, params: Params) -> str:
@@ -214,30 +210,20 @@ def _report(args: argparse.Namespace, params: Params) -> str:
 
 
 def _infer_schema(args: argparse.Namespace) -> str:
-    import pandas as pd
-    import yaml
+    from tabml.schema_infer import infer_schema, schema_file_text
+    from tabml.tables import read_table
 
-    from tabml.schema_infer import infer_schema
-
-    if not args.data.is_file():
-        raise InputError(f"--data {args.data}: no such file")
-    suffix = args.data.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise InputError(f"--data {args.data}: must be a .csv or .parquet file")
-    separator = DELIMITERS[args.delimiter]
-    frame = (
-        pd.read_csv(args.data, sep=separator) if suffix == ".csv" else pd.read_parquet(args.data)
-    )
+    frame = read_table(args.data, field="--data", delimiter=DELIMITERS[args.delimiter])
     if args.target not in frame.columns:
         raise InputError(
             f"--target {args.target!r}: no such column in {args.data}; "
             f"columns are {[str(c) for c in frame.columns]}"
         )
-    schema = infer_schema(frame, args.target).model_dump(mode="json")
-    text = SCHEMA_HEADER.format(source=args.data) + yaml.safe_dump(schema, sort_keys=False)
+    schema = infer_schema(frame, args.target)
+    text = schema_file_text(schema, command="tabml infer-schema", source=str(args.data))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    return f"wrote {args.out} ({len(schema['features'])} features, target {args.target!r})"
+    return f"wrote {args.out} ({len(schema.features)} features, target {args.target!r})"
 
 
 def _init(args: argparse.Namespace) -> str:

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import pandas as pd
+import yaml
 from pandas.api import types as ptypes
 
 from tabml.config import DataSchema, parse_schema
@@ -13,6 +14,11 @@ from tabml.config import DataSchema, parse_schema
 # Categorical columns with more distinct values than this are listed as allowed values
 # all the same; past it a person should ask whether the column is an identifier.
 MAX_CATEGORIES = 50
+# The top of a schema file written by init and by infer-schema; `command` wrote it.
+SCHEMA_FILE_HEADER = """\
+# Data schema inferred by `{command}` from {source}.
+# Review it: tighten the ranges, list the labels you expect, set null allowances.
+"""
 
 
 def _round_out(value: float, up: bool) -> float:
@@ -56,3 +62,10 @@ def infer_schema(frame: pd.DataFrame, target: str) -> DataSchema:
         {"target": {"name": target, "classes": classes}, "features": features},
         source="inferred schema",
     )
+
+
+def schema_file_text(schema: DataSchema, *, command: str, source: str) -> str:
+    """`schema` as a YAML file to review, under a header naming the command that
+    inferred it and the data (`source`) it was inferred from."""
+    body = yaml.safe_dump(schema.model_dump(mode="json"), sort_keys=False)
+    return SCHEMA_FILE_HEADER.format(command=command, source=source) + body

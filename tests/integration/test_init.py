@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tabml.adopt.command import InitRequest, prepare
 from tabml.adopt.data import parse_delimiter
 from tabml.adopt.names import Names
+from tabml.adopt.plan import InitRequest, prepare
 from tabml.config import parse_params
 from tests.serve.test_container import cache_dir as container_cache_dir
 from tests.tools import run_tool
@@ -236,15 +236,15 @@ def test_init_plans_a_tab_delimited_file_read_at_tabs(
         delimiter=parse_delimiter("tab"),
     )
     plan = prepare(template_copy.path, request)
-    assert plan.params_text is not None and plan.schema_text is not None
+    assert plan.params_text is not None and plan.schema.text is not None
     params = yaml.safe_load(plan.params_text)
     assert params["data"]["delimiter"] == "\t"
     assert '  delimiter: "\\t"' in plan.params_text
     parse_params(params)
-    schema = yaml.safe_load(plan.schema_text)
+    schema = yaml.safe_load(plan.schema.text)
     assert list(schema["features"]) == list(wine_frame().columns[:-1])
     assert schema["target"]["classes"] == ["cultivar_0", "cultivar_1", "cultivar_2"]
-    assert plan.notes == []  # named, not detected
+    assert plan.notes == ()  # named, not detected
 
 
 @pytest.mark.slow

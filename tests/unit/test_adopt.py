@@ -28,6 +28,7 @@ from tabml.adopt.rename import (
 )
 from tabml.config import parse_params
 from tabml.errors import InputError
+from tabml.tables import read_table
 
 # Made-up names, so that renaming this repository leaves these tests as they are.
 OLD = Names(project="Old.Project", package="old_pkg")
@@ -354,7 +355,7 @@ def test_an_edit_that_does_not_read_back_is_refused() -> None:
 # --------------------------------------------------------------------------- data
 
 
-def test_data_checks_name_the_flag_the_value_and_the_rule(tmp_path: Path) -> None:
+def test_data_checks_name_the_flag_the_value_and_the_rule() -> None:
     frame = pd.DataFrame({"x": range(10), "y": ["a", "b"] * 5})
     data_file.check_target(frame, "y", 5, "d.csv", min_rows_per_class=5)
     with pytest.raises(InputError, match=r"--target 'z': must be a column of d.csv; its columns"):
@@ -371,23 +372,6 @@ def test_data_checks_name_the_flag_the_value_and_the_rule(tmp_path: Path) -> Non
     ):
         data_file.check_target(rare, "y", 5, "d.csv", min_rows_per_class=5)
 
-    empty = tmp_path / "empty.csv"
-    empty.write_text("")
-    with pytest.raises(InputError, match=r"--data '.*empty.csv': must not be empty"):
-        data_file.read_table(empty)
-    header = tmp_path / "header.csv"
-    header.write_text("a,b\n")
-    with pytest.raises(InputError, match="must hold at least one data row"):
-        data_file.read_table(header)
-    with pytest.raises(InputError, match=r"--data '.*d.txt': must be a CSV \(.csv\) or Parquet"):
-        data_file.read_table(tmp_path / "d.txt")
-    with pytest.raises(InputError, match=r"--data '.*none.csv': no such file"):
-        data_file.read_table(tmp_path / "none.csv")
-    bad = tmp_path / "bad.parquet"
-    bad.write_text("not parquet")
-    with pytest.raises(InputError, match=r"must be a readable Parquet file"):
-        data_file.read_table(bad)
-
 
 @pytest.mark.parametrize(("delimiter", "name"), [(";", ";"), ("\t", "tab"), ("|", "|")])
 def test_a_csv_is_read_with_the_delimiter_its_header_shows(
@@ -397,11 +381,11 @@ def test_a_csv_is_read_with_the_delimiter_its_header_shows(
     path = tmp_path / "d.csv"
     frame.to_csv(path, index=False, sep=delimiter)
     assert data_file.detect_delimiter(path) == delimiter
-    pd.testing.assert_frame_equal(data_file.read_table(path, delimiter), frame)
+    pd.testing.assert_frame_equal(read_table(path, field="--data", delimiter=delimiter), frame)
     assert data_file.parse_delimiter(name) == delimiter
     assert data_file.delimiter_name(delimiter) == name
     # Read as commas, the file is one column: the message names the likely cause.
-    misread = data_file.read_table(path)
+    misread = read_table(path, field="--data")
     looks = "tab" if name == "tab" else repr(delimiter)
     with pytest.raises(InputError) as raised:
         data_file.check_target(misread, "species", 1, "d.csv", min_rows_per_class=2)
@@ -422,7 +406,7 @@ def test_a_comma_file_and_a_one_column_header_are_read_as_commas(tmp_path: Path)
     # A header that is simply missing the target gets no separator hint.
     with pytest.raises(InputError) as raised:
         data_file.check_target(
-            data_file.read_table(single), "label", 1, "single.csv", min_rows_per_class=2
+            read_table(single, field="--data"), "label", 1, "single.csv", min_rows_per_class=2
         )
     assert "delimited" not in str(raised.value)
 

@@ -100,23 +100,43 @@ def test_infer_schema_reads_a_csv_at_its_delimiter(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_infer_schema_refuses_a_target_the_file_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,a\n2,b\n")
+    out = tmp_path / "schema.yaml"
+    assert main(["infer-schema", "--data", str(data), "--target", "nope", "--out", str(out)]) == 2
+    assert "--target 'nope': no such column" in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("name", "content", "rule"),
     [
-        (["--data", "absent.csv", "--target", "y"], "--data absent.csv: no such file"),
-        (["--data", "{csv}", "--target", "nope"], "--target 'nope': no such column"),
-        (["--data", "{txt}", "--target", "y"], "must be a .csv or .parquet file"),
+        ("absent.csv", None, "no such file"),
+        ("d.txt", b"x,y\n1,a\n", "must be a CSV (.csv) or Parquet (.parquet) file"),
+        ("empty.csv", b"", "must not be empty (no header, no rows)"),
+        ("header.csv", b"x,y\n", "must hold at least one data row (it has a header only)"),
+        ("quote.csv", b'x,y\n1,"a\n', "must be a readable CSV file (Error tokenizing data."),
+        ("latin1.csv", "x,y\n1,\xe9t\xe9\n".encode("latin-1"), "must be a readable CSV file"),
+        ("fake.parquet", b"PAR1 not really", "must be a readable Parquet file"),
     ],
 )
-def test_infer_schema_refuses_bad_arguments(
-    tmp_path: Path, args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+def test_infer_schema_names_a_file_it_cannot_read_and_the_rule(
+    tmp_path: Path,
+    name: str,
+    content: bytes | None,
+    rule: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (tmp_path / "d.csv").write_text("x,y\n1,a\n2,b\n")
-    (tmp_path / "d.txt").write_text("x,y\n")
-    args = [a.format(csv=tmp_path / "d.csv", txt=tmp_path / "d.txt") for a in args]
+    data = tmp_path / name
+    if content is not None:
+        data.write_bytes(content)
     out = tmp_path / "schema.yaml"
-    assert main(["infer-schema", *args, "--out", str(out)]) == 2
-    assert expected in capsys.readouterr().err
+    assert main(["infer-schema", "--data", str(data), "--target", "y", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tabml infer-schema: error: --data {str(data)!r}: {rule}"), err
     assert not out.exists()
 
 

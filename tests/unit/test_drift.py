@@ -231,7 +231,7 @@ def test_an_unreadable_sample_file_is_named(
     with pytest.raises(InputError) as caught:
         read_sample(path, "diagnosis")
     message = str(caught.value)
-    assert message.startswith(f"--sample {path}: ")
+    assert message.startswith(f"--sample {str(path)!r}: ")
     assert expected in message
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from tabml.config import CategoricalFeature, NumericFeature, ValidateParams
-from tabml.schema_infer import infer_schema
+from tabml.config import CategoricalFeature, NumericFeature, ValidateParams, parse_schema
+from tabml.schema_infer import infer_schema, schema_file_text
 from tabml.stages.validate import validate_frame
 
 
@@ -38,3 +39,16 @@ def test_negative_ranges_and_null_allowance() -> None:
 def test_missing_target_is_named() -> None:
     with pytest.raises(KeyError, match="target column 'label' is not in the data"):
         infer_schema(pd.DataFrame({"x": [1.0]}), "label")
+
+
+def test_a_schema_file_names_what_inferred_it_from_what_and_loads_back(
+    tiny_frame: pd.DataFrame,
+) -> None:
+    schema = infer_schema(tiny_frame, "label")
+    text = schema_file_text(schema, command="wine init", source="data/external/d.csv")
+    assert text.startswith(
+        "# Data schema inferred by `wine init` from data/external/d.csv.\n"
+        "# Review it: tighten the ranges, list the labels you expect, set null allowances.\n"
+        "target:\n"
+    )
+    assert parse_schema(yaml.safe_load(text)) == schema

@@ -1,8 +1,9 @@
 """`tabml init`: turn a fresh copy of the template into the user's own project.
 
 The planning modules (names, rename, params_edit, data) are pure: they take file
-contents and return what to write. `command` gathers the inputs, checks everything
-before it touches a file, then applies the plan and runs the pipeline once.
+contents and return what to write. `plan` checks everything and composes their answers
+into one frozen plan before a file is touched; `command` gathers the inputs, applies
+the plan and runs the pipeline once; `tools` runs git, uv, ruff and dvc for both.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The user's data file: read it once, check it can train a classifier, describe it."""
+"""The user's data file: its delimiter, whether it can train a classifier, a first
+description of it (`tabml.tables` reads it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pandas as pd
 from tabml.config import DELIMITERS
 from tabml.errors import InputError
 
-SUFFIXES = (".csv", ".parquet")
 SLICE_COLUMNS = 2
 # Bytes of the file read to find its header line.
 HEADER_BYTES = 64 * 1024
@@ -48,35 +48,6 @@ def detect_delimiter(path: Path) -> str:
     counts = {value: header.count(value) for value in DELIMITERS.values()}
     best = max(counts, key=lambda value: counts[value])
     return best if counts[best] > counts[","] else ","
-
-
-def read_table(path: Path, delimiter: str = ",") -> pd.DataFrame:
-    """The file as a frame (a CSV split at `delimiter`); an InputError naming the file
-    and the rule otherwise."""
-    field = f"--data {str(path)!r}"
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise InputError(f"{field}: must be a CSV (.csv) or Parquet (.parquet) file")
-    if not path.exists():
-        raise InputError(f"{field}: no such file")
-    if not path.is_file():
-        raise InputError(f"{field}: must be a file, not a directory")
-    try:
-        with path.open("rb") as handle:
-            handle.read(1)
-    except OSError as error:
-        raise InputError(f"{field}: cannot be read ({error.strerror})") from None
-    try:
-        frame = pd.read_csv(path, sep=delimiter) if suffix == ".csv" else pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{field}: must not be empty (no header, no rows)") from None
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        kind = "CSV" if suffix == ".csv" else "Parquet"
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(f"{field}: must be a readable {kind} file ({first})") from None
-    if frame.empty:
-        raise InputError(f"{field}: must hold at least one data row (it has a header only)")
-    return frame
 
 
 def check_target(

@@ -18,6 +18,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tabml.errors import InputError
+from tabml.tables import SUFFIXES as TABLE_SUFFIXES
+from tabml.tables import check_file, read_table
+
+SAMPLE_FLAG = "--sample"
+LOGGED_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
 @dataclass(frozen=True)
@@ -60,28 +65,16 @@ def read_logged(path: Path) -> Sample:
     )
 
 
-def _read_table(path: Path, suffix: str) -> pd.DataFrame:
-    """A CSV or Parquet file as a frame; a file that is neither fails naming it. An empty
-    CSV is an empty frame, which the sample checks then report as having no rows."""
-    try:
-        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        kind = "CSV" if suffix == ".csv" else "Parquet"
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(f"--sample {path}: must be a readable {kind} file ({first})") from None
-
-
 def read_sample(path: Path, target: str) -> Sample:
     """The sample at `path`; a target column (CSV/Parquet) or "actual" (JSON) are labels."""
-    if not path.is_file():
-        raise InputError(f"--sample {path}: no such file")
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
+    if suffix in LOGGED_SUFFIXES:
+        check_file(path, SAMPLE_FLAG)
         return read_logged(path)
-    if suffix not in (".csv", ".parquet"):
-        raise InputError(f"--sample {path}: must be .jsonl (logged predictions), .csv or .parquet")
-    frame = _read_table(path, suffix)
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(
+            f"{SAMPLE_FLAG} {str(path)!r}: must be .jsonl (logged predictions), .csv or .parquet"
+        )
+    frame = read_table(path, field=SAMPLE_FLAG)
     labels = frame.pop(target).astype(str).to_numpy() if target in frame.columns else None
     return Sample(frame, None, labels)
