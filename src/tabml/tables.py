@@ -17,12 +17,12 @@ from tabml.errors import InputError
 SUFFIXES = (".csv", ".parquet")
 
 
-def check_file(path: Path, field: str) -> None:
+def check_file(path: Path, field: str, *, hint: str = "") -> None:
     """`path` names a file this process can read; an InputError naming `field` (the flag
-    it came from) and the path otherwise."""
+    it came from) and the path otherwise, with `hint` (what to do) after a missing one."""
     named = f"{field} {str(path)!r}"
     if not path.exists():
-        raise InputError(f"{named}: no such file")
+        raise InputError(f"{named}: no such file" + (f"; {hint}" if hint else ""))
     if not path.is_file():
         raise InputError(f"{named}: must be a file, not a directory")
     try:

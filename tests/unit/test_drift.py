@@ -220,6 +220,7 @@ def test_a_csv_or_parquet_sample_is_read_with_and_without_labels(
         ("sample.parquet", b"not parquet at all", "must be a readable Parquet file"),
         ("sample.csv", b'a,b\n1,"2\n', "must be a readable CSV file"),
         ("sample.csv", b"\xff\xfe\x00a,b\n\x80\x81,2\n", "must be a readable CSV file"),
+        ("log.jsonl", b'{"features": {}}\n\xff{"x"', "must be UTF-8 text (logged predictions)"),
     ],
 )
 def test_an_unreadable_sample_file_is_named(

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from tabml.cli import SPLIT_OUTPUTS, main
 from tabml.config import DataSchema, DriftParams, TrainParams
+from tabml.errors import InputError
 from tabml.monitor.check import DriftCheck, DriftDetectedError, check, run
 from tabml.monitor.sample import Sample
 from tabml.stages.train import fit
@@ -130,3 +131,27 @@ def test_drift_reads_the_split_that_drift_reference_names(
 
     assert main(arguments) == 0
     assert json.loads((tmp_path / "reports/drift.json").read_text())["reference_rows"] == 80
+
+
+@pytest.mark.parametrize("missing", ["reference_path", "model_path", "metrics_path"])
+def test_run_names_a_missing_pipeline_output_and_what_to_do(
+    tmp_path: Path,
+    tiny_frame: pd.DataFrame,
+    tiny_schema: DataSchema,
+    files: dict[str, Path],
+    missing: str,
+) -> None:
+    sample = tmp_path / "sample.csv"
+    tiny_frame.iloc[80:].to_csv(sample, index=False)
+    absent = tmp_path / "absent" / "file"
+    arguments = {**files, missing: absent, "schema": tiny_schema, "params": PARAMS}
+    flag = "--" + missing.removesuffix("_path")
+    json_out = tmp_path / "out/drift.json"
+
+    with pytest.raises(InputError) as raised:
+        run(sample_path=sample, json_out=json_out, html_out=tmp_path / "d.html", **arguments)
+    assert str(raised.value) == (
+        f"{flag} {str(absent)!r}: no such file; "
+        "run `dvc repro`, or `dvc pull` the pipeline's outputs, first"
+    )
+    assert not json_out.exists()

@@ -20,6 +20,9 @@ from tabml.config import DataSchema, DriftParams
 from tabml.errors import PipelineError
 from tabml.monitor.drift import DriftSummary, check_sample, compare, summary_json
 from tabml.monitor.sample import Sample
+from tabml.tables import check_file
+
+_PIPELINE_HINT = "run `dvc repro`, or `dvc pull` the pipeline's outputs, first"
 
 
 class DriftDetectedError(PipelineError):
@@ -90,9 +93,18 @@ def run(
     from tabml.monitor.html import render_html
     from tabml.monitor.sample import read_sample
 
+    sample = read_sample(sample_path, schema.target.name)
+    # The pipeline's outputs: a missing one means the pipeline has not run here (or its
+    # outputs were not pulled), which the message says rather than a traceback.
+    for flag, path in (
+        ("--reference", reference_path),
+        ("--model", model_path),
+        ("--metrics", metrics_path),
+    ):
+        check_file(path, flag, hint=_PIPELINE_HINT)
     outcome = check(
         pd.read_parquet(reference_path),
-        read_sample(sample_path, schema.target.name),
+        sample,
         schema,
         joblib.load(model_path),
         json.loads(metrics_path.read_text(encoding="utf-8")),

@@ -45,10 +45,20 @@ def _record(line: str, number: int, source: Path) -> dict[str, Any]:
     return record
 
 
+def _logged_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{SAMPLE_FLAG} {str(path)!r}: must be UTF-8 text (logged predictions); byte "
+            f"{error.start} is {error.object[error.start : error.start + 1]!r}"
+        ) from None
+
+
 def read_logged(path: Path) -> Sample:
     records = [
         _record(line, number, path)
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        for number, line in enumerate(_logged_lines(path), start=1)
         if line.strip()
     ]
     features = pd.DataFrame([r["features"] for r in records])
