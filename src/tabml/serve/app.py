@@ -140,6 +140,21 @@ class Metrics:
             ["name", "version", "data_version"],
             registry=self.registry,
         )
+        # Readiness as a series, for alerts: `up` says /metrics answered, not that a
+        # model is loaded, and a probe's answer never reaches Prometheus.
+        self.ready = Gauge(
+            "tabml_ready",
+            "1 while the model is loaded and requests are served, else 0",
+            registry=self.registry,
+        )
+        # The class mix of the training labels, from metadata.json: what the predicted
+        # class mix (tabml_predicted_class_total) is held against as a fast drift signal.
+        self.training_class_ratio = Gauge(
+            "tabml_training_class_ratio",
+            "Share of each class among the training rows' labels (metadata.json)",
+            ["class"],
+            registry=self.registry,
+        )
         self._requests: dict[tuple[str, str, int], _Tally] = {}
         self._classes: collections.Counter[str] = collections.Counter()
         self._batch_rows = _Tally(len(self.BATCH_BUCKETS))
@@ -336,6 +351,8 @@ class ServingApp:
         self.metrics.model_info.labels(
             model.name, model.version, str(model.metadata.data.version)
         ).set(1)
+        for label, share in (model.metadata.target.training_class_ratio or {}).items():
+            self.metrics.training_class_ratio.labels(label).set(share)
         if self.settings.prediction_log is not None:
             target = str(self.settings.prediction_log)
             try:
@@ -387,8 +404,10 @@ class ServingApp:
                         self._flush_every_second(self.prediction_log)
                     )
                 self._deadline_sweeper = asyncio.create_task(self.body_deadlines.sweep_forever())
+                self.metrics.ready.set(1)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.metrics.ready.set(0)
                 if self._deadline_sweeper is not None:
                     self._deadline_sweeper.cancel()
                 if self._log_flusher is not None:
