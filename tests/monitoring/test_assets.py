@@ -1,9 +1,11 @@
 """deploy/monitoring's rules and dashboard, read and checked without a Prometheus: promtool
 accepts the rules and passes their unit tests, every alert has a test that fires it and
-one that does not, and every metric and label they name is one the server exports."""
+one that does not, every metric and label they name is one the server exports, and
+docs/operations.md has a section for every alert."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,21 @@ def test_every_alert_has_a_test_that_fires_it_and_one_that_does_not(
         expected = [check["exp_alerts"] for check in checks if check["alertname"] == alert]
         assert any(expected), f"{alert}: no unit test expects it to fire"
         assert not all(expected), f"{alert}: no unit test expects it to stay quiet"
+
+
+def test_every_alert_says_how_bad_and_where_its_runbook_is(rules: list[dict[str, Any]]) -> None:
+    operations = (REPO_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    headings = {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in operations.splitlines()
+        if line.startswith("#")
+    }
+    for rule in (rule for rule in rules if "alert" in rule):
+        assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
+        assert {"summary", "description", "runbook"} <= set(rule["annotations"]), rule["alert"]
+        page, _, anchor = rule["annotations"]["runbook"].partition("#")
+        assert page == "docs/operations.md"
+        assert anchor == rule["alert"].lower() and anchor in headings, rule["alert"]
 
 
 @pytest.fixture(scope="module")
