@@ -151,6 +151,15 @@ def stalled_body(port: int) -> socket.socket:
     return connection
 
 
+def wait_for_slots_in_use(server: LiveServer, count: int, timeout: float = 10) -> None:
+    """Until /metrics shows `count` requests in flight (the stalled bodies' headers read)."""
+    deadline = time.monotonic() + timeout
+    line = f"tabml_http_requests_in_flight {float(count)}"
+    while line not in http("GET", f"{server.url}/metrics")[1].decode():
+        assert time.monotonic() < deadline, f"no {line} after {timeout} s"
+        time.sleep(0.02)
+
+
 def send_load(server: LiveServer, model: ExportedModel) -> dict[int, int]:
     """A few hundred prediction requests, single rows and batches, some of them bad, and
     one turned away while stalled bodies hold every slot; returns the count by status."""
@@ -185,7 +194,7 @@ def send_load(server: LiveServer, model: ExportedModel) -> dict[int, int]:
         statuses = list(pool.map(send, requests))
     stalled = [stalled_body(server.port) for _ in range(SLOTS)]
     try:
-        time.sleep(0.2)  # both bodies' headers read: both slots held
+        wait_for_slots_in_use(server, SLOTS)
         statuses.append(send(good[0]))
     finally:
         for connection in stalled:
