@@ -16,7 +16,7 @@ MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
 RULES = MONITORING / "rules.yml"
 RULE_TESTS = MONITORING / "tests" / "rules_test.yml"
 DASHBOARD = MONITORING / "dashboard.json"
-# The scrape job the rules name (TabmlNotReady's `up{job="tabml"}`).
+# The scrape job the rules name (ServingNotReady's `up{job="tabml"}`).
 JOB = "tabml"
 # What Grafana puts in place of the dashboard's variables, for Prometheus without Grafana.
 DASHBOARD_VARIABLES = {"$__rate_interval": "1m", "$job": JOB}
