@@ -84,6 +84,9 @@ def export_model(
         parity=parity,
         data_version="test-data-version",
         data_rows=len(frame),
+        class_ratio=export.training_class_ratio(
+            frame[schema.target.name], frame.iloc[:0][schema.target.name], schema.target.classes
+        ),
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.onnx").write_bytes(onnx_bytes)

@@ -20,6 +20,7 @@ from dvc_data.hashfile.hash import file_md5 as dvc_file_md5
 from tabml import DISTRIBUTION
 from tabml.config import DataSchema, Params, TrainParams
 from tabml.contract import LABEL_OUTPUT, NUMERIC_COLUMNS_KEY, NUMERIC_INPUT, PROBABILITIES_OUTPUT
+from tabml.errors import PipelineError
 from tabml.stages.export import (
     RECORDED_DISTRIBUTIONS,
     ParityError,
@@ -29,6 +30,7 @@ from tabml.stages.export import (
     pack_numeric_inputs,
     run,
     to_onnx,
+    training_class_ratio,
 )
 from tabml.stages.train import fit, model_input
 from tests.tools import run_tool
@@ -134,7 +136,8 @@ def test_run_writes_onnx_and_metadata(
 ) -> None:
     model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
     joblib.dump(model, tmp_path / "model.joblib")
-    tiny_frame.to_parquet(tmp_path / "test.parquet")
+    # The split is a partition: the first 30 rows are the test set, the rest training's.
+    tiny_frame.head(30).to_parquet(tmp_path / "test.parquet")
     tiny_frame.to_parquet(tmp_path / "validated.parquet")
     tiny_frame.to_csv(tmp_path / "raw.csv", index=False)
     (tmp_path / "metrics.json").write_text('{"accuracy": 0.9}')
@@ -160,7 +163,15 @@ def test_run_writes_onnx_and_metadata(
     assert written["data"] == {"version": file_md5(tmp_path / "raw.csv"), "rows": 120}
     assert [f["name"] for f in written["features"]] == ["size", "count", "colour"]
     assert [f["onnx_type"] for f in written["features"]] == ["float32", "float32", "string"]
-    assert written["target"] == {"name": "label", "classes": ["no", "yes"]}
+    training = tiny_frame["label"].iloc[30:].value_counts(normalize=True)
+    assert written["target"] == {
+        "name": "label",
+        "classes": ["no", "yes"],
+        "training_class_ratio": {
+            "no": round(training["no"], 6),
+            "yes": round(training["yes"], 6),
+        },
+    }
     assert written["metrics"] == {"accuracy": 0.9}
     assert written["params"]["train"]["estimator"] == "logistic_regression"
     # Only facts derived from the stage's inputs: no commit, time or host.
@@ -178,6 +189,19 @@ def test_run_writes_onnx_and_metadata(
     # Recorded by distribution name, which need not be the package's import name.
     assert written["libraries"][DISTRIBUTION] == version(DISTRIBUTION)
     assert set(written["libraries"]) == set(RECORDED_DISTRIBUTIONS)
+
+
+def test_training_class_ratio_is_the_whole_less_the_test_set() -> None:
+    everything = pd.Series(["a", "a", "a", "b", "b", "c", 1, 1])
+    test = pd.Series(["a", "b", "c", 1])
+    ratio = training_class_ratio(everything, test, ["1", "a", "b", "c", "never"])
+    assert ratio == {"1": 0.25, "a": 0.5, "b": 0.25, "c": 0.0, "never": 0.0}
+
+
+def test_training_class_ratio_needs_a_training_row() -> None:
+    labels = pd.Series(["a", "b"])
+    with pytest.raises(PipelineError, match="no training rows"):
+        training_class_ratio(labels, labels, ["a", "b"])
 
 
 @pytest.mark.slow

@@ -108,6 +108,8 @@ class ServingApp:
         self.metrics.model_info.labels(
             model.name, model.version, str(model.metadata.data.version)
         ).set(1)
+        for label, share in (model.metadata.target.training_class_ratio or {}).items():
+            self.metrics.training_class_ratio.labels(label).set(share)
         if self.settings.prediction_log is not None:
             target = str(self.settings.prediction_log)
             try:
@@ -159,8 +161,10 @@ class ServingApp:
                         self._flush_every_second(self.prediction_log)
                     )
                 self._deadline_sweeper = asyncio.create_task(self.body_deadlines.sweep_forever())
+                self.metrics.ready.set(1)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.metrics.ready.set(0)
                 if self._deadline_sweeper is not None:
                     self._deadline_sweeper.cancel()
                 if self._log_flusher is not None:

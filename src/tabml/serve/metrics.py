@@ -74,6 +74,21 @@ class Metrics:
             ["name", "version", "data_version"],
             registry=self.registry,
         )
+        # Readiness as a series, for alerts: `up` says /metrics answered, not that a
+        # model is loaded, and a probe's answer never reaches Prometheus.
+        self.ready = Gauge(
+            "tabml_ready",
+            "1 while the model is loaded and requests are served, else 0",
+            registry=self.registry,
+        )
+        # The class mix of the training labels, from metadata.json: what the predicted
+        # class mix (tabml_predicted_class_total) is held against as a fast drift signal.
+        self.training_class_ratio = Gauge(
+            "tabml_training_class_ratio",
+            "Share of each class among the training rows' labels (metadata.json)",
+            ["class"],
+            registry=self.registry,
+        )
         self._requests: dict[tuple[str, str, int], _Tally] = {}
         self._classes: collections.Counter[str] = collections.Counter()
         self._batch_rows = _Tally(len(self.BATCH_BUCKETS))

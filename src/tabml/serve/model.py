@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -68,6 +68,8 @@ class DataInfo(_Loose):
 class TargetInfo(_Loose):
     name: str
     classes: list[str] = Field(min_length=2)
+    # Share of each class among the training rows' labels; absent from older exports.
+    training_class_ratio: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] | None = None
 
 
 class Metadata(_Loose):

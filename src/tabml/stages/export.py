@@ -178,6 +178,26 @@ def check_parity(
     return parity
 
 
+def training_class_ratio(
+    all_labels: pd.Series, test_labels: pd.Series, classes: list[str]
+) -> dict[str, float]:
+    """Share of each class among the training rows: the split is a partition of the
+    validated data, so training's label counts are the whole's less the test set's.
+    Serving exports these shares to hold the predicted class mix against."""
+    counts = (
+        all_labels.astype(str)
+        .value_counts()
+        .sub(test_labels.astype(str).value_counts(), fill_value=0)
+    )
+    total = counts.sum()
+    if total <= 0:
+        raise PipelineError(
+            f"export: no training rows ({len(all_labels)} validated rows, "
+            f"{len(test_labels)} test rows); the class mix needs at least one"
+        )
+    return {label: round(float(counts.get(label, 0)) / float(total), 6) for label in classes}
+
+
 def build_metadata(
     *,
     onnx_bytes: bytes,
@@ -188,8 +208,10 @@ def build_metadata(
     parity: Parity,
     data_version: str,
     data_rows: int,
+    class_ratio: dict[str, float],
 ) -> dict[str, Any]:
-    """Everything serving and governance need to know about one exported model."""
+    """Everything serving and governance need to know about one exported model;
+    `class_ratio` is training's label mix (`training_class_ratio`)."""
     features = []
     for name, spec in schema.features.items():
         entry = {"name": name, **spec.model_dump(mode="json")}
@@ -208,7 +230,11 @@ def build_metadata(
         },
         "data": {"version": data_version, "rows": data_rows},
         "features": features,
-        "target": {"name": schema.target.name, "classes": [str(c) for c in model.classes_]},
+        "target": {
+            "name": schema.target.name,
+            "classes": [str(c) for c in model.classes_],
+            "training_class_ratio": class_ratio,
+        },
         "params": params.model_settings(),
         "metrics": metrics,
         "parity": {
@@ -235,10 +261,15 @@ def run(
 ) -> dict[str, Any]:
     model: Pipeline = joblib.load(model_path)
     onnx_bytes = to_onnx(model, schema, params.export)
-    parity = check_parity(
-        onnx_bytes, model, pd.read_parquet(test_path), schema, params.export.parity_tolerance
-    )
+    test = pd.read_parquet(test_path)
+    parity = check_parity(onnx_bytes, model, test, schema, params.export.parity_tolerance)
     data_rows = pq.ParquetFile(validated_path).metadata.num_rows
+    target = schema.target.name
+    class_ratio = training_class_ratio(
+        pd.read_parquet(validated_path, columns=[target])[target],
+        test[target],
+        [str(c) for c in model.classes_],
+    )
     metadata = build_metadata(
         onnx_bytes=onnx_bytes,
         schema=schema,
@@ -248,6 +279,7 @@ def run(
         parity=parity,
         data_version=file_md5(raw_path),
         data_rows=data_rows,
+        class_ratio=class_ratio,
     )
     onnx_out.parent.mkdir(parents=True, exist_ok=True)
     onnx_out.write_bytes(onnx_bytes)
