@@ -590,6 +590,16 @@ def _drop_input(request: dict[str, Any]) -> None:
             "inputs[0].name",
             "not a feature of this model",
         ),
+        (
+            lambda r: r["inputs"][0].update(name=["size"]),
+            "inputs[0].name",
+            "not a feature of this model",
+        ),
+        (
+            lambda r: r["inputs"][0].update(name={"size": 1}),
+            "inputs[0].name",
+            "not a feature of this model",
+        ),
         (lambda r: r["inputs"][0].update(datatype="BYTES"), "inputs[0].datatype", "is numeric"),
         (
             lambda r: r["inputs"][2].update(datatype="FP32"),

@@ -95,7 +95,8 @@ class V2Decoder:
                 )
                 continue
             name = tensor.get("name")
-            if name not in self.by_name:
+            # A list or an object is no name (and cannot be looked up: it is unhashable).
+            if not isinstance(name, str) or name not in self.by_name:
                 problems.append(
                     Problem(
                         f"{where}.name",
