@@ -552,10 +552,21 @@ def apply(promotion: Plan, base: str, base_branch: str, github: GitHub) -> None:
 
 
 def verify_attestation(image: Image, owner: str) -> None:
-    subprocess.run(
-        ["gh", "attestation", "verify", f"oci://{image.name}@{image.digest}", "--owner", owner],
-        check=True,
-    )
+    """`gh attestation verify` of the digest: built by a workflow of `owner`'s."""
+    subject = f"oci://{image.name}@{image.digest}"
+    if shutil.which("gh") is None:
+        raise PromotionError(
+            "No gh",
+            f"verifying {subject} needs the GitHub CLI (gh) on PATH; install it, or skip the "
+            "check where attestation is off (VERIFY=false)",
+        )
+    verified = subprocess.run(["gh", "attestation", "verify", subject, "--owner", owner])
+    if verified.returncode != 0:
+        raise PromotionError(
+            "Attestation",
+            f"{subject} has no build provenance attestation from {owner} that verifies "
+            "(see gh's output above): it is not an image the release workflow built",
+        )
 
 
 # --- command line ------------------------------------------------------------------------
@@ -622,6 +633,10 @@ def main(argv: Sequence[str]) -> int:
         return 2
     except urllib.error.URLError as error:
         print(f"::error title=GitHub API::{error}")
+        return 1
+    except subprocess.CalledProcessError as error:
+        # Not the command line: a push's carries the token's header.
+        print(f"::error title={error.cmd[0]}::exited {error.returncode} (see its output above)")
         return 1
     return 0
 

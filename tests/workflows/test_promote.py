@@ -289,6 +289,10 @@ def repo(tmp_path: Path) -> Iterator[Repo]:
     path, origin = tmp_path / "repo", tmp_path / "origin.git"
     run_tool(["git", "init", "-q", "-b", "main", str(path)])
     shutil.copytree(REPO_ROOT / "deploy", path / "deploy")
+    # What `make promote` runs: the Makefile and the scripts.
+    shutil.copy2(REPO_ROOT / "Makefile", path / "Makefile")
+    (path / ".github").mkdir()
+    shutil.copytree(SCRIPTS, path / ".github" / "scripts")
     run_tool(["git", "init", "-q", "--bare", str(origin)])
     with github_issues_api(REPOSITORY, TOKEN, git_dir=origin) as (api, state):
         repo = Repo(path, origin, api, state)
@@ -447,3 +451,68 @@ def test_check_writes_the_digest_and_changes_nothing(repo: Repo, tmp_path: Path)
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
     assert outputs["image"] == IMAGE and outputs["digest"] == DIGEST
     assert unchanged(repo, before)
+
+
+def gh_standin(bin_dir: Path, github: Path) -> Path:
+    """A `gh` whose attestations are the subjects `github`/attestations.json lists."""
+    bin_dir.mkdir()
+    standin = Path(__file__).resolve().parent / "standins" / "standin.py"
+    (bin_dir / "gh").write_text(
+        f'#!/bin/sh\nexport STANDIN_GITHUB="{github}"\nexec python3 "{standin}" gh "$@"\n'
+    )
+    (bin_dir / "gh").chmod(0o755)
+    return bin_dir
+
+
+def make_promote(repo: Repo, gh_bin: Path, record: Path, *variables: str) -> Any:
+    make = require_tool("make")
+    env = {
+        **os.environ,
+        **GIT_ENV,
+        "PATH": f"{gh_bin}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_API_URL": repo.api,
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "GITHUB_TOKEN": TOKEN,
+        "STANDIN_RECORD": str(record),
+    }
+    return run_tool([make, "promote", *variables], cwd=repo.path, env=env, check=False)
+
+
+def test_make_promote_verifies_the_attestation_then_opens_the_pull_request(
+    repo: Repo, tmp_path: Path
+) -> None:
+    repo.release("v1.0.0")
+    github = tmp_path / "github"
+    github.mkdir()
+    gh_bin = gh_standin(tmp_path / "gh-bin", github)
+    before = snapshot(repo)
+    refused = make_promote(repo, gh_bin, tmp_path / "record", "VERSION=v1.0.0", "STAGE=staging")
+    assert refused.returncode != 0
+    assert "::error title=Attestation::" in refused.stdout
+    assert f"oci://{IMAGE}@{DIGEST} has no build provenance attestation from acme" in (
+        refused.stdout
+    )
+    assert unchanged(repo, before)
+
+    subject = {"subject": f"oci://{IMAGE}@{DIGEST}", "owner": "acme"}
+    (github / "attestations.json").write_text(json.dumps([subject]))
+    done = make_promote(repo, gh_bin, tmp_path / "record", "VERSION=v1.0.0", "STAGE=staging")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "was attested by acme" in done.stdout
+    assert "opened pull request #1 (promote/staging into main)" in done.stdout
+    assert repo.git("tag", "--list", "model#*").split() == ["model#staging#1"]
+
+
+def test_make_promote_edit_only_without_verification(repo: Repo, tmp_path: Path) -> None:
+    repo.release("v1.0.0")
+    gh_bin = gh_standin(tmp_path / "gh-bin", tmp_path)
+    variables = ("VERSION=v1.0.0", "STAGE=staging", "EDIT_ONLY=1", "VERIFY=false")
+    run = make_promote(repo, gh_bin, tmp_path / "record", *variables)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "edited deploy/overlays/staging/kustomization.yaml" in run.stdout
+    assert not (tmp_path / "record").exists(), "gh was not asked"
+    assert repo.git("status", "--porcelain").split() == [
+        "M",
+        "deploy/overlays/staging/kustomization.yaml",
+    ]
+    assert repo.state.pulls == [] and repo.git("tag", "--list", "model#*") == ""
