@@ -21,7 +21,7 @@ from tests.availability import require_tool
 from tests.github_api import IssuesState, github_issues_api
 from tests.tools import run_tool
 
-from .harness import REPO_ROOT, SCRIPTS, load_script
+from .harness import REPO_ROOT, SCRIPTS, load_script, load_workflow
 from .test_scripts import GIT_ENV, metadata
 
 promote = load_script("promote")
@@ -236,6 +236,31 @@ def test_the_pull_request_body_records_the_lineage() -> None:
     assert "- stage tag: `model#production#4`" in body
     assert "| f1 | 0.97561 |" in body and "| test_rows | 114 |" in body
     assert promote.pr_title("production", "v1.2.0") == "Promote model v1.2.0 to production"
+
+
+def test_the_workflow_is_dispatched_only_and_writes_in_the_stage_environment() -> None:
+    workflow = load_workflow("promote.yml")
+    # PyYAML reads the key `on` as True.
+    assert list(workflow[True]) == ["workflow_dispatch"], "no push, pull request or fork"
+    inputs = workflow[True]["workflow_dispatch"]["inputs"]
+    assert inputs["stage"]["options"] == list(promote.STAGES)
+    assert inputs["version"]["required"] and inputs["stage"]["required"]
+    jobs = workflow["jobs"]
+    assert "environment" not in jobs["check"], "inputs are checked before any environment"
+    # Production's required reviewers hold the job that writes, after the checks.
+    assert jobs["promote"]["needs"] == "check"
+    assert jobs["promote"]["environment"] == "${{ inputs.stage }}"
+    assert jobs["promote"]["env"]["BASE_BRANCH"] == "${{ github.event.repository.default_branch }}"
+    # Attestation is verified under the same rule release.yml attests under.
+    release = load_workflow("release.yml")["jobs"]["release"]["steps"]
+    [attest] = [step for step in release if "attest-build-provenance" in step.get("uses", "")]
+    [verify] = [step for step in jobs["check"]["steps"] if "gh attestation" in step.get("run", "")]
+    rule = " ".join(attest["if"].replace("steps.push.outputs.digest != '' && ", "").split())
+    assert rule.startswith("(") and rule.endswith(")")
+    assert " ".join(verify["if"].split()) == rule[1:-1], (
+        verify["if"],
+        attest["if"],
+    )
 
 
 # --- whole promotions in a repository ----------------------------------------------------------
