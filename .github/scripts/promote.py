@@ -444,16 +444,17 @@ def plan(version: str, stage: str, github: GitHub) -> Plan:
 # --- changes ------------------------------------------------------------------------------
 
 
-def push(*refspecs: str) -> None:
+def push(refspec: str) -> None:
     """Push to origin with PUSH_TOKEN when it is set (a workflow's token), else with git's
-    own credentials."""
+    own credentials. Only a refspec that starts with + replaces what origin has: the
+    stage's branch, never a tag."""
     options = []
     token = os.environ.get("PUSH_TOKEN", "")
     if token:
         auth = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         print(f"::add-mask::{auth}")
         options = ["-c", f"http.extraheader=AUTHORIZATION: basic {auth}"]
-    subprocess.run(["git", *options, "push", "--force", "origin", *refspecs], check=True)
+    subprocess.run(["git", *options, "push", "origin", refspec], check=True)
 
 
 BOT = [
@@ -538,7 +539,8 @@ def apply(promotion: Plan, base: str, base_branch: str, github: GitHub) -> None:
         )
         return
     branch = pr_branch(promotion.stage)
-    push(f"{commit}:refs/heads/{branch}")
+    # The branch belongs to the promotion: the next one replaces its commit.
+    push(f"+{commit}:refs/heads/{branch}")
     body = pr_body(
         stage=promotion.stage,
         version=promotion.version,

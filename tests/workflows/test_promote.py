@@ -541,3 +541,19 @@ def test_make_promote_edit_only_without_verification(repo: Repo, tmp_path: Path)
         "deploy/overlays/staging/kustomization.yaml",
     ]
     assert repo.state.pulls == [] and repo.git("tag", "--list", "model#*") == ""
+
+
+def test_a_stage_tag_in_origin_is_never_replaced(repo: Repo) -> None:
+    """Another promotion pushed model#staging#1 since this clone fetched: the push of the
+    same name is refused, and origin's tag stays as it was."""
+    repo.release("v1.0.0")
+    repo.git("tag", "-a", "model#staging#1", "-m", "Promoted elsewhere")
+    repo.git("push", "-q", "origin", "refs/tags/model#staging#1")
+    theirs = repo.git("rev-parse", "model#staging#1").strip()
+    repo.git("tag", "-d", "model#staging#1")
+    run = repo.promote("apply", "--version", "v1.0.0", "--stage", "staging")
+    assert run.returncode == 1
+    assert "::error title=git::exited" in run.stdout
+    listed = run_tool(["git", "--git-dir", str(repo.origin), "rev-parse", "model#staging#1"])
+    assert listed.stdout.strip() == theirs
+    assert repo.state.pulls == []
