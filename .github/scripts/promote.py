@@ -247,7 +247,9 @@ def set_image(text: str, image: Image, entry: str = IMAGE_ENTRY) -> str:
             f"images: has no entry '- name: {entry}': the overlay must name the image to "
             "set (docs/deploy.md)",
         )
-    indent = len(item.match(lines[head]).group(1)) + 2  # type: ignore[union-attr]
+    entry_line = item.match(lines[head])
+    assert entry_line is not None  # `head` is the line it matched
+    indent = len(entry_line.group(1)) + 2
     field = re.compile(rf"^ {{{indent}}}(?P<key>newName|digest|newTag):")
     seen = set()
     for i in range(head + 1, len(lines)):
@@ -390,11 +392,11 @@ def github_from_env() -> GitHub:
     )
 
 
-# --- the plan ---------------------------------------------------------------------------------
+# --- the promotion, checked ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Plan:
+class Promotion:
     version: str
     stage: str
     commit: str  # the commit the version tag names, which the stage tag names too
@@ -415,7 +417,7 @@ def version_commit(version: str) -> str:
     )
 
 
-def plan(version: str, stage: str, github: GitHub) -> Plan:
+def plan(version: str, stage: str, github: GitHub) -> Promotion:
     """Everything a promotion needs, checked; nothing is changed."""
     check_inputs(version, stage)
     commit = version_commit(version)
@@ -431,7 +433,7 @@ def plan(version: str, stage: str, github: GitHub) -> Plan:
             f"{github.repository}, so no image digest was recorded; re-run the release workflow",
         )
     notes = release.get("body") or ""
-    return Plan(
+    return Promotion(
         version=version,
         stage=stage,
         commit=commit,
@@ -496,7 +498,7 @@ def commit_overlay(base: str, path: Path, text: str, message: str) -> str | None
     ).stdout.strip()
 
 
-def tag_stage(promotion: Plan) -> str:
+def tag_stage(promotion: Promotion) -> str:
     """The stage tag for the promotion; a new one unless the stage's current tag already
     names this version (a re-run adds none)."""
     now = current(promotion.stage, read_stage_tags())
@@ -524,7 +526,7 @@ def tag_stage(promotion: Plan) -> str:
     return name
 
 
-def apply(promotion: Plan, base: str, base_branch: str, github: GitHub) -> None:
+def apply(promotion: Promotion, base: str, base_branch: str, github: GitHub) -> None:
     """`base` is the commit the promotion builds on, `base_branch` the branch its pull
     request merges into."""
     path = overlay_path(promotion.stage)
