@@ -17,7 +17,7 @@ RUN := $(UV) run --locked
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help setup init repro test test-fast lint format typecheck push pull status metrics plots \
-        report exp-show benchmark clean serve refresh-data image benchmark-serve
+        report exp-show benchmark clean serve refresh-data image benchmark-serve promote
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,6 +83,20 @@ BASE ?= main
 report: setup ## The pull-request report and quality gate against BASE (default main)
 	$(RUN) tabml report --base $(BASE) --out report.md --summary report.json
 	@echo "report written to report.md"
+
+# A released version into a stage's overlay (docs/deploy.md: Promote and roll back): the
+# digest from its GitHub release, verified with gh, then a pull request from promote/STAGE
+# into BASE and the stage tag model#STAGE#N. EDIT_ONLY=1 edits the overlay here and does
+# nothing else; VERIFY=false skips the attestation check (for a repository without).
+VERSION ?=
+STAGE ?=
+EDIT_ONLY ?=
+VERIFY ?= true
+promote: ## Promote a released model: VERSION=vX.Y.Z STAGE=staging|production [EDIT_ONLY=1]
+	git fetch -q --tags origin $(BASE)
+	python3 .github/scripts/promote.py apply --version "$(VERSION)" --stage "$(STAGE)" \
+		--base "origin/$(BASE)" --base-branch "$(BASE)" \
+		$(if $(EDIT_ONLY),--edit-only) $(if $(filter true,$(VERIFY)),--verify-attestation)
 
 exp-show: setup ## Compare experiments
 	$(RUN) dvc exp show

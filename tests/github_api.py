@@ -1,6 +1,6 @@
-"""A stand-in for the slice of GitHub's REST API that the drift workflow uses (issues,
-pull requests), served on 127.0.0.1 from a thread, with the calls it received kept for
-assertions."""
+"""A stand-in for the slice of GitHub's REST API that the drift and promote workflows use
+(issues, pull requests, a release by its tag), served on 127.0.0.1 from a thread, with
+the calls it received kept for assertions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 
 @dataclass
@@ -26,6 +26,8 @@ class IssuesState:
     git_dir: Path | None = None
     issues: list[dict[str, Any]] = field(default_factory=list)
     pulls: list[dict[str, Any]] = field(default_factory=list)
+    # Releases by tag name: {"body": notes, "html_url": ...}, as the test publishes them.
+    releases: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     def next_number(self) -> int:
@@ -54,6 +56,7 @@ class IssuesState:
 def _handler(state: IssuesState) -> type[BaseHTTPRequestHandler]:
     prefix = f"/repos/{state.repository}/issues"
     pulls = f"/repos/{state.repository}/pulls"
+    release_by_tag = f"/repos/{state.repository}/releases/tags/"
     owner = state.repository.split("/")[0]
 
     class Handler(BaseHTTPRequestHandler):
@@ -85,6 +88,13 @@ def _handler(state: IssuesState) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             state.calls.append(("GET", url.path))
             if self._token() is None:
+                return
+            if url.path.startswith(release_by_tag):
+                tag = unquote(url.path.removeprefix(release_by_tag))
+                if tag in state.releases:
+                    self._reply(200, {"tag_name": tag, **state.releases[tag]})
+                else:
+                    self._reply(404, {"message": "Not Found"})
                 return
             query = parse_qs(url.query)
             wanted = query.get("state", ["open"])[0]

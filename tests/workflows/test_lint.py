@@ -168,9 +168,18 @@ def test_write_permissions_are_where_they_are_needed() -> None:
         (path.name, name)
         for path in WORKFLOW_FILES
         for name, job in load_workflow(path.name)["jobs"].items()
-        if "attestations" in job["permissions"]
+        if job["permissions"].get("attestations") == "write"
     }
     assert attesting == {("release.yml", "release")}
+    # The promote workflow reads attestations (it verifies them) and writes only once the
+    # checks passed, in the stage's environment.
+    promote = load_workflow("promote.yml")["jobs"]
+    assert promote["check"]["permissions"] == {
+        "contents": "read",
+        "attestations": "read",
+        "packages": "read",
+    }
+    assert promote["promote"]["permissions"] == {"contents": "write", "pull-requests": "write"}
     image = load_workflow("image.yml")["jobs"]["image"]["permissions"]
     assert image == {"contents": "read", "id-token": "write"}
     for job in load_workflow("ci.yml")["jobs"].values():
@@ -186,8 +195,9 @@ def test_a_release_is_never_cancelled_half_way() -> None:
 
 
 def test_no_workflow_commits_to_the_branch() -> None:
-    """Workflows push tags only; drift.yml's retrain job alone commits, to a branch of its
-    own (retrain/...) that it opens a pull request from."""
+    """Workflows push tags only; drift.yml's retrain job alone commits in shell, to a branch
+    of its own (retrain/...) that it opens a pull request from. (promote.yml's commits are
+    promote.py's, on promote/<stage>: tests/workflows/test_promote.py.)"""
     for path in WORKFLOW_FILES:
         # Shell continuation lines joined, so a command split over lines is one line.
         text = re.sub(r"\\\n\s*", " ", path.read_text())

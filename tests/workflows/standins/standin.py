@@ -23,7 +23,8 @@ was asked to do as one JSON line in $STANDIN_RECORD/calls.jsonl, for the tests t
   gh                         `gh release view/create/edit` against releases kept in
                              $STANDIN_GITHUB/releases.json; each call is recorded, and
                              $STANDIN_GH_FAIL=create makes `release create` fail (an
-                             interrupted run)
+                             interrupted run); `gh attestation verify` passes for the
+                             subjects and owners $STANDIN_GITHUB/attestations.json lists
   registry                   the registry side of `docker push` and `docker buildx
                              imagetools inspect/create`: tags and digests kept in
                              $STANDIN_REGISTRY/tags.json (a digest is the local image id)
@@ -141,7 +142,25 @@ def cml(args: list[str]) -> None:
     )
 
 
+def gh_attestation(args: list[str]) -> None:
+    """`gh attestation verify oci://NAME@DIGEST --owner OWNER`: verified when
+    $STANDIN_GITHUB/attestations.json lists that subject for that owner."""
+    state = Path(os.environ["STANDIN_GITHUB"]) / "attestations.json"
+    attested = json.loads(state.read_text()) if state.is_file() else []
+    subject, owner = args[2], args[args.index("--owner") + 1]
+    verified = {"subject": subject, "owner": owner} in attested
+    record("gh-attestation", args=args, verified=verified)
+    if args[:2] != ["attestation", "verify"] or not subject.startswith("oci://"):
+        sys.exit(f"stand-in gh: unsupported {args}")
+    if not verified:
+        sys.exit(f"Error: failed to fetch attestations for subject: {subject}")
+    print(f"Loaded 1 attestation from GitHub API\n{subject} was attested by {owner}")
+
+
 def gh(args: list[str]) -> None:
+    if args[0] == "attestation":
+        gh_attestation(args)
+        return
     notes = None
     if "--notes-file" in args:
         notes = Path(args[args.index("--notes-file") + 1]).read_text()
