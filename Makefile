@@ -17,7 +17,7 @@ RUN := $(UV) run --locked
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help setup init repro test test-fast lint format typecheck push pull status metrics plots \
-        report exp-show benchmark clean serve refresh-data image benchmark-serve
+        report exp-show benchmark clean serve refresh-data image benchmark-serve predict
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -92,6 +92,16 @@ benchmark: setup ## Pipeline benchmarks (minutes); figures go to benchmarks/resu
 
 clean: ## Remove caches and the environments (not the DVC cache)
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache dvc_plots
+
+# Flags beyond these (--chunk-rows, --bad-rows, --out-of-range, --refused, --summary)
+# go in PREDICT_ARGS; left out, they come from params.yaml's score section.
+INPUT ?=
+OUTPUT ?=
+PREDICT_ARGS ?=
+predict: setup ## Score a table with models/ in chunks: INPUT=in.csv OUTPUT=out.csv [PREDICT_ARGS=...]
+	@test -n "$(INPUT)" && test -n "$(OUTPUT)" || \
+		{ echo "make predict needs INPUT=<.csv|.parquet> and OUTPUT=<.csv|.parquet>" >&2; exit 2; }
+	$(RUN) tabml predict --input "$(INPUT)" --output "$(OUTPUT)" $(PREDICT_ARGS)
 
 # --- serving ----------------------------------------------------------------------------
 IMAGE ?= tabml-serve:latest
