@@ -423,3 +423,20 @@ def test_scoring_a_csv_imports_only_what_the_serving_image_holds(
         for name in ours
         if name not in image and name.split(".")[:2] not in (["tabml", "serve"], ["tabml", "score"])
     ] == []
+
+
+def test_other_commands_do_not_import_scoring_or_serving() -> None:
+    """Workflows install the CLI without the serving libraries; only `tabml predict`
+    needs them, so building the parser must not import them."""
+    code = (
+        "import json, sys\n"
+        "from tabml.cli import build_parser\n"
+        "build_parser().parse_args(['train'])\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    modules = json.loads(done.stdout)
+    heavy = ("tabml.serve", "tabml.score.run", "msgspec", "orjson", "onnxruntime")
+    assert [name for name in modules if name.startswith(heavy)] == []

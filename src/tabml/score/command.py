@@ -3,6 +3,9 @@
 A flag left out takes its value from the options the caller passes: params.yaml's
 `score` section for `tabml predict`; ScoreOptions' defaults for `python -m tabml.score`
 in the serving image, which has no params.yaml.
+
+The CLI builds its parser for every command, so this module imports the scoring run
+(serving's decoder, onnxruntime, the serving libraries) only when a run starts.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from typing import Any, get_args
 
 from tabml.errors import InputError
 from tabml.score.options import BadRows, OutOfRange, ScoreOptions
-from tabml.score.run import ScorePaths, run
 
 # ScoreOptions' fields a flag may set; the flag is the field with dashes.
 OPTION_FLAGS = ("chunk_rows", "bad_rows", "out_of_range")
@@ -86,6 +88,8 @@ def options_from(args: argparse.Namespace, base: ScoreOptions) -> ScoreOptions:
 
 
 def score(args: argparse.Namespace, base: ScoreOptions) -> str:
+    from tabml.score.run import ScorePaths, run
+
     paths = ScorePaths(args.input, args.output, args.model_dir, args.refused, args.summary)
     summary: dict[str, Any] = run(paths, options_from(args, base))
     refused = summary["rows_refused"]
