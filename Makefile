@@ -17,7 +17,7 @@ RUN := $(UV) run --locked
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help setup init repro test test-fast lint format typecheck push pull status metrics plots \
-        report exp-show benchmark clean serve refresh-data image benchmark-serve predict
+        report exp-show benchmark clean serve refresh-data image benchmark-serve predict benchmark-score
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -130,6 +130,9 @@ image: ## Build the serving image from models/ (IMAGE=name:tag, BASE_IMAGE=..., 
 		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		"$${lineage[@]/#/--build-arg=}" \
 		--tag $(IMAGE) .
+
+benchmark-score: setup ## Batch-scoring benchmark: rows/s and peak memory at 100k and 1M rows (minutes)
+	$(RUN) python benchmarks/score.py
 
 benchmark-serve: setup ## Serving benchmark vs MLServer, FastAPI, bare ASGI (minutes; needs wrk)
 	$(RUN) python benchmarks/serve.py
