@@ -440,3 +440,10 @@ def test_other_commands_do_not_import_scoring_or_serving() -> None:
     modules = json.loads(done.stdout)
     heavy = ("tabml.serve", "tabml.score.run", "msgspec", "orjson", "onnxruntime")
     assert [name for name in modules if name.startswith(heavy)] == []
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(mixed_model: ExportedModel, tmp_path: Path) -> None:
+    table = tmp_path / "in.csv"
+    table.write_text("\ufeffsize,count,colour\n12.5,3,red\n", encoding="utf-8")
+    summary, _ = score(mixed_model, table, ScoreOptions())
+    assert summary["rows_scored"] == 1

@@ -96,7 +96,7 @@ def _csv_chunks(
 ) -> Iterator[Chunk]:
     named = f"--input {str(path)!r}"
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM is no header
             rows = csv.reader(handle)
             header = next(rows, None)
             if header is None:
