@@ -36,10 +36,15 @@ RUN python3 -m venv /opt/venv \
         -r /tmp/requirements.txt
 # Only the serving package, the contract it shares with export, and the validation
 # wording it shares with training (pydantic only): it imports nothing else from tabml.
+# Batch scoring (`python -m tabml.score`, the CronJob in deploy/batch) adds itself and
+# the error classes the CLI shares (standard library only); it reads CSV here, as the
+# image has no pyarrow for Parquet.
 COPY src/tabml/__init__.py /opt/app/tabml/__init__.py
 COPY src/tabml/contract.py /opt/app/tabml/contract.py
 COPY src/tabml/validation.py /opt/app/tabml/validation.py
+COPY src/tabml/errors.py /opt/app/tabml/errors.py
 COPY src/tabml/serve/ /opt/app/tabml/serve/
+COPY src/tabml/score/ /opt/app/tabml/score/
 RUN /opt/venv/bin/python -m compileall -q /opt/app
 
 FROM ${BASE_IMAGE}

@@ -17,7 +17,8 @@ RUN := $(UV) run --locked
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help setup init repro test test-fast lint format typecheck push pull status metrics plots \
-        report exp-show benchmark clean serve refresh-data image benchmark-serve promote
+        report exp-show benchmark clean serve refresh-data image benchmark-serve promote \
+        predict benchmark-score
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -107,6 +108,16 @@ benchmark: setup ## Pipeline benchmarks (minutes); figures go to benchmarks/resu
 clean: ## Remove caches and the environments (not the DVC cache)
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache dvc_plots
 
+# Flags beyond these (--chunk-rows, --bad-rows, --out-of-range, --refused, --summary)
+# go in PREDICT_ARGS; left out, they come from params.yaml's score section.
+INPUT ?=
+OUTPUT ?=
+PREDICT_ARGS ?=
+predict: setup ## Score a table with models/ in chunks: INPUT=in.csv OUTPUT=out.csv [PREDICT_ARGS=...]
+	@test -n "$(INPUT)" && test -n "$(OUTPUT)" || \
+		{ echo "make predict needs INPUT=<.csv|.parquet> and OUTPUT=<.csv|.parquet>" >&2; exit 2; }
+	$(RUN) tabml predict --input "$(INPUT)" --output "$(OUTPUT)" $(PREDICT_ARGS)
+
 # --- serving ----------------------------------------------------------------------------
 IMAGE ?= tabml-serve:latest
 CONTAINER_TOOL ?= $(or $(shell command -v docker 2>/dev/null),$(shell command -v podman 2>/dev/null),docker)
@@ -134,6 +145,9 @@ image: ## Build the serving image from models/ (IMAGE=name:tag, BASE_IMAGE=..., 
 		--build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		"$${lineage[@]/#/--build-arg=}" \
 		--tag $(IMAGE) .
+
+benchmark-score: setup ## Batch-scoring benchmark: rows/s and peak memory at 100k and 1M rows (minutes)
+	$(RUN) python benchmarks/score.py
 
 benchmark-serve: setup ## Serving benchmark vs MLServer, FastAPI, bare ASGI (minutes; needs wrk)
 	$(RUN) python benchmarks/serve.py

@@ -226,6 +226,12 @@ def _infer_schema(args: argparse.Namespace) -> str:
     return f"wrote {args.out} ({len(schema.features)} features, target {args.target!r})"
 
 
+def _predict(args: argparse.Namespace, params: Params) -> str:
+    from tabml.score.command import score
+
+    return score(args, params.score)
+
+
 def _init(args: argparse.Namespace) -> str:
     from tabml.adopt import command
 
@@ -361,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     path(sub, "--json-out", "reports/drift.json")
     path(sub, "--html-out", "reports/drift.html")
     sub.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift is found")
+    sub = stage("predict", _predict, "score a CSV or Parquet table in chunks with the ONNX model")
+    from tabml.score.command import add_arguments as add_score_arguments
+
+    add_score_arguments(sub, defaults_from="params.yaml's score")
     sub = stages.add_parser("drift-issue", help="file drift as a GitHub issue, or update it")
     sub.set_defaults(handler=None, plain_handler=_drift_issue)
     path(sub, "--summary", "reports/drift.json")

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tabml.errors import InputError
+from tabml.score.options import ScoreOptions
 from tabml.validation import problems
 
 
@@ -180,14 +181,18 @@ class Params(_Strict):
     model_card: ModelCardParams = ModelCardParams()
     drift: DriftParams = DriftParams()
     gate: GateParams = GateParams()
+    score: ScoreOptions = ScoreOptions()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def model_settings(self) -> dict[str, Any]:
-        """The sections that shape the model, as JSON: all but `model_card`, `drift` and
-        `gate`, which describe, watch and judge a model without taking part in building
-        it (the export stage, which records these, does not depend on them either)."""
-        return self.model_dump(mode="json", by_alias=True, exclude={"model_card", "drift", "gate"})
+        """The sections that shape the model, as JSON: all but `model_card`, `drift`,
+        `gate` and `score`, which describe, watch, judge and use a model without taking
+        part in building it (the export stage, which records these, does not depend on
+        them either)."""
+        return self.model_dump(
+            mode="json", by_alias=True, exclude={"model_card", "drift", "gate", "score"}
+        )
 
 
 # --------------------------------------------------------------------------- data schema

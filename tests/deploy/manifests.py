@@ -22,13 +22,15 @@ OVERLAYS = ("staging", "production")
 APPLIED = (
     *(f"overlays/{name}" for name in OVERLAYS),
     "kserve",
+    "batch",
     "gitops/argocd",
     "gitops/flux",
 )
-# Where pods are, in the kinds deploy/ has: a Deployment's template and a KServe
-# predictor (a pod spec inlined in the component).
+# Where pods are, in the kinds deploy/ has: a Deployment's template, a CronJob's job
+# template and a KServe predictor (a pod spec inlined in the component).
 POD_SPEC_PATHS = {
     "Deployment": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
     "InferenceService": ("spec", "predictor"),
 }
 # registry/name@sha256:<64 hex>, the form that names one image for good.

@@ -1,4 +1,5 @@
-"""checkov, a policy linter, finds nothing in the rendered overlays; waivers, if any,
+"""checkov, a policy linter, finds nothing in the rendered overlays and the batch
+CronJob; waivers, if any,
 are in checkov.yaml with their reasons.
 
 checkov pins many packages (packaging, networkx, boto3 among them) at versions older
@@ -64,6 +65,7 @@ def test_checkov_finds_nothing_in_the_overlays_and_catches_a_weakened_copy(
     for overlay in OVERLAYS:
         text = yaml.safe_dump_all(rendered(f"overlays/{overlay}"))
         (tmp_path / f"{overlay}.yaml").write_text(text)
+    (tmp_path / "batch.yaml").write_text(yaml.safe_dump_all(rendered("batch")))
     production = (tmp_path / "production.yaml").read_text()
     (tmp_path / "weakened.yaml").write_text(weakened(production))
 
@@ -74,7 +76,7 @@ def test_checkov_finds_nothing_in_the_overlays_and_catches_a_weakened_copy(
     skipped = results["skipped_checks"]
     print(f"checkov {report['summary']['checkov_version']}: {report['summary']}")
     assert failed == [("/weakened.yaml", "CKV_K8S_22")]
-    assert passed == {"/staging.yaml", "/production.yaml", "/weakened.yaml"}
+    assert passed == {"/staging.yaml", "/production.yaml", "/batch.yaml", "/weakened.yaml"}
     assert skipped == []
 
 

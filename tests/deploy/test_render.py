@@ -71,7 +71,7 @@ def test_overlay_has_every_object_in_its_own_namespace(overlay: str) -> None:
             assert item["metadata"]["namespace"] == namespace, item["metadata"]["name"]
 
 
-@pytest.mark.parametrize("name", [*(f"overlays/{o}" for o in OVERLAYS), "kserve"])
+@pytest.mark.parametrize("name", [*(f"overlays/{o}" for o in OVERLAYS), "kserve", "batch"])
 def test_every_image_is_pinned_by_digest(name: str) -> None:
     objects = rendered(name)
     assert [c["image"] for _, spec in pod_specs(objects) for c in containers(spec)]

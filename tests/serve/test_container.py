@@ -96,6 +96,7 @@ CONTEXT_FILES = [
     "src/tabml/__init__.py",
     "src/tabml/validation.py",
     "src/tabml/contract.py",
+    "src/tabml/errors.py",
 ]
 RELEASE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "release.yml"
 RELEASE_INFO = REPO_ROOT / ".github" / "scripts" / "release_info.py"
@@ -302,11 +303,12 @@ def build_context(model: ExportedModel, into: Path, card: str) -> None:
     for name in CONTEXT_FILES:
         (into / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / name, into / name)
-    shutil.copytree(
-        REPO_ROOT / "src" / "tabml" / "serve",
-        into / "src" / "tabml" / "serve",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    for package in ("serve", "score"):
+        shutil.copytree(
+            REPO_ROOT / "src" / "tabml" / package,
+            into / "src" / "tabml" / package,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
     (into / "models").mkdir()
     for name in ("model.onnx", "metadata.json"):
         shutil.copy2(model.directory / name, into / "models" / name)

@@ -69,7 +69,9 @@ def test_dockerignore_keeps_the_context_to_what_the_image_needs() -> None:
         "uv.lock",
         "src/tabml/validation.py",
         "src/tabml/contract.py",
+        "src/tabml/errors.py",
         "src/tabml/serve/",
+        "src/tabml/score/",
         "models/model.onnx",
         "models/metadata.json",
     ):
