@@ -329,10 +329,8 @@ class ServingApp:
 
     async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
         _, decoder, v2_decoder = self._require_model()
-        payload = parse_json(
-            await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
-        )
-        feed, _, outputs, outside = v2_decoder.decode(payload)
+        body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
+        feed, _, outputs, outside, request_id = v2_decoder.decode_body(body)
         prediction = self._predict(
             model,
             decoder,
@@ -342,9 +340,7 @@ class ServingApp:
             locate_row=lambda row: f"inputs[*].data[{row}]",
         )
         return json_response(
-            v2_response(
-                model, prediction.labels, prediction.probabilities, outputs, payload.get("id")
-            )
+            v2_response(model, prediction.labels, prediction.probabilities, outputs, request_id)
         )
 
     def _predict(
