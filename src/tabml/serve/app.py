@@ -81,6 +81,11 @@ class ServingApp:
             "/v2/health/live": ("GET", self.health_v2),
             "/v2/health/ready": ("GET", self.ready_v2),
         }
+        # The loaded model's inference paths, resolved once rather than per request:
+        # path -> (the metric's endpoint label, method, handler).
+        self._model_routes: dict[
+            str, tuple[str, str, Callable[[Receive], Awaitable[Response]]]
+        ] = {}
 
     # --- startup -----------------------------------------------------------------
 
@@ -124,6 +129,11 @@ class ServingApp:
                 chunk_bytes=chunk_bytes,
             )
         self.model = model
+        for path in (
+            f"/v2/models/{model.name}/infer",
+            f"/v2/models/{model.name}/versions/{model.version}/infer",
+        ):
+            self._model_routes[path] = self._dynamic_route(path)
         log.info(
             "loaded model %s version %s (%d features, classes %s) from %s in %.0f ms",
             model.name,
@@ -195,7 +205,10 @@ class ServingApp:
         try:
             route = self._routes.get(path)
             if route is None:
-                endpoint, allowed, handler = self._dynamic_route(path)
+                model_route = self._model_routes.get(path)
+                endpoint, allowed, handler = (
+                    model_route if model_route is not None else self._dynamic_route(path)
+                )
             else:
                 endpoint = path
                 allowed, handler = route

@@ -211,7 +211,21 @@ class V2Decoder:
             if whole and not numbers_whole(block[whole]):
                 return None
             return np.ascontiguousarray(block.T, dtype=np.float32)
-        block = np.array(tensors[0].data, dtype=np.float64).reshape(rows, self.width).T
+        data = tensors[0].data
+        if rows == 1:
+            # One packed row: held to its bounds here, as the typed parse holds a
+            # tensor per feature.
+            if not (
+                all(map(operator.le, self._lower, data))
+                and all(map(operator.le, data, self._upper))
+                and all(
+                    data[position].is_integer() and abs(data[position]) <= INT_LIMIT
+                    for position in whole
+                )
+            ):
+                return None
+            return np.array([data], dtype=np.float32)
+        block = np.array(data, dtype=np.float64).reshape(rows, self.width).T
         if not self.rule.columns_hold(block, whole):
             return None
         return np.ascontiguousarray(block.T, dtype=np.float32)
