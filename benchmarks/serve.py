@@ -118,8 +118,24 @@ def write_bodies(work: Path) -> dict[str, Path]:
             }
         return {"inputs": inputs}
 
+    def packed(chosen: list[dict[str, float]], name: str) -> dict[str, Any]:
+        """The numeric features as one [rows, features] FP32 tensor."""
+        tensor = {
+            "name": name,
+            "datatype": "FP32",
+            "shape": [len(chosen), len(names)],
+            "data": [row[feature] for row in chosen for feature in names],
+        }
+        if name == "input-0":  # MLServer's plain numeric model, asked for probabilities
+            return {"inputs": [tensor], "outputs": [{"name": "predict_proba"}]}
+        return {"inputs": [tensor]}
+
     bodies = {
         "row": rows[0],
+        "v2_packed_row": packed(rows[:1], "numeric_features"),
+        "v2_packed_batch": packed(batch, "numeric_features"),
+        "mlserver_numeric_row": packed(rows[:1], "input-0"),
+        "mlserver_numeric_batch": packed(batch, "input-0"),
         "batch": batch,
         "v2_row": v2(rows[:1], False),
         "v2_batch": v2(batch, False),
@@ -191,6 +207,22 @@ def servers(work: Path) -> list[Server]:
         "/ready",
         env={"TABML_MODEL_DIR": str(MODELS)},
     )
+    starlette = Server(
+        "starlette_onnx",
+        [
+            str(fastapi_python),
+            "-m",
+            "uvicorn",
+            "starlette_onnx:app",
+            "--app-dir",
+            str(APPS),
+            "--lifespan",
+            "off",
+            *uvicorn_flags,
+        ],
+        "/ready",
+        env={"TABML_MODEL_DIR": str(MODELS)},
+    )
     mlserver_python = ensure_venv(
         MLSERVER_VENV, ["mlserver", "mlserver-sklearn", "uvloop<0.22", f"scikit-learn=={sklearn}"]
     )
@@ -224,7 +256,66 @@ def servers(work: Path) -> list[Server]:
         "/v2/models/tabml/ready",
         mlserver_port,
     )
-    return [tabml, mlserver, fastapi, ceiling]
+    return [
+        tabml,
+        mlserver,
+        mlserver_numeric(mlserver_python, work),
+        fastapi,
+        starlette,
+        ceiling,
+    ]
+
+
+def mlserver_numeric(python: Path, work: Path) -> Server:
+    """MLServer in its fastest setting (parallel_workers 0) serving a plain
+    logistic-regression pipeline (scaling, then the classifier) on the same numeric
+    features, taking one [rows, features] tensor: MLServer with nothing to decode
+    but numbers."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from tabml.stages.ingest import bundled_frame  # the benchmark may use training code
+
+    metadata = json.loads((MODELS / "metadata.json").read_text())
+    names = [feature["name"] for feature in metadata["features"]]
+    target = metadata["target"]["name"]
+    dataset = metadata["params"]["data"].get("sklearn_dataset") or "breast_cancer"
+    frame = bundled_frame(dataset)
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    pipeline.fit(frame[names].to_numpy(dtype="float32"), frame[target].astype(str))
+    model_dir = work / "mlserver-numeric"
+    (model_dir / "numeric").mkdir(parents=True)
+    joblib.dump(pipeline, model_dir / "numeric" / "model.joblib")
+    port = unused_port()
+    (model_dir / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": port,
+                "grpc_port": unused_port(),
+                "metrics_port": unused_port(),
+                "parallel_workers": 0,
+                "host": "127.0.0.1",
+            }
+        )
+    )
+    (model_dir / "numeric" / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "numeric",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib"},
+            }
+        )
+    )
+    return Server(
+        "mlserver_numeric",
+        [str(python.parent / "mlserver"), "start", str(model_dir)],
+        "/v2/models/numeric/ready",
+        port,
+    )
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -238,13 +329,20 @@ def endpoints(name: str) -> dict[str, tuple[str, str]]:
             "batch": ("/predict", "batch"),
             "v2_row": ("/v2/models/tabml-classifier/infer", "v2_row"),
             "v2_batch": ("/v2/models/tabml-classifier/infer", "v2_batch"),
+            "v2_packed_row": ("/v2/models/tabml-classifier/infer", "v2_packed_row"),
+            "v2_packed_batch": ("/v2/models/tabml-classifier/infer", "v2_packed_batch"),
+        }
+    if name == "mlserver_numeric":
+        return {
+            "v2_packed_row": ("/v2/models/numeric/infer", "mlserver_numeric_row"),
+            "v2_packed_batch": ("/v2/models/numeric/infer", "mlserver_numeric_batch"),
         }
     if name == "mlserver":
         return {
             "v2_row": ("/v2/models/tabml/infer", "mlserver_row"),
             "v2_batch": ("/v2/models/tabml/infer", "mlserver_batch"),
         }
-    if name == "fastapi_sklearn":
+    if name in {"fastapi_sklearn", "starlette_onnx"}:
         return {"row": ("/predict", "row"), "batch": ("/predict", "batch")}
     return {"row": ("/predict", "row")}
 
@@ -331,7 +429,9 @@ def container_figures(trials: int) -> dict[str, Any] | None:
     }
 
 
-def run(seconds: float, rounds: int, soak_seconds: float, trials: int) -> dict[str, Any]:
+def run(
+    seconds: float, rounds: int, soak_seconds: float, trials: int, *, container: bool
+) -> dict[str, Any]:
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (Debian: apt-get install wrk util-linux)")
@@ -361,6 +461,14 @@ def run(seconds: float, rounds: int, soak_seconds: float, trials: int) -> dict[s
             half = at_rate(url + "/predict", bodies["row"], peak / 2, seconds, work)
             tabml["half_peak_row"] = asdict(half)
             print(f"== tabml half peak: {half.rps:,.0f} req/s p99 {half.p99_ms:.2f} ms", flush=True)
+            v2_peak = tabml["loads"]["v2_row"]["rps"]
+            v2_url = url + "/v2/models/tabml-classifier/infer"
+            v2_half = at_rate(v2_url, bodies["v2_row"], v2_peak / 2, seconds, work)
+            tabml["half_peak_v2_row"] = asdict(v2_half)
+            print(
+                f"== tabml V2 half peak: {v2_half.rps:,.0f} req/s p99 {v2_half.p99_ms:.2f} ms",
+                flush=True,
+            )
             tabml["soak"] = soak(
                 url + "/predict", pid, bodies["row"], peak * 0.8, soak_seconds, work
             )
@@ -372,7 +480,7 @@ def run(seconds: float, rounds: int, soak_seconds: float, trials: int) -> dict[s
             result["cold_start_s"] = cold_starts(server, work, trials)
             result["cold_start_median_s"] = statistics.median(result["cold_start_s"])
             print(f"== {server.name} cold start {result['cold_start_median_s']:.2f} s", flush=True)
-        figures["container"] = container_figures(trials)
+        figures["container"] = container_figures(trials) if container else None
     figures["environment"] = {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -482,7 +590,9 @@ def to_markdown(figures: dict[str, Any]) -> str:
     labels = {
         "tabml": "tabml (ONNX, ASGI)",
         "mlserver": "MLServer + mlserver-sklearn",
+        "mlserver_numeric": "MLServer, plain logistic regression on one numeric tensor",
         "fastapi_sklearn": "FastAPI + scikit-learn",
+        "starlette_onnx": "Starlette + onnxruntime, minimal decoder",
         "ceiling": "bare ASGI constant JSON",
     }
     lines = [
@@ -497,6 +607,8 @@ def to_markdown(figures: dict[str, Any]) -> str:
                 "batch": f"{BATCH_ROWS} rows (records)",
                 "v2_row": "1 row (V2 infer)",
                 "v2_batch": f"{BATCH_ROWS} rows (V2 infer)",
+                "v2_packed_row": "1 row (V2, one numeric tensor)",
+                "v2_packed_batch": f"{BATCH_ROWS} rows (V2, one numeric tensor)",
             }[workload]
             lines.append(
                 f"| {labels[name]} | {request} | {load['rps']:,.0f} | "
@@ -507,6 +619,44 @@ def to_markdown(figures: dict[str, Any]) -> str:
     row_rps = tabml["loads"]["row"]["rps"]
     v2_row = tabml["loads"]["v2_row"]["rps"]
     targets = [
+        (
+            "V2 single-row req/s vs /predict single-row",
+            v2_row / row_rps,
+            ">= 0.9",
+            v2_row / row_rps >= 0.9,
+        ),
+    ]
+    numeric = servers.get("mlserver_numeric")
+    if numeric is not None:
+        numeric_batch = numeric["loads"]["v2_packed_batch"]["rps"]
+        for workload, label in (
+            ("v2_batch", "V2, a tensor per feature"),
+            ("v2_packed_batch", "V2, one numeric tensor"),
+            ("batch", "records"),
+        ):
+            ratio = tabml["loads"][workload]["rps"] / numeric_batch
+            wanted = 3 if workload.startswith("v2") else None
+            targets.append(
+                (
+                    f"1000-row rows/s vs MLServer on one numeric tensor ({label})",
+                    ratio,
+                    f">= {wanted}x" if wanted else "(shown)",
+                    ratio >= wanted if wanted else True,
+                )
+            )
+    starlette = servers.get("starlette_onnx")
+    if starlette is not None:
+        for workload, label in (("row", "1 row"), ("batch", f"{BATCH_ROWS} rows")):
+            ratio = tabml["loads"][workload]["rps"] / starlette["loads"][workload]["rps"]
+            targets.append(
+                (
+                    f"{label} req/s vs Starlette + onnxruntime (records)",
+                    ratio,
+                    "(shown)",
+                    True,
+                )
+            )
+    targets += [
         (
             "single-row req/s vs MLServer (/predict vs V2)",
             row_rps / mlserver["loads"]["v2_row"]["rps"],
@@ -542,6 +692,18 @@ def to_markdown(figures: dict[str, Any]) -> str:
             tabml["half_peak_row"]["p99_ms"],
             "< 5",
             tabml["half_peak_row"]["p99_ms"] < 5,
+        ),
+        *(
+            [
+                (
+                    "V2 p99 at half its peak (ms)",
+                    tabml["half_peak_v2_row"]["p99_ms"],
+                    "< 5",
+                    tabml["half_peak_v2_row"]["p99_ms"] < 5,
+                )
+            ]
+            if "half_peak_v2_row" in tabml
+            else []
         ),
         (
             "cold start to ready, no container (s)",
@@ -653,6 +815,11 @@ def main() -> None:
     )
     parser.add_argument("--soak-seconds", type=float, default=60)
     parser.add_argument(
+        "--no-container",
+        action="store_true",
+        help="leave out the image build and container start figures",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="rewrite serve.md from serve.json without running anything",
@@ -664,7 +831,13 @@ def main() -> None:
     seconds = 2 if arguments.quick else arguments.seconds
     rounds = 3 if arguments.quick else arguments.rounds
     soak_seconds = 10 if arguments.quick else arguments.soak_seconds
-    figures = run(seconds, rounds, soak_seconds, trials=3 if arguments.quick else 5)
+    figures = run(
+        seconds,
+        rounds,
+        soak_seconds,
+        trials=3 if arguments.quick else 5,
+        container=not arguments.no_container,
+    )
     markdown = to_markdown(figures)
     write_results(figures, markdown)
     print(markdown)

@@ -81,6 +81,11 @@ class ServingApp:
             "/v2/health/live": ("GET", self.health_v2),
             "/v2/health/ready": ("GET", self.ready_v2),
         }
+        # The loaded model's inference paths, resolved once rather than per request:
+        # path -> (the metric's endpoint label, method, handler).
+        self._model_routes: dict[
+            str, tuple[str, str, Callable[[Receive], Awaitable[Response]]]
+        ] = {}
 
     # --- startup -----------------------------------------------------------------
 
@@ -126,6 +131,11 @@ class ServingApp:
                 chunk_bytes=chunk_bytes,
             )
         self.model = model
+        for path in (
+            f"/v2/models/{model.name}/infer",
+            f"/v2/models/{model.name}/versions/{model.version}/infer",
+        ):
+            self._model_routes[path] = self._dynamic_route(path)
         log.info(
             "loaded model %s version %s (%d features, classes %s) from %s in %.0f ms",
             model.name,
@@ -199,7 +209,10 @@ class ServingApp:
         try:
             route = self._routes.get(path)
             if route is None:
-                endpoint, allowed, handler = self._dynamic_route(path)
+                model_route = self._model_routes.get(path)
+                endpoint, allowed, handler = (
+                    model_route if model_route is not None else self._dynamic_route(path)
+                )
             else:
                 endpoint = path
                 allowed, handler = route
@@ -333,10 +346,8 @@ class ServingApp:
 
     async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
         _, decoder, v2_decoder = self._require_model()
-        payload = parse_json(
-            await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
-        )
-        feed, _, outputs, outside = v2_decoder.decode(payload)
+        body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
+        feed, _, outputs, outside, request_id = v2_decoder.decode_body(body)
         prediction = self._predict(
             model,
             decoder,
@@ -346,9 +357,7 @@ class ServingApp:
             locate_row=lambda row: f"inputs[*].data[{row}]",
         )
         return json_response(
-            v2_response(
-                model, prediction.labels, prediction.probabilities, outputs, payload.get("id")
-            )
+            v2_response(model, prediction.labels, prediction.probabilities, outputs, request_id)
         )
 
     def _predict(

@@ -154,6 +154,9 @@ class V2ModelMetadata(BaseModel):
     platform: str
     inputs: list[V2TensorMetadata]
     outputs: list[V2TensorMetadata]
+    # packed_numeric_input: the one [rows, numeric features] tensor an inference request
+    # may send instead of a tensor per numeric feature, with its columns in order.
+    parameters: dict[str, Any] | None = None
 
 
 class V2ServerMetadata(BaseModel):
@@ -303,6 +306,14 @@ def openapi_document(
             "parameters": [name_parameter],
             "post": {
                 "summary": "Open Inference Protocol: inference, one input tensor per feature",
+                "description": (
+                    "Each feature is an input tensor of shape [rows] or [rows, 1]. The "
+                    "numeric features may instead come as one FP32 tensor of shape [rows, "
+                    "numeric features] named as the model's numeric graph input, its "
+                    "columns in the order GET /v2/models/{name} lists under "
+                    "parameters.packed_numeric_input, beside a tensor per categorical "
+                    "feature."
+                ),
                 "requestBody": {"required": True, **json_content(v2_request)},
                 "responses": {
                     "200": {

@@ -1,23 +1,34 @@
 """The Open Inference Protocol (KServe V2): inference requests and responses.
 
-A request carries one input tensor per feature; `V2Decoder` checks them and builds the
-same onnxruntime feed as the REST rows give, with the categorical and numeric checks of
-`decode.RowDecoder` and the numeric rule of `numbers`.
+A request carries one input tensor per feature, or, for the numeric features, one packed
+`[rows, numeric features]` tensor named as the graph's numeric input (the columns in
+metadata order, as GET /v2/models/{name} lists them) beside a tensor per categorical
+feature. `V2Decoder` checks them and builds the same onnxruntime feed as the REST rows
+give, with the categorical and numeric checks of `decode.RowDecoder` and the numeric rule
+of `numbers`.
+
+Most requests are well formed, so `decode_body` first tries a typed parse (msgspec)
+that accepts only requests every check passes; anything else goes to `decode`, whose
+checks name every problem.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from itertools import chain
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
 from tabml.contract import LABEL_OUTPUT, NUMERIC_INPUT, PROBABILITIES_OUTPUT
 from tabml.serve.decode import Feed, RowDecoder, locator
+from tabml.serve.http import parse_json
 from tabml.serve.model import FeatureSpec, OnnxModel
-from tabml.serve.numbers import Outside, numbers
+from tabml.serve.numbers import INT_LIMIT, Outside, numbers
+from tabml.serve.numbers import whole as numbers_whole
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
 
 V2_NUMERIC_TYPES = frozenset(
@@ -36,8 +47,24 @@ V2_NUMERIC_TYPES = frozenset(
     }
 )
 V2_OUTPUTS = (LABEL_OUTPUT, PROBABILITIES_OUTPUT)
+# Where the model metadata describes the packed numeric input.
+PACKED_PARAMETER = "packed_numeric_input"
 _V2_TENSOR_REQUIRED = frozenset({"name", "shape", "datatype", "data"})
 _V2_TENSOR_FIELDS = _V2_TENSOR_REQUIRED | {"parameters"}
+# One numeric column of a checked request: the tensor's index in `inputs`, the feature,
+# its values, whether they must be whole numbers and where value i sits in the request.
+_Column = tuple[int, FeatureSpec, list[Any], bool, Callable[[int], str]]
+
+
+class _Output(msgspec.Struct, gc=False):
+    name: str
+
+
+_shape = operator.attrgetter("shape")
+_data = operator.attrgetter("data")
+_datatype = operator.attrgetter("datatype")
+_first = operator.itemgetter(0)
+_FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
 
 
 class V2Decoder:
@@ -48,6 +75,174 @@ class V2Decoder:
         self.by_name = records.by_name
         self.rule = records.rule
         self.max_rows = records.max_rows
+        self.width = len(records.numeric)
+        # The graph's numeric input, as one tensor: offered when there are numeric
+        # features and none of the features takes its name.
+        self.packs = bool(self.width) and NUMERIC_INPUT not in self.by_name
+        # One tensor type per input, in the order the feed takes them: the numeric
+        # features in metadata order, then the categorical ones; the packed input first.
+        # A numeric feature's values are held within its bounds as they are parsed (at a
+        # few nanoseconds a value, less than a Python check of one row costs); the packed
+        # tensor's columns have bounds of their own, checked once it is parsed.
+        self._in_order = [
+            _tensor_type(
+                feature.name,
+                order,
+                Annotated[float, msgspec.Meta(ge=lower, le=upper)],
+                numeric=True,
+            )
+            for order, (feature, (lower, upper)) in enumerate(
+                zip(records.numeric, self.rule.bounds, strict=True)
+            )
+        ]
+        self._in_order += [
+            _tensor_type(feature.name, self.width + order, str, numeric=False)
+            for order, feature in enumerate(records.categorical)
+        ]
+        self._packed_type = (
+            _tensor_type(NUMERIC_INPUT, -1, float, numeric=True) if self.packs else None
+        )
+        self._column_kinds = frozenset(self._in_order)
+        self._packed_kinds = frozenset(
+            [self._packed_type, *self._in_order[self.width :]] if self.packs else ()
+        )
+        self._typed = _request_decoder([*self._in_order, *filter(None, [self._packed_type])])
+        self._lower = [lower for lower, _ in self.rule.bounds]
+        self._upper = [upper for _, upper in self.rule.bounds]
+
+    def decode_body(self, body: bytes) -> tuple[Feed, int, list[str], Outside, str | None]:
+        """The feed, the row count, the outputs asked for, where values lie outside their
+        schema ranges and the request's id, for a request body."""
+        fast = self.decode_well_formed(body)
+        if fast is not None:
+            return (*fast[:3], None, fast[3])
+        payload = parse_json(body)
+        feed, rows, outputs, outside = self.decode(payload)
+        return feed, rows, outputs, outside, payload.get("id")
+
+    # --- the common case: a request every check passes, parsed and typed in one pass ---
+
+    def decode_well_formed(self, body: bytes) -> tuple[Feed, int, list[str], str | None] | None:
+        """The feed, the row count, the outputs and the id of a request that passes every
+        check of `decode` with its values within their schema ranges and its tensors'
+        data flat; None for any other, which `decode` then describes.
+
+        msgspec parses each tensor into the type of the feature it names (a tagged
+        union), so the types of names, datatypes and values are checked as the JSON is
+        read; what is left (shapes, lengths, ranges) is checked a whole request at a
+        time, so a single row costs about what a /predict row does."""
+        try:
+            request = self._typed.decode(body)
+        except msgspec.DecodeError:  # also raised for JSON that breaks the types
+            return None
+        outputs = self._well_formed_outputs(request.outputs)
+        inputs = request.inputs
+        if outputs is None or not inputs or not inputs[0].shape:
+            return None
+        rows = inputs[0].shape[0]
+        if not 0 < rows <= self.max_rows:
+            return None
+        kinds = list(map(type, inputs))
+        if kinds != self._in_order:
+            # Any other order, or the numeric features packed: every input once.
+            expected = self._packed_kinds if self._packed_type in kinds else self._column_kinds
+            if len(kinds) != len(expected) or not expected.issuperset(kinds):
+                return None
+            inputs = sorted(inputs, key=_order)
+        packed = inputs[0] if type(inputs[0]) is self._packed_type else None
+        columns = inputs[1:] if packed is not None else inputs
+        # Whole-list comparisons in C for the usual shapes; a mix goes value by value.
+        shapes = list(map(_shape, columns))
+        if shapes != [[rows, 1]] * len(columns) and shapes != [[rows]] * len(columns):
+            allowed = ([rows], [rows, 1])
+            if not all(map(allowed.__contains__, shapes)):
+                return None
+        if list(map(len, map(_data, columns))) != [rows] * len(columns):
+            return None
+        feed: Feed = {}
+        categorical = columns[self.width :] if packed is None else columns
+        for tensor, feature in zip(categorical, self.records.categorical):  # noqa: B905
+            if not self.records.allowed[feature.name].issuperset(tensor.data):
+                return None
+            feed[feature.name] = np.array(tensor.data, dtype=object).reshape(-1, 1)
+        if self.width:
+            if packed is not None:
+                shape, data = packed.shape, packed.data  # type: ignore[attr-defined]
+                if shape != [rows, self.width] or len(data) != rows * self.width:
+                    return None
+                tensors = [packed]
+            else:
+                tensors = columns[: self.width]
+            values = self._well_formed_numeric(tensors, rows, packed=packed is not None)
+            if values is None:
+                return None
+            feed[NUMERIC_INPUT] = values
+        request_id = request.id if isinstance(request.id, str) else None
+        return feed, rows, outputs, request_id
+
+    def _well_formed_numeric(
+        self, tensors: list[Any], rows: int, *, packed: bool
+    ) -> NDArray[np.float32] | None:
+        """The [rows, numeric features] feed from the packed tensor or one tensor per
+        numeric feature (in metadata order), when every value keeps the numeric rule."""
+        datatypes = set(map(_datatype, tensors))
+        if datatypes <= _FLOAT_TYPES:
+            whole = self.rule.int_columns
+        elif packed or not datatypes & _FLOAT_TYPES:
+            whole = list(range(self.width))  # integer tensors hold whole numbers
+        else:
+            whole = [
+                position
+                for position, tensor in enumerate(tensors)
+                if tensor.datatype not in _FLOAT_TYPES or position in self.rule.int_columns
+            ]
+        if not packed:
+            # One tensor per feature: the typed parse held each value within its feature's
+            # bounds; only whole numbers are left to check.
+            if rows == 1:
+                values = list(map(_first, map(_data, tensors)))
+                if not all(
+                    values[position].is_integer() and abs(values[position]) <= INT_LIMIT
+                    for position in whole
+                ):
+                    return None
+                return np.array([values], dtype=np.float32)
+            block = np.array(list(map(_data, tensors)), dtype=np.float64)
+            if whole and not numbers_whole(block[whole]):
+                return None
+            return np.ascontiguousarray(block.T, dtype=np.float32)
+        data = tensors[0].data
+        if rows == 1:
+            # One packed row: held to its bounds here, as the typed parse holds a
+            # tensor per feature.
+            if not (
+                all(map(operator.le, self._lower, data))
+                and all(map(operator.le, data, self._upper))
+                and all(
+                    data[position].is_integer() and abs(data[position]) <= INT_LIMIT
+                    for position in whole
+                )
+            ):
+                return None
+            return np.array([data], dtype=np.float32)
+        block = np.array(data, dtype=np.float64).reshape(rows, self.width).T
+        if not self.rule.columns_hold(block, whole):
+            return None
+        return np.ascontiguousarray(block.T, dtype=np.float32)
+
+    @staticmethod
+    def _well_formed_outputs(requested: list[_Output] | None) -> list[str] | None:
+        if requested is None:
+            return list(V2_OUTPUTS)
+        names: list[str] = []
+        for item in requested:
+            if item.name not in V2_OUTPUTS:
+                return None
+            if item.name not in names:
+                names.append(item.name)
+        return names or None
+
+    # --- any request: every problem named ------------------------------------------
 
     def decode(self, payload: Any) -> tuple[Feed, int, list[str], Outside]:
         """The feed, the row count, the names of the outputs the client asked for and
@@ -96,7 +291,9 @@ class V2Decoder:
                 continue
             name = tensor.get("name")
             # A list or an object is no name (and cannot be looked up: it is unhashable).
-            if not isinstance(name, str) or name not in self.by_name:
+            if not isinstance(name, str) or (
+                name not in self.by_name and not (name == NUMERIC_INPUT and self.packs)
+            ):
                 problems.append(
                     Problem(
                         f"{where}.name",
@@ -108,8 +305,25 @@ class V2Decoder:
                 problems.append(Problem(f"{where}.name", "feature given twice", name))
             else:
                 tensors[name] = tensor
-        for name in self.by_name:
-            if name not in tensors and len(problems) <= MAX_PROBLEMS:
+        packed = NUMERIC_INPUT in tensors and self.packs
+        for index, tensor in enumerate(inputs):
+            name = tensor.get("name") if isinstance(tensor, dict) else None
+            feature = self.by_name.get(name) if isinstance(name, str) else None
+            if packed and feature is not None and feature.numeric:
+                problems.append(
+                    Problem(
+                        f"inputs[{index}].name",
+                        f"numeric feature given alone and in the packed {NUMERIC_INPUT!r} "
+                        "tensor; send one or the other",
+                        feature.name,
+                    )
+                )
+        for name, feature in self.by_name.items():
+            if (
+                name not in tensors
+                and not (packed and feature.numeric)
+                and len(problems) <= MAX_PROBLEMS
+            ):
                 problems.append(
                     Problem(f"inputs[name={name}]", "required input is missing", has_value=False)
                 )
@@ -117,22 +331,21 @@ class V2Decoder:
             raise RequestError(400, problems)
         rows = self._rows(inputs)
         feed: Feed = {}
-        numeric: list[tuple[int, FeatureSpec, list[Any], bool]] = []
+        numeric: list[_Column] = []
         for index, tensor in enumerate(inputs):
             name = tensor["name"]
-            feature = self.by_name[name]
-            data = _flatten_rows(tensor["data"])
             datatype = tensor["datatype"]
+            if name == NUMERIC_INPUT and packed:
+                self._check_numeric_type(index, datatype, f"input {name!r} is numeric")
+                numeric.extend(self._packed_columns(index, tensor, datatype))
+                continue
+            feature = self.by_name[name]
+            data = _flatten_rows(tensor["data"], 1)
             if feature.numeric:
-                if datatype not in V2_NUMERIC_TYPES:
-                    raise RequestError.one(
-                        400,
-                        f"inputs[{index}].datatype",
-                        f"feature {name!r} is numeric: use one of {sorted(V2_NUMERIC_TYPES)}",
-                        value=datatype,
-                    )
+                self._check_numeric_type(index, datatype, f"feature {name!r} is numeric")
                 integral = feature.dtype == "int" or not datatype.startswith("FP")
-                numeric.append((index, feature, data, integral))
+                locate = locator(_tensor_prefix(index), "")
+                numeric.append((index, feature, data, integral, locate))
             else:
                 if datatype != "BYTES":
                     raise RequestError.one(
@@ -149,15 +362,35 @@ class V2Decoder:
         outside = self._numeric_feed(numeric, rows, feed) if numeric else None
         return feed, rows, outputs, outside
 
-    def _numeric_feed(
-        self, numeric: list[tuple[int, FeatureSpec, list[Any], bool]], rows: int, feed: Feed
-    ) -> Outside:
+    @staticmethod
+    def _check_numeric_type(index: int, datatype: str, what: str) -> None:
+        if datatype not in V2_NUMERIC_TYPES:
+            raise RequestError.one(
+                400,
+                f"inputs[{index}].datatype",
+                f"{what}: use one of {sorted(V2_NUMERIC_TYPES)}",
+                value=datatype,
+            )
+
+    def _packed_columns(self, index: int, tensor: dict[str, Any], datatype: str) -> list[_Column]:
+        """The packed numeric tensor's columns, one per numeric feature, in metadata order;
+        value i of a column is named by its row and feature."""
+        data = _flatten_rows(tensor["data"], self.width)
+        whole = not datatype.startswith("FP")
+        columns: list[_Column] = []
+        for position, feature in enumerate(self.records.numeric):
+            locate = locator(_tensor_prefix(index), f"[{feature.name}]")
+            column = data[position :: self.width]
+            columns.append((index, feature, column, whole or feature.dtype == "int", locate))
+        return columns
+
+    def _numeric_feed(self, numeric: list[_Column], rows: int, feed: Feed) -> Outside:
         # Fast path: every numeric tensor in one array ([features, rows]); any problem
         # (or a value outside its range) sends the request to the value-by-value checks,
         # which name the tensor and value. The graph takes the columns in metadata order,
         # whatever the request's order; every numeric feature is an input.
         numeric = sorted(numeric, key=lambda item: self.rule.position[item[1].name])
-        flat = list(chain.from_iterable(data for _, _, data, _ in numeric))
+        flat = list(chain.from_iterable(item[2] for item in numeric))
         block = numbers(flat, (len(numeric), rows))
         integral = [position for position, item in enumerate(numeric) if item[3]]
         if block is not None and self.rule.columns_hold(block, integral):
@@ -166,8 +399,7 @@ class V2Decoder:
         problems: list[Problem] = []
         columns: dict[str, list[float]] = {}
         # Checked in request order, so problems are listed the way the client sent them.
-        for index, feature, data, whole in sorted(numeric, key=lambda item: item[0]):
-            locate = locator(_tensor_prefix(index), "")
+        for _, feature, data, whole, locate in sorted(numeric, key=lambda item: item[0]):
             columns[feature.name] = self.rule.check_column(
                 feature, data, locate, problems, integral=whole
             )
@@ -219,7 +451,8 @@ class V2Decoder:
                     value=tensor[extra[0]],
                 )
             shape = tensor["shape"]
-            if (
+            width = self.width if tensor["name"] == NUMERIC_INPUT and self.packs else 1
+            if width == 1 and (
                 not isinstance(shape, list)
                 or not 1 <= len(shape) <= 2
                 or any(type(size) is not int for size in shape)
@@ -227,6 +460,19 @@ class V2Decoder:
             ):
                 raise RequestError.one(
                     400, f"{where}.shape", "must be [rows] or [rows, 1]", value=shape
+                )
+            if width != 1 and (
+                not isinstance(shape, list)
+                or len(shape) != 2
+                or any(type(size) is not int for size in shape)
+                or shape[1] != width
+            ):
+                raise RequestError.one(
+                    400,
+                    f"{where}.shape",
+                    f"must be [rows, {width}]: one column per numeric feature, in the order "
+                    f"GET /v2/models/{{name}} lists them under parameters.{PACKED_PARAMETER}",
+                    value=shape,
                 )
             if not isinstance(tensor["datatype"], str):
                 raise RequestError.one(
@@ -255,22 +501,63 @@ class V2Decoder:
             data = tensor["data"]
             if not isinstance(data, list):
                 raise RequestError.one(400, f"{where}.data", "must be an array", value=data)
-            count = len(_flatten_rows(data))
-            if count != rows:
+            count = len(_flatten_rows(data, width))
+            if count != rows * width:
                 raise RequestError.one(
                     400,
                     f"{where}.data",
-                    f"holds {count} values; shape {shape} needs {rows}",
+                    f"holds {count} values; shape {shape} needs {rows * width}",
                     has_value=False,
                 )
         assert rows is not None  # every feature is an input, and there is at least one
         return rows
 
 
-def _flatten_rows(data: list[Any]) -> list[Any]:
-    """V2 tensors may be nested row-major: [[v], [v]] for shape [rows, 1]."""
-    if data and all(isinstance(item, list) and len(item) == 1 for item in data):
-        return [item[0] for item in data]
+def _tensor_type(name: str, order: int, values: Any, *, numeric: bool) -> type[msgspec.Struct]:
+    """The typed form of the input tensor `name`, holding `values`: a numeric one in a
+    numeric datatype, a categorical one as BYTES."""
+    datatypes = tuple(sorted(V2_NUMERIC_TYPES)) if numeric else ("BYTES",)
+    return msgspec.defstruct(
+        f"Tensor{order + 1}",
+        [
+            ("shape", list[int]),
+            ("datatype", Literal[datatypes]),
+            ("data", list[values]),
+            ("parameters", Any, None),
+        ],
+        namespace={"order": order},
+        tag_field="name",
+        tag=name,
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+
+
+def _request_decoder(tensors: list[type[msgspec.Struct]]) -> msgspec.json.Decoder[Any]:
+    """A decoder of inference requests whose inputs are the typed `tensors`."""
+    request = msgspec.defstruct(
+        "InferenceRequest",
+        [
+            ("inputs", list[Union[tuple(tensors)]]),  # type: ignore[misc]  # noqa: UP007
+            ("id", str | msgspec.UnsetType, msgspec.UNSET),
+            ("parameters", dict[str, Any] | msgspec.UnsetType, msgspec.UNSET),
+            ("outputs", list[_Output] | None, None),
+        ],
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    return msgspec.json.Decoder(request)
+
+
+def _order(tensor: Any) -> int:
+    return int(tensor.order)
+
+
+def _flatten_rows(data: list[Any], width: int) -> list[Any]:
+    """V2 tensors may be nested row-major: [[v], [v]] for shape [rows, 1], rows of
+    `width` values for shape [rows, width]."""
+    if data and all(isinstance(item, list) and len(item) == width for item in data):
+        return list(chain.from_iterable(data))
     return data
 
 
@@ -315,7 +602,17 @@ def v2_response(
 
 def v2_model_metadata(model: OnnxModel) -> dict[str, Any]:
     """The body of GET /v2/models/{name}: each feature an input, label and probabilities
-    the outputs."""
+    the outputs; parameters.packed_numeric_input describes the one tensor that may carry
+    every numeric feature instead (the graph's own numeric input)."""
+    numeric = [feature.name for feature in model.features if feature.numeric]
+    parameters: dict[str, Any] = {}
+    if numeric and NUMERIC_INPUT not in {feature.name for feature in model.features}:
+        parameters[PACKED_PARAMETER] = {
+            "name": NUMERIC_INPUT,
+            "datatype": "FP32",
+            "shape": [-1, len(numeric)],
+            "columns": numeric,
+        }
     return {
         "name": model.name,
         "versions": [model.version],
@@ -336,4 +633,5 @@ def v2_model_metadata(model: OnnxModel) -> dict[str, Any]:
                 "shape": [-1, len(model.classes)],
             },
         ],
+        "parameters": parameters,
     }

@@ -1,0 +1,304 @@
+"""V2Decoder's typed path gives the checked path's feed, or steps aside; the packed input.
+
+`decode_well_formed` must never accept a request the checked path (`decode`) would
+refuse, and for every request it accepts it must build the same feed; anything else goes
+to `decode`, so a refused request names the same field, value and rule either way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from tabml.serve.decode import RowDecoder
+from tabml.serve.model import FeatureSpec
+from tabml.serve.problems import RequestError
+from tabml.serve.settings import OutOfRange
+from tabml.serve.v2 import V2Decoder
+from tests.serve.conftest import AsgiClient, ExportedModel
+
+MAX_ROWS = 50
+PACKED = "numeric_features"
+
+
+def decoder_of(model: ExportedModel, out_of_range: OutOfRange = "reject") -> V2Decoder:
+    features = [FeatureSpec.model_validate(item) for item in model.metadata["features"]]
+    return V2Decoder(RowDecoder(features, MAX_ROWS, out_of_range=out_of_range))
+
+
+def tensor(name: str, data: list[Any], datatype: str, shape: list[int] | None = None) -> Any:
+    return {
+        "name": name,
+        "shape": shape if shape is not None else [len(data), 1],
+        "datatype": datatype,
+        "data": data,
+    }
+
+
+def per_feature(
+    sizes: list[Any], counts: list[Any], colours: list[Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "inputs": [
+            tensor("size", sizes, "FP32"),
+            tensor("count", counts, "INT64"),
+            tensor("colour", colours, "BYTES"),
+        ],
+        **extra,
+    }
+
+
+def packed(rows: list[list[Any]], colours: list[Any], datatype: str = "FP32") -> dict[str, Any]:
+    return {
+        "inputs": [
+            tensor("colour", colours, "BYTES"),
+            tensor(PACKED, [value for row in rows for value in row], datatype, [len(rows), 2]),
+        ]
+    }
+
+
+def refusal(decoder: V2Decoder, payload: Any) -> str:
+    with pytest.raises(RequestError) as refused:
+        decoder.decode(payload)
+    assert refused.value.status == 400
+    return refused.value.message
+
+
+WELL_FORMED = {
+    "in-order": per_feature([12.5, 40.0], [3, 7], ["red", "blue"]),
+    "shuffled": {
+        "inputs": list(reversed(per_feature([12.5, 40.0], [3, 7], ["red", "blue"])["inputs"]))
+    },
+    "flat-shapes": {
+        "inputs": [
+            tensor("count", [3, 7], "INT32", [2]),
+            tensor("size", [12.5, 40], "FP64", [2]),
+            tensor("colour", ["red", "blue"], "BYTES", [2]),
+        ]
+    },
+    "one-row": per_feature([99.5], [50], ["green"], id="request-1"),
+    "outputs": per_feature([0.0], [0], ["red"], outputs=[{"name": "probabilities"}]),
+    "packed": packed([[12.5, 3], [40.0, 7]], ["red", "blue"]),
+    "packed-one-row": packed([[12.5, 3]], ["red"]),
+    "packed-ints": packed([[12, 3], [40, 7]], ["red", "blue"], "INT64"),
+}
+
+
+@pytest.mark.parametrize("name", list(WELL_FORMED))
+def test_well_formed_requests_give_the_checked_feed(mixed_model: ExportedModel, name: str) -> None:
+    decoder = decoder_of(mixed_model)
+    payload = WELL_FORMED[name]
+    fast = decoder.decode_well_formed(orjson.dumps(payload))
+    assert fast is not None
+    feed, rows, outputs, request_id = fast
+    checked, checked_rows, checked_outputs, outside = decoder.decode(payload)
+    assert (rows, outputs, request_id) == (checked_rows, checked_outputs, payload.get("id"))
+    assert outside is None
+    assert feed.keys() == checked.keys()
+    for column, values in checked.items():
+        assert feed[column].dtype == values.dtype, column
+        np.testing.assert_array_equal(feed[column], values)
+    assert feed[PACKED].flags.c_contiguous
+
+
+def _change(payload: dict[str, Any], index: int, **fields: Any) -> dict[str, Any]:
+    inputs = [dict(item) for item in payload["inputs"]]
+    inputs[index].update(fields)
+    return {**payload, "inputs": inputs}
+
+
+BASE = per_feature([12.5, 40.0], [3, 7], ["red", "blue"])
+PACKED_BASE = packed([[12.5, 3], [40.0, 7]], ["red", "blue"])
+UNUSUAL = {
+    "null-accepted": (per_feature([None, 40.0], [3, 7], ["red", "blue"]), None),
+    "nested-accepted": (_change(BASE, 0, data=[[12.5], [40.0]]), None),
+    "below-the-range": (
+        per_feature([-5.0, 40.0], [3, 7], ["red", "blue"]),
+        "inputs[0].data[0] = -5.0: must be within [0.0, 100.0], the feature's range in the model's "
+        "data schema",
+    ),
+    "fractional-int": (
+        per_feature([12.5, 40.0], [3, 7.5], ["red", "blue"]),
+        "inputs[1].data[1] = 7.5: must be a whole number",
+    ),
+    "int-datatype-fraction": (
+        _change(BASE, 0, datatype="INT32"),
+        "inputs[0].data[0] = 12.5: must be a whole number",
+    ),
+    "string-number": (
+        per_feature(["12.5", 40.0], [3, 7], ["red", "blue"]),
+        'inputs[0].data[0] = "12.5": must be a number (float), not a string',
+    ),
+    "boolean": (
+        per_feature([True, 40.0], [3, 7], ["red", "blue"]),
+        "inputs[0].data[0] = true: must be a number (float), not a boolean",
+    ),
+    "unknown-category": (
+        per_feature([12.5, 40.0], [3, 7], ["red", "pink"]),
+        "inputs[2].data[1] = \"pink\": must be one of ['blue', 'green', 'red']",
+    ),
+    "missing": (
+        {"inputs": BASE["inputs"][:2]},
+        "inputs[name=colour]: required input is missing",
+    ),
+    "twice": (
+        {"inputs": [*BASE["inputs"], BASE["inputs"][0]]},
+        'inputs[3].name = "size": feature given twice',
+    ),
+    "unknown-input": (
+        {"inputs": [*BASE["inputs"], tensor("weight", [1.0, 2.0], "FP32")]},
+        'inputs[3].name = "weight": not a feature of this model (GET /v2/models/{name} lists '
+        "the inputs)",
+    ),
+    "rows-differ": (
+        _change(BASE, 1, shape=[1, 1], data=[3]),
+        "inputs[1].shape = [1,1]: every input needs the same number of rows; the first input has 2",
+    ),
+    "shape-two-columns": (
+        _change(BASE, 0, shape=[1, 2]),
+        "inputs[0].shape = [1,2]: must be [rows] or [rows, 1]",
+    ),
+    "data-short": (
+        _change(BASE, 0, data=[12.5]),
+        "inputs[0].data: holds 1 values; shape [2, 1] needs 2",
+    ),
+    "categorical-as-numbers": (
+        _change(BASE, 2, datatype="FP32"),
+        "inputs[2].datatype = \"FP32\": feature 'colour' is categorical: use BYTES",
+    ),
+    "numeric-as-bytes": (
+        _change(BASE, 0, datatype="BYTES"),
+        "inputs[0].datatype = \"BYTES\": feature 'size' is numeric: use one of ['FP16', "
+        "'FP32', 'FP64', 'INT16', 'INT32', 'INT64', 'INT8', 'UINT16', 'UINT32', 'UINT64', "
+        "'UINT8']",
+    ),
+    "unknown-field": (
+        {**BASE, "priority": 1},
+        "priority = 1: not a field of an inference request (id, parameters, inputs, outputs)",
+    ),
+    "id-not-a-string": ({**BASE, "id": 7}, "id = 7: must be a string"),
+    "unknown-output": (
+        {**BASE, "outputs": [{"name": "logits"}]},
+        'outputs[0] = {"name":"logits"}: must be an object naming one of [\'label\', '
+        "'probabilities']",
+    ),
+    "packed-nested-accepted": (
+        _change(PACKED_BASE, 1, data=[[12.5, 3], [40.0, 7]]),
+        None,
+    ),
+    "packed-shape": (
+        _change(PACKED_BASE, 1, shape=[2, 3]),
+        "inputs[1].shape = [2,3]: must be [rows, 2]: one column per numeric feature, in the "
+        "order GET /v2/models/{name} lists them under parameters.packed_numeric_input",
+    ),
+    "packed-flat-shape": (
+        _change(PACKED_BASE, 1, shape=[4]),
+        "inputs[1].shape = [4]: must be [rows, 2]: one column per numeric feature, in the "
+        "order GET /v2/models/{name} lists them under parameters.packed_numeric_input",
+    ),
+    "packed-datatype": (
+        _change(PACKED_BASE, 1, datatype="BYTES"),
+        "inputs[1].datatype = \"BYTES\": input 'numeric_features' is numeric: use one of "
+        "['FP16', 'FP32', 'FP64', 'INT16', 'INT32', 'INT64', 'INT8', 'UINT16', 'UINT32', "
+        "'UINT64', 'UINT8']",
+    ),
+    "packed-data-short": (
+        _change(PACKED_BASE, 1, data=[12.5, 3, 40.0]),
+        "inputs[1].data: holds 3 values; shape [2, 2] needs 4",
+    ),
+    "packed-value-out-of-range": (
+        packed([[12.5, 3], [40.0, 51]], ["red", "blue"]),
+        "inputs[1].data[1][count] = 51: must be within [0.0, 50.0], the feature's range in the "
+        "model's data schema",
+    ),
+    "packed-fraction-in-int-column": (
+        packed([[12.5, 3.5], [40.0, 7]], ["red", "blue"]),
+        "inputs[1].data[0][count] = 3.5: must be a whole number",
+    ),
+    "packed-beside-a-feature": (
+        {"inputs": [*PACKED_BASE["inputs"], BASE["inputs"][0]]},
+        'inputs[2].name = "size": numeric feature given alone and in the packed '
+        "'numeric_features' tensor; send one or the other",
+    ),
+    "packed-twice": (
+        {"inputs": [*PACKED_BASE["inputs"], PACKED_BASE["inputs"][1]]},
+        'inputs[2].name = "numeric_features": feature given twice',
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(UNUSUAL))
+def test_anything_else_goes_to_the_checked_path(mixed_model: ExportedModel, name: str) -> None:
+    """The typed path steps aside, and `decode_body` (what the app calls) answers exactly
+    as the checked path does: the same feed, or the same named problems."""
+    decoder = decoder_of(mixed_model)
+    payload, message = UNUSUAL[name]
+    body = orjson.dumps(payload)
+    assert decoder.decode_well_formed(body) is None
+    if message is None:
+        feed, rows, _, outside, _ = decoder.decode_body(body)
+        assert rows == 2 and PACKED in feed and outside is None
+        return
+    assert refusal(decoder, json.loads(body)) == message
+    with pytest.raises(RequestError) as refused:
+        decoder.decode_body(body)
+    assert refused.value.message == message
+
+
+def test_out_of_range_values_are_counted_whichever_way_they_come(
+    mixed_model: ExportedModel,
+) -> None:
+    """Under the "count" policy the typed path steps aside and the checked path accepts the
+    value and marks it, for the packed tensor as for one tensor per feature."""
+    decoder = decoder_of(mixed_model, "count")
+    for payload in (
+        per_feature([101.0, 40.0], [3, 7], ["red", "blue"]),
+        packed([[101.0, 3], [40.0, 7]], ["red", "blue"]),
+    ):
+        body = orjson.dumps(payload)
+        assert decoder.decode_well_formed(body) is None
+        feed, _, _, outside, _ = decoder.decode_body(body)
+        assert outside is not None and outside.tolist() == [[True, False], [False, False]]
+        np.testing.assert_array_equal(feed[PACKED], np.array([[101, 3], [40, 7]], dtype=np.float32))
+
+
+def test_the_packed_input_predicts_as_one_tensor_per_feature(
+    breast_cancer_model: ExportedModel, client: AsgiClient
+) -> None:
+    metadata = client.get("/v2/models/tabml-classifier").json()
+    described = metadata["parameters"]["packed_numeric_input"]
+    numeric = list(breast_cancer_model.schema.numeric_features)
+    assert described == {
+        "name": PACKED,
+        "datatype": "FP32",
+        "shape": [-1, len(numeric)],
+        "columns": numeric,
+    }
+    rows = breast_cancer_model.feature_rows(3)
+    per_tensor = {"inputs": [tensor(name, [row[name] for row in rows], "FP32") for name in numeric]}
+    one_tensor = {
+        "inputs": [
+            tensor(
+                PACKED,
+                [row[name] for row in rows for name in numeric],
+                "FP32",
+                [len(rows), len(numeric)],
+            )
+        ]
+    }
+    first = client.post("/v2/models/tabml-classifier/infer", per_tensor)
+    second = client.post("/v2/models/tabml-classifier/infer", one_tensor)
+    assert first.status == second.status == 200
+    assert first.json() == second.json()
+    labels, _ = breast_cancer_model.expected(rows)
+    assert first.json()["outputs"][0]["data"] == labels
+    refused = client.post(
+        "/v2/models/tabml-classifier/infer",
+        {"inputs": [{**one_tensor["inputs"][0], "shape": [len(rows), 2]}]},
+    )
+    assert refused.status == 400
+    assert refused.json()["details"][0]["field"] == "inputs[0].shape"
