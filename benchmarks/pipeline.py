@@ -590,6 +590,7 @@ def run_benchmarks(args: argparse.Namespace, source: Path, work: Path) -> dict[s
         "default_repro": {},
         "sizes": [],
     }
+    carry_cold_repro(report, args.out / "pipeline.json")
     env = child_env()
     if not args.skip_default:
         log("cold and no-op dvc repro on the default data")
@@ -610,9 +611,10 @@ def run_cold_repro(args: argparse.Namespace) -> None:
         before = snapshot(args.repo, args.cold_repro, work / "before")
         after = snapshot(args.repo, args.ref, work / "after")
         code = source_info(args.repo, args.ref)
+        base = git_output(args.repo, "rev-parse", "--short", args.cold_repro)
         labels = {
-            "before": f"before: {args.cold_repro} "
-            f"({git_output(args.repo, 'rev-parse', '--short', args.cold_repro)})",
+            "before": f"before: {args.cold_repro}"
+            + ("" if base.startswith(args.cold_repro) else f" ({base})"),
             "after": f"after: {code['source']} at {code['revision'][:7]}",
         }
         log(f"cold dvc repro, {labels['before']} and {labels['after']}")
@@ -629,6 +631,15 @@ def run_cold_repro(args: argparse.Namespace) -> None:
         "sides": {labels[side]: result for side, result in results.items()},
     }
     write_reports(report, args.out)
+
+
+def carry_cold_repro(report: dict[str, Any], previous_path: Path) -> None:
+    """Keep the last --cold-repro comparison (dated, naming both commits) in a new report:
+    a full run does not measure it."""
+    if previous_path.is_file():
+        previous = json.loads(previous_path.read_text(encoding="utf-8"))
+        if "cold_repro" in previous:
+            report["cold_repro"] = previous["cold_repro"]
 
 
 def main(argv: list[str] | None = None) -> int:
