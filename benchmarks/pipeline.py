@@ -259,7 +259,8 @@ def write_dataset(copy: Path, rows: int) -> tuple[str, float]:
 def use_file_source(copy: Path, relative: str) -> None:
     params_path = copy / "params.yaml"
     params = yaml.safe_load(params_path.read_text(encoding="utf-8"))
-    params["data"] = {"source": "file", "sklearn_dataset": None, "path": relative}
+    # The data section's other settings (the CSV delimiter) stay: stages declare them.
+    params["data"] = {**params["data"], "source": "file", "sklearn_dataset": None, "path": relative}
     params_path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 
