@@ -27,6 +27,11 @@ Replicas after the first get a multiplicative jitter of at most 1e-6 per feature
 clipped to the schema's ranges, so every row stays distinct and valid: the validate
 stage keeps its shipped duplicate-row check (`validate.allow_duplicate_rows: false`).
 
+With `--cold-repro REV`, only one thing is measured: cold and no-op `dvc repro` on the
+default data, the code of commit REV side by side with the code under test, alternating
+between the two in each round so that both see the same load; the medians go into the
+existing pipeline.json (under `cold_repro`) and pipeline.md.
+
 Results go to pipeline.json (machine, versions, every figure) and pipeline.md (a table
 for docs/benchmarks.md) in the output folder.
 """
@@ -41,6 +46,7 @@ import os
 import platform
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -253,7 +259,8 @@ def write_dataset(copy: Path, rows: int) -> tuple[str, float]:
 def use_file_source(copy: Path, relative: str) -> None:
     params_path = copy / "params.yaml"
     params = yaml.safe_load(params_path.read_text(encoding="utf-8"))
-    params["data"] = {"source": "file", "sklearn_dataset": None, "path": relative}
+    # The data section's other settings (the CSV delimiter) stay: stages declare them.
+    params["data"] = {**params["data"], "source": "file", "sklearn_dataset": None, "path": relative}
     params_path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 
@@ -298,6 +305,45 @@ def bench_default_repro(
         "noop": asdict(fastest(noop)),
         "samples": {"cold": [asdict(m) for m in cold], "noop": [asdict(m) for m in noop]},
     }
+
+
+def bench_cold_repro(
+    sides: dict[str, Path], work: Path, rounds: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """Cold then no-op `dvc repro` for each side in turn, `rounds` times; medians.
+
+    Each cold run is a fresh copy with an empty DVC cache, so its run-cache is empty too
+    and every stage runs.
+    """
+    samples: dict[str, dict[str, list[Measurement]]] = {
+        side: {"cold": [], "noop": []} for side in sides
+    }
+    for i in range(rounds):
+        for side, source in sides.items():
+            copy = make_copy(source, work / f"cold_{side}_{i}" / "repo", env)
+            copy_environment = copy_env(copy, env)
+            for kind in ("cold", "noop"):
+                samples[side][kind] += repeated(
+                    f"{side}, {kind} dvc repro", 1, ["dvc", "repro"], copy, copy_environment
+                )
+            shutil.rmtree(copy.parent)
+    return {
+        side: {
+            **{f"{kind}_median_seconds": median_seconds(runs) for kind, runs in kinds.items()},
+            **{
+                f"{kind}_median_cpu_seconds": round(
+                    statistics.median(m.cpu_seconds for m in runs), 3
+                )
+                for kind, runs in kinds.items()
+            },
+            "samples": {kind: [asdict(m) for m in runs] for kind, runs in kinds.items()},
+        }
+        for side, kinds in samples.items()
+    }
+
+
+def median_seconds(runs: list[Measurement]) -> float:
+    return round(statistics.median(m.seconds for m in runs), 3)
 
 
 def bench_size(source: Path, work: Path, rows: int, repeat: int, env: dict[str, str]) -> SizeResult:
@@ -383,8 +429,33 @@ def markdown(report: dict[str, Any]) -> str:
         "cost (hashing, caching, lock file). No-op is the `dvc repro` after it.",
         "",
         *scaling_table(report["sizes"]),
+        *cold_repro_table(report.get("cold_repro")),
     ]
     return "\n".join(lines) + "\n"
+
+
+def cold_repro_table(comparison: dict[str, Any] | None) -> list[str]:
+    if not comparison:
+        return []
+    sides = comparison["sides"]
+    lines = [
+        "",
+        f"Cold and no-op `dvc repro` on the default data, before and after "
+        f"({comparison['date']}): each round ran both code versions in turn, each in a "
+        f"fresh copy with an empty cache (so an empty run-cache: every stage runs), "
+        f"{comparison['rounds']} rounds; the 1-minute load average ranged "
+        f"{comparison['load_range']}. Medians of wall seconds (CPU seconds):",
+        "",
+        "| code | cold `dvc repro` | no-op `dvc repro` |",
+        "|---|---:|---:|",
+    ]
+    for label, result in sides.items():
+        lines.append(
+            f"| {label} | {result['cold_median_seconds']:.2f} "
+            f"({result['cold_median_cpu_seconds']:.2f}) | {result['noop_median_seconds']:.2f} "
+            f"({result['noop_median_cpu_seconds']:.2f}) |"
+        )
+    return lines
 
 
 def load_range(report: dict[str, Any]) -> str:
@@ -494,6 +565,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--skip-default", action="store_true", help="skip cold / no-op repro on the default data"
     )
     parser.add_argument(
+        "--cold-repro",
+        metavar="REV",
+        default=None,
+        help="only compare cold and no-op dvc repro of commit REV's code with this code, "
+        "alternating, --repeat rounds; merged into the existing pipeline.json",
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
         help="only rewrite pipeline.md from an existing pipeline.json",
@@ -513,6 +591,7 @@ def run_benchmarks(args: argparse.Namespace, source: Path, work: Path) -> dict[s
         "default_repro": {},
         "sizes": [],
     }
+    carry_cold_repro(report, args.out / "pipeline.json")
     env = child_env()
     if not args.skip_default:
         log("cold and no-op dvc repro on the default data")
@@ -524,8 +603,52 @@ def run_benchmarks(args: argparse.Namespace, source: Path, work: Path) -> dict[s
     return report
 
 
+def run_cold_repro(args: argparse.Namespace) -> None:
+    """The before/after comparison, merged into the report already in args.out."""
+    existing = args.out / "pipeline.json"
+    report = json.loads(existing.read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory(prefix="tabml-bench-") as tmp:
+        work = Path(tmp)
+        before = snapshot(args.repo, args.cold_repro, work / "before")
+        after = snapshot(args.repo, args.ref, work / "after")
+        code = source_info(args.repo, args.ref)
+        base = git_output(args.repo, "rev-parse", "--short", args.cold_repro)
+        labels = {
+            "before": f"before: {args.cold_repro}"
+            + ("" if base.startswith(args.cold_repro) else f" ({base})"),
+            "after": f"after: {code['source']} at {code['revision'][:7]}",
+        }
+        log(f"cold dvc repro, {labels['before']} and {labels['after']}")
+        results = bench_cold_repro(
+            {"before": before, "after": after}, work, args.repeat, child_env()
+        )
+    loads = [
+        m["load_1m"] for side in results.values() for runs in side["samples"].values() for m in runs
+    ]
+    report["cold_repro"] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "rounds": args.repeat,
+        "load_range": f"{min(loads):.2f} to {max(loads):.2f}",
+        "sides": {labels[side]: result for side, result in results.items()},
+    }
+    write_reports(report, args.out)
+
+
+def carry_cold_repro(report: dict[str, Any], previous_path: Path) -> None:
+    """Keep the last --cold-repro comparison (dated, naming both commits) in a new report:
+    a full run does not measure it."""
+    if previous_path.is_file():
+        previous = json.loads(previous_path.read_text(encoding="utf-8"))
+        if "cold_repro" in previous:
+            report["cold_repro"] = previous["cold_repro"]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.cold_repro is not None:
+        run_cold_repro(args)
+        log(f"wrote {args.out / 'pipeline.json'} and {args.out / 'pipeline.md'}")
+        return 0
     if args.render_only:
         report = json.loads((args.out / "pipeline.json").read_text(encoding="utf-8"))
         write_atomic(args.out / "pipeline.md", markdown(report))

@@ -143,6 +143,9 @@ class ModelCardParams(_Strict):
     sensitive_attribute: str | None = None
     bootstrap_samples: Annotated[int, Field(ge=50, le=10000)] = 300
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    # The card's metrics, intervals, slices and fairness use at most this many test rows,
+    # a seeded sample of them: it bounds the stage's time and memory on large data.
+    max_rows: Annotated[int, Field(ge=100)] = 20000
     seed: int = 42
 
 

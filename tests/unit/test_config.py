@@ -153,3 +153,11 @@ def test_hyperparameters_are_those_of_the_chosen_family(raw_params: dict[str, An
 def test_a_csv_file_may_name_its_delimiter(raw_params: dict[str, Any], delimiter: str) -> None:
     raw_params["data"] = {"source": "file", "path": "data/external/d.csv", "delimiter": delimiter}
     assert parse_params(raw_params).data.delimiter == delimiter
+
+
+def test_model_card_max_rows_below_its_floor_is_named(raw_params: dict[str, Any]) -> None:
+    raw_params["model_card"]["max_rows"] = 10
+    with pytest.raises(
+        ConfigError, match=r"model_card\.max_rows = 10: .*greater than or equal to 100"
+    ):
+        parse_params(raw_params)

@@ -10,7 +10,15 @@ import pytest
 
 from tabml.config import DataSchema, ModelCardParams, Params, TrainParams
 from tabml.errors import InputError
-from tabml.stages.model_card import bootstrap_metrics, build_card, render_card, slice_groups
+from tabml.stages import model_card
+from tabml.stages.model_card import (
+    bootstrap_metrics,
+    build_card,
+    confusion_counts,
+    confusion_scores,
+    render_card,
+    slice_groups,
+)
 from tabml.stages.train import fit
 from tests.lineage import read_card
 
@@ -185,3 +193,80 @@ def test_card_refuses_metadata_exported_with_other_params(
     metadata = {**METADATA, "params": exported}
     with pytest.raises(InputError, match=r"other params than params.yaml in sections \['split'\]"):
         tiny_card(model, tiny_frame, tiny_schema, card_params(default_params), metadata)
+
+
+@pytest.mark.parametrize("classes", [["a", "b"], ["a", "b", "c"]])
+def test_confusion_scores_match_scikit_learn(classes: list[str]) -> None:
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(3)
+    # A class never predicted and one never present exercise zero_division=0.
+    truth = rng.choice(classes, 60)
+    pred = rng.choice(classes[:-1] if len(classes) > 2 else classes, 60)
+    args: dict[str, Any] = (
+        {"pos_label": classes[-1], "average": "binary"}
+        if len(classes) == 2
+        else {"average": "macro", "labels": classes}
+    )
+    codes = {c: i for i, c in enumerate(classes)}
+    counts = confusion_counts(
+        np.array([codes[c] for c in truth]), np.array([codes[c] for c in pred]), len(classes)
+    )
+    scores = confusion_scores(counts)
+    assert scores["accuracy"] == pytest.approx(skm.accuracy_score(truth, pred))
+    for name, metric in [
+        ("f1", skm.f1_score),
+        ("precision", skm.precision_score),
+        ("recall", skm.recall_score),
+    ]:
+        assert scores[name] == pytest.approx(metric(truth, pred, zero_division=0, **args)), name
+
+
+def test_bootstrap_is_deterministic_whatever_its_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(2)
+    y = rng.choice(["a", "b", "c"], 300)
+    proba = rng.dirichlet([1, 1, 1], 300)
+    params = ModelCardParams(bootstrap_samples=120)
+    whole = bootstrap_metrics(y, proba, ["a", "b", "c"], params)
+    monkeypatch.setattr(model_card, "BOOTSTRAP_CHUNK_CELLS", 1000)  # 3 replicates a chunk
+    assert bootstrap_metrics(y, proba, ["a", "b", "c"], params) == whole
+    for interval in whole.values():
+        assert interval.low <= interval.value <= interval.high
+        assert interval.low < interval.high
+
+
+def test_bootstrap_refuses_a_label_the_schema_does_not_list() -> None:
+    y = np.array(["a", "b", "z"])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
+    with pytest.raises(InputError, match=r"labels \['z'\] are not among .*\['a', 'b'\]"):
+        bootstrap_metrics(y, proba, ["a", "b"], ModelCardParams(bootstrap_samples=50))
+
+
+def test_card_evaluates_at_most_max_rows_test_rows(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+) -> None:
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    test = pd.concat([tiny_frame] * 3, ignore_index=True)  # 360 rows
+    params = card_params(default_params, slices=["colour"], max_rows=100)
+
+    def card() -> Any:
+        return build_card(
+            model=model,
+            train=tiny_frame,
+            test=test,
+            schema=tiny_schema,
+            params=params,
+            metadata=METADATA,
+            importance=IMPORTANCE,
+        )
+
+    first = card()
+    assert (first.test_rows, first.evaluated_rows) == (360, 100)
+    assert sum(row.rows for row in first.slices) == 100
+    assert first.fairness is None
+    assert "100 held-out rows, a seeded sample of the 360 test rows" in render_card(first)
+    assert card() == first
+
+    whole = tiny_card(model, tiny_frame, tiny_schema, card_params(default_params, max_rows=120))
+    assert whole.evaluated_rows == whole.test_rows == 120
+    assert "Evaluated on 120 held-out rows;" in render_card(whole)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,3 +37,43 @@ def test_stratifying_needs_two_rows_per_class(tiny_frame: pd.DataFrame) -> None:
         split_frame(lonely, "label", SplitParams())
     train, test = split_frame(lonely, "label", SplitParams(stratify=False))
     assert len(train) + len(test) == len(lonely)
+
+
+@pytest.mark.parametrize("stratify", [True, False])
+@pytest.mark.parametrize(
+    ("class_rows", "test_size", "seed"),
+    [
+        ({"yes": 60, "no": 60}, 0.2, 42),
+        ({"a": 357, "b": 212}, 0.2, 42),  # the bundled breast-cancer data's classes
+        ({"a": 7, "b": 5, "c": 3}, 0.33, 0),  # tied remainders: the random tie-break
+        ({"x": 50, "y": 30, "z": 20, "w": 2}, 0.25, 123),
+        ({"p": 2, "q": 2, "r": 2, "s": 2}, 0.5, 9),
+    ],
+)
+def test_rows_are_scikit_learns_train_test_split(
+    class_rows: dict[str, int], test_size: float, seed: int, stratify: bool
+) -> None:
+    from sklearn.model_selection import train_test_split
+
+    labels = np.array([c for c, rows in class_rows.items() for _ in range(rows)], dtype=object)
+    labels = labels[np.random.default_rng(seed).permutation(len(labels))]
+    frame = pd.DataFrame({"row": np.arange(len(labels)), "label": labels})
+    expected_train, expected_test = train_test_split(
+        frame, test_size=test_size, random_state=seed, stratify=labels if stratify else None
+    )
+    train, test = split_frame(
+        frame, "label", SplitParams(test_size=test_size, seed=seed, stratify=stratify)
+    )
+    assert train["row"].tolist() == expected_train["row"].tolist()
+    assert test["row"].tolist() == expected_test["row"].tolist()
+
+
+def test_a_test_share_too_small_for_every_class_is_named(tiny_frame: pd.DataFrame) -> None:
+    with pytest.raises(PipelineError, match=r"each of the 2 classes on both sides; .* 1 test rows"):
+        split_frame(tiny_frame, "label", SplitParams(test_size=0.005))
+
+
+def test_a_test_share_leaving_no_training_row_is_named() -> None:
+    frame = pd.DataFrame({"label": ["a", "b", "a"]})
+    with pytest.raises(PipelineError, match=r"split.test_size = 0.9 leaves no training rows"):
+        split_frame(frame, "label", SplitParams(test_size=0.9, stratify=False))

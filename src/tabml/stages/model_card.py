@@ -2,10 +2,13 @@
 
 Sections: intended use, training data (version and summary statistics), params,
 test metrics with bootstrap confidence intervals, metrics per slice, fairness across
-a sensitive attribute (fairlearn), permutation importance, known limitations, lineage
+a sensitive attribute (fairlearn), permutation importance (the evaluate stage's, on at
+most evaluate.importance_max_rows rows), known limitations, lineage
 (model and data versions and the test metrics, as metadata.json records them, in a
 JSON block that a machine reads back) and params.
 The card data is also written as JSON so that it can be diffed and served.
+Metrics, intervals, slices and fairness use at most model_card.max_rows test rows, a
+seeded sample of a larger test split, so the card's cost is bounded on any data size.
 Like the metadata, the card depends on the stage's declared inputs only: no commit, date
 or host, so the same inputs give the same card on any commit.
 """
@@ -15,27 +18,24 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import (
-    MetricFrame,
-    demographic_parity_difference,
-    equalized_odds_difference,
-    selection_rate,
-)
 from numpy.typing import NDArray
-from sklearn import metrics as skm
-from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, ModelCardParams, NumericFeature, Params
 from tabml.errors import InputError
 from tabml.lineage import CARD_SECTION, LINEAGE_HEADING, PARAMS_HEADING
 from tabml.stages.train import model_input
 
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
 DECIMALS = 4
+# Bootstrap replicates are drawn in chunks whose index matrix holds at most this many
+# row indices (32 MB of int64), so memory stays flat however many replicates are asked.
+BOOTSTRAP_CHUNK_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ class ModelCard:
     classes: list[str]
     train_rows: int
     test_rows: int
+    # Test rows behind metrics, slices and fairness: all of them up to model_card.max_rows.
+    evaluated_rows: int
     class_balance: dict[str, float]
     feature_summary: list[dict[str, Any]]
     metrics: dict[str, Interval]
@@ -88,45 +90,93 @@ class ModelCard:
     test_metrics: dict[str, Any]
 
 
-def _r(value: float) -> float:
+def _r(value: float | NDArray[np.float64]) -> float:
+    """A score rounded for the card; a 0-d array (one confusion matrix's score) too."""
     return round(float(value), DECIMALS)
 
 
-def _positive_scores(
-    y_true: NDArray[Any], y_pred: NDArray[Any], classes: list[str]
-) -> dict[str, float]:
-    binary = len(classes) == 2
-    args: dict[str, Any] = (
-        {"pos_label": classes[-1], "average": "binary"}
-        if binary
-        else {"average": "macro", "labels": classes}
-    )
-    return {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "f1": float(skm.f1_score(y_true, y_pred, zero_division=0, **args)),
-        "precision": float(skm.precision_score(y_true, y_pred, zero_division=0, **args)),
-        "recall": float(skm.recall_score(y_true, y_pred, zero_division=0, **args)),
+def _divide(numerator: NDArray[Any], denominator: NDArray[Any]) -> NDArray[np.float64]:
+    """numerator / denominator, and 0 where the denominator is 0 (scikit-learn's
+    zero_division=0)."""
+    out = np.zeros(np.broadcast_shapes(numerator.shape, denominator.shape))
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def confusion_scores(counts: NDArray[np.int64]) -> dict[str, NDArray[np.float64]]:
+    """Accuracy, F1, precision and recall of confusion matrices `counts[..., true, pred]`,
+    all at once, as scikit-learn scores them with zero_division=0: binary problems
+    (2 classes) score the last class, multiclass ones average the classes (macro)."""
+    hits = np.diagonal(counts, axis1=-2, axis2=-1)
+    predicted, actual = counts.sum(axis=-2), counts.sum(axis=-1)
+    per_class = {
+        "f1": _divide(2 * hits, predicted + actual),
+        "precision": _divide(hits, predicted),
+        "recall": _divide(hits, actual),
     }
+    binary = counts.shape[-1] == 2
+    return {
+        "accuracy": _divide(hits.sum(axis=-1), actual.sum(axis=-1)),
+        **{
+            name: scores[..., -1] if binary else scores.mean(axis=-1)
+            for name, scores in per_class.items()
+        },
+    }
+
+
+def class_codes(labels: NDArray[Any], classes: list[str]) -> NDArray[np.int64]:
+    """Each label's position in `classes`; a label the schema does not list is an error."""
+    codes = pd.Index(classes).get_indexer(pd.Index(labels)).astype(np.int64)
+    if (codes < 0).any():
+        unknown = sorted({str(label) for label in labels[codes < 0]})
+        raise InputError(f"labels {unknown} are not among the schema's classes {classes}")
+    return codes
+
+
+def confusion_counts(
+    truth: NDArray[np.int64], pred: NDArray[np.int64], n_classes: int
+) -> NDArray[np.int64]:
+    cells = truth * n_classes + pred
+    return np.bincount(cells, minlength=n_classes**2).reshape(n_classes, n_classes)
+
+
+def bootstrap_counts(
+    cells: NDArray[np.int64], n_classes: int, params: ModelCardParams
+) -> NDArray[np.int64]:
+    """One confusion matrix per bootstrap replicate, `[replicate, true, pred]`.
+
+    Each chunk of replicates is a seeded index matrix of resampled rows; offsetting each
+    replicate's cells lets one bincount count them all. The generator's stream does not
+    depend on the chunking, so the result is the same for any BOOTSTRAP_CHUNK_CELLS.
+    """
+    rows, size = len(cells), n_classes**2
+    rng = np.random.default_rng(params.seed)
+    chunk = max(1, BOOTSTRAP_CHUNK_CELLS // max(rows, 1))
+    counts = []
+    for start in range(0, params.bootstrap_samples, chunk):
+        replicates = min(chunk, params.bootstrap_samples - start)
+        index = rng.integers(0, rows, (replicates, rows))
+        offsets = np.arange(replicates)[:, None] * size
+        flat = np.bincount((cells[index] + offsets).ravel(), minlength=replicates * size)
+        counts.append(flat.reshape(replicates, n_classes, n_classes))
+    return np.concatenate(counts)
 
 
 def bootstrap_metrics(
     y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str], params: ModelCardParams
 ) -> dict[str, Interval]:
     """Point estimates with percentile bootstrap intervals over resampled test rows."""
-    y_pred = np.asarray(classes)[proba.argmax(axis=1)]
-    point = _positive_scores(y_true, y_pred, classes)
-    rng = np.random.default_rng(params.seed)
-    samples: dict[str, list[float]] = {name: [] for name in point}
-    for _ in range(params.bootstrap_samples):
-        rows = rng.integers(0, len(y_true), len(y_true))
-        for name, value in _positive_scores(y_true[rows], y_pred[rows], classes).items():
-            samples[name].append(value)
+    truth, pred = class_codes(y_true, classes), proba.argmax(axis=1).astype(np.int64)
+    point = confusion_scores(confusion_counts(truth, pred, len(classes)))
+    samples = confusion_scores(bootstrap_counts(truth * len(classes) + pred, len(classes), params))
     tail = (1 - params.confidence) / 2 * 100
     return {
         name: Interval(
-            _r(point[name]), _r(np.percentile(values, tail)), _r(np.percentile(values, 100 - tail))
+            _r(point[name]),
+            _r(np.percentile(samples[name], tail)),
+            _r(np.percentile(samples[name], 100 - tail)),
         )
-        for name, values in samples.items()
+        for name in point
     }
 
 
@@ -153,13 +203,15 @@ def slice_metrics(
     params: ModelCardParams,
 ) -> list[SliceRow]:
     rows: list[SliceRow] = []
+    classes = schema.target.classes
+    truth_codes, pred_codes = class_codes(y_true, classes), class_codes(y_pred, classes)
     for column in params.slices:
         groups = slice_groups(test[column], schema.features[column], params.slice_bins)
         for group in groups.cat.categories:
             mask = (groups == group).to_numpy()
-            truth, pred = y_true[mask], y_pred[mask]
-            scores = _positive_scores(truth, pred, schema.target.classes)
-            has_all = len(set(truth)) == len(schema.target.classes)
+            truth = truth_codes[mask]
+            scores = confusion_scores(confusion_counts(truth, pred_codes[mask], len(classes)))
+            has_all = len(set(truth)) == len(classes)
             rows.append(
                 SliceRow(
                     column,
@@ -187,6 +239,16 @@ def fairness_report(
     attribute = params.sensitive_attribute
     if attribute is None:
         return None
+    # Imported here: fairlearn and scikit-learn's metrics take a second to import, and
+    # only this section needs them.
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        equalized_odds_difference,
+        selection_rate,
+    )
+    from sklearn import metrics as skm
+
     groups = slice_groups(test[attribute], schema.features[attribute], params.slice_bins)
     positive = schema.target.classes[-1]
     truth, pred = (y_true == positive).astype(int), (y_pred == positive).astype(int)
@@ -268,6 +330,24 @@ def check_params(params: Params, metadata: dict[str, Any]) -> None:
         )
 
 
+def sample_rows(test: pd.DataFrame, params: ModelCardParams) -> pd.DataFrame:
+    """All test rows up to params.max_rows; above it, a seeded sample of that many, in
+    their original order."""
+    if len(test) <= params.max_rows:
+        return test
+    rows = np.random.default_rng(params.seed).choice(len(test), params.max_rows, replace=False)
+    return test.iloc[np.sort(rows)].reset_index(drop=True)
+
+
+def evaluated_on(evaluated: int, test_rows: int) -> str:
+    if evaluated == test_rows:
+        return f"{test_rows} held-out rows"
+    return (
+        f"{evaluated} held-out rows, a seeded sample of the {test_rows} test rows "
+        "(model_card.max_rows)"
+    )
+
+
 def build_card(
     *,
     model: Pipeline,
@@ -281,6 +361,8 @@ def build_card(
     card_params = params.model_card
     check_columns(card_params, schema)
     check_params(params, metadata)
+    test_rows = len(test)
+    test = sample_rows(test, card_params)
     classes = schema.target.classes
     fitted = [str(c) for c in model.classes_]
     proba = model.predict_proba(model_input(test, schema))[:, [fitted.index(c) for c in classes]]
@@ -297,7 +379,8 @@ def build_card(
         intended_use=card_params.intended_use,
         classes=classes,
         train_rows=len(train),
-        test_rows=len(test),
+        test_rows=test_rows,
+        evaluated_rows=len(test),
         class_balance={c: _r(balance.get(c, 0.0)) for c in classes},
         feature_summary=feature_summary(train, schema),
         metrics=bootstrap_metrics(y_true, proba, classes, card_params),
@@ -307,7 +390,7 @@ def build_card(
         importance=importance,
         limitations=[
             *card_params.limitations,
-            f"Evaluated on {len(test)} held-out rows; intervals are "
+            f"Evaluated on {evaluated_on(len(test), test_rows)}; intervals are "
             f"{card_params.confidence:.0%} bootstrap intervals over those rows.",
             "Trained on the feature ranges summarised above; inputs outside them are "
             "extrapolation.",
@@ -458,6 +541,8 @@ def run(
     card_out: Path,
     json_out: Path,
 ) -> ModelCard:
+    import joblib
+
     card = build_card(
         model=joblib.load(model_path),
         train=pd.read_parquet(train_path),

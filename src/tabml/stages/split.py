@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from tabml.config import SplitParams
 from tabml.errors import PipelineError
+from tabml.split_indices import train_test_indices
 
 
 def split_frame(
@@ -21,12 +21,13 @@ def split_frame(
         raise PipelineError(
             f"split.stratify = true needs at least 2 rows of every class; classes {rare} have fewer"
         )
-    train, test = train_test_split(
-        frame,
+    train_rows, test_rows = train_test_indices(
+        frame[target].to_numpy(),
         test_size=params.test_size,
-        random_state=params.seed,
-        stratify=frame[target] if params.stratify else None,
+        seed=params.seed,
+        stratify=params.stratify,
     )
+    train, test = frame.iloc[train_rows], frame.iloc[test_rows]
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 

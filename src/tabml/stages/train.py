@@ -7,19 +7,22 @@ transform inputs exactly as training did.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import joblib
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from tabml.config import DataSchema, TrainParams
 from tabml.contract import MISSING_CATEGORY
 from tabml.errors import InputError
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+# scikit-learn is imported where a model is built, not here: evaluate, export and the
+# model card import model_input from this module, and every subpackage imported adds
+# to each of those processes' start-up (a tree ensemble's most of all).
 
 # Linear models need scaled inputs; tree ensembles split on raw values, and scaling
 # them would only add float32/float64 rounding between scikit-learn and ONNX.
@@ -31,13 +34,24 @@ def build_estimator(
 ) -> LogisticRegression | RandomForestClassifier | GradientBoostingClassifier:
     hyper = params.hyperparameters()
     if params.estimator == "logistic_regression":
+        from sklearn.linear_model import LogisticRegression
+
         return LogisticRegression(random_state=params.seed, **hyper)
     if params.estimator == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
         return RandomForestClassifier(random_state=params.seed, n_jobs=1, **hyper)
+    from sklearn.ensemble import GradientBoostingClassifier
+
     return GradientBoostingClassifier(random_state=params.seed, **hyper)
 
 
 def build_pipeline(schema: DataSchema, params: TrainParams) -> Pipeline:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     # keep_empty_features: a feature the schema lets be missing in every row stays in the
     # model (as a constant), so the exported graph still takes every feature it lists.
     numeric_steps: list[tuple[str, object]] = [
@@ -98,6 +112,8 @@ def fit(train: pd.DataFrame, schema: DataSchema, params: TrainParams) -> Pipelin
 
 
 def run(train_path: Path, schema: DataSchema, params: TrainParams, model_out: Path) -> Pipeline:
+    import joblib
+
     pipeline = fit(pd.read_parquet(train_path), schema, params)
     model_out.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, model_out)
