@@ -65,7 +65,9 @@ def build_pipeline(schema: DataSchema, params: TrainParams) -> Pipeline:
 
 def model_input(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
     """The feature columns, in schema order, as the pipeline and its ONNX twin take them."""
-    features = frame[list(schema.features)].copy()
+    # Copy-on-write (pandas 3) keeps the assignments below off `frame`: no defensive
+    # copy, which at a million training rows is 190 MB on top of the stage's peak.
+    features = frame[list(schema.features)]
     for name in schema.numeric_features:
         features[name] = features[name].astype("float64")
     for name in schema.categorical_features:
