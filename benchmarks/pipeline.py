@@ -334,7 +334,14 @@ def bench_default_repro(
 
 
 def bench_size(
-    source: Path, work: Path, rows: int, repeat: int, env: dict[str, str], *, repro: bool
+    source: Path,
+    work: Path,
+    rows: int,
+    repeat: int,
+    env: dict[str, str],
+    *,
+    repro: bool,
+    skip_stages: frozenset[str] = frozenset(),
 ) -> SizeResult:
     copy = make_copy(source, work / f"rows_{rows}" / "repo", env)
     env = copy_env(copy, env)
@@ -344,6 +351,8 @@ def bench_size(
         rows=rows, csv_mb=csv_mb, date=dt.datetime.now(dt.UTC).isoformat("T", "seconds")
     )
     for stage, argv in stage_commands(copy).items():
+        if stage in skip_stages:
+            continue
         result.samples[stage] = repeated(f"{rows} rows, {stage}", repeat, argv, copy, env)
         result.stages[stage] = fastest(result.samples[stage])
     result.stages_total_seconds = round(sum(m.seconds for m in result.stages.values()), 3)
@@ -465,7 +474,8 @@ def default_repro_table(default: dict[str, Any]) -> list[str]:
 
 
 def scaling_table(sizes: list[dict[str, Any]]) -> list[str]:
-    stages = list(sizes[0]["stages"]) if sizes else []
+    # Every stage any size measured, in pipeline order; a size that skipped one says so.
+    stages = list(dict.fromkeys(stage for size in sizes for stage in size["stages"]))
     header = " | ".join(stages)
     lines = [
         "Cells: wall s (CPU s) / peak MB.",
@@ -480,7 +490,7 @@ def scaling_table(sizes: list[dict[str, Any]]) -> list[str]:
             "seconds": sum(m["seconds"] for m in measured),
             "cpu_seconds": sum(m.get("cpu_seconds", float("nan")) for m in measured),
         }
-        cells = " | ".join(cell(m) for m in measured)
+        cells = " | ".join(cell(size["stages"].get(stage)) for stage in stages)
         lines.append(
             f"| {size['rows']:,} | {size['csv_mb']:.1f} | {cells} | {cell(total, memory=False)} "
             f"| {cell(size['repro'])} | {cell(size['noop_repro'])} | {size.get('date', '')[:10]} |"
@@ -548,6 +558,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="per size, run the stages alone but not `dvc repro --force` and no-op",
     )
     parser.add_argument(
+        "--skip-stage",
+        action="append",
+        default=[],
+        metavar="STAGE",
+        help="a stage no other stage needs (model_card) not to measure; repeatable",
+    )
+    parser.add_argument(
         "--keep-sizes",
         action="store_true",
         help="keep the sizes in the existing pipeline.json that this run does not measure",
@@ -583,7 +600,15 @@ def run_benchmarks(args: argparse.Namespace, source: Path, work: Path) -> dict[s
     measured: list[dict[str, Any]] = []
     for rows in args.sizes:
         log(f"{rows} rows")
-        result = bench_size(source, work, rows, args.repeat, env, repro=not args.skip_repro)
+        result = bench_size(
+            source,
+            work,
+            rows,
+            args.repeat,
+            env,
+            repro=not args.skip_repro,
+            skip_stages=frozenset(args.skip_stage),
+        )
         measured.append(asdict(result))
         report["sizes"] = sorted(kept + measured, key=lambda size: size["rows"])
         write_reports(report, args.out)  # keep what is done if a later size fails
