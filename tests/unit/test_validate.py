@@ -374,3 +374,17 @@ def test_rows_that_differ_only_in_the_sign_of_zero_are_duplicates(
     assert frame.duplicated().iloc[1]
     hashes = validate.row_hashes(frame)
     assert hashes[0] == hashes[1]
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_file_pandas_cannot_parse_leaves_no_partial_output(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    path = write_csv(tmp_path, tiny_frame)
+    lines = path.read_text().splitlines()
+    lines[70] += ",1,2"  # a row with more fields than the header, past the first chunks
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "validated.parquet"
+    with pytest.raises(pd.errors.ParserError):
+        run(path, tiny_schema, RULES, out, tmp_path / "report.json", tmp_path / "s.json")
+    assert not out.exists() and not (tmp_path / "validated.parquet.partial").exists()

@@ -460,6 +460,7 @@ def run(
     if result is None:
         # A rule broke (or the chunks could not decide): the whole file, checked at
         # once, gives the report with its exact counts, examples and lines.
+        partial.unlink(missing_ok=True)
         typed, result = validate_file(raw, schema, rules, delimiter=delimiter)
         if result.passed:
             typed.to_parquet(partial, index=False)
