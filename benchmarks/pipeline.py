@@ -438,6 +438,7 @@ def markdown(report: dict[str, Any]) -> str:
         "cost (hashing, caching, lock file). No-op is the `dvc repro` after it.",
         "",
         *scaling_table(report["sizes"]),
+        *partial_runs_table(report.get("partial_runs", [])),
     ]
     return "\n".join(lines) + "\n"
 
@@ -495,6 +496,25 @@ def scaling_table(sizes: list[dict[str, Any]]) -> list[str]:
             f"| {size['rows']:,} | {size['csv_mb']:.1f} | {cells} | {cell(total, memory=False)} "
             f"| {cell(size['repro'])} | {cell(size['noop_repro'])} | {size.get('date', '')[:10]} |"
         )
+    return lines
+
+
+def partial_runs_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Stages measured outside a full run (`partial_runs` in pipeline.json: a title, how
+    they were run, and a measurement per stage), each as a table of its own."""
+    lines: list[str] = []
+    for run in runs:
+        lines += [
+            "",
+            f"{run['title']} ({run['date'][:10]}): {run['description']}",
+            "",
+            "| stage | wall s (CPU s) / peak MB | load |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {stage} | {cell(m)} | {m.get('load_1m') or 'not recorded'} |"
+            for stage, m in run["stages"].items()
+        ]
     return lines
 
 
@@ -596,6 +616,7 @@ def run_benchmarks(args: argparse.Namespace, source: Path, work: Path) -> dict[s
         report["default_repro"] = bench_default_repro(source, work, args.repeat, env)
     else:
         report["default_repro"] = earlier.get("default_repro", {})
+    report["partial_runs"] = earlier.get("partial_runs", [])
     kept = [size for size in earlier.get("sizes", []) if size["rows"] not in args.sizes]
     measured: list[dict[str, Any]] = []
     for rows in args.sizes:
