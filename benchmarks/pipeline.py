@@ -3,6 +3,8 @@
 Run on demand (never part of the test suite):
 
     uv run python benchmarks/pipeline.py --sizes 569,100000,1000000
+    uv run python benchmarks/pipeline.py --sizes 10000000 --repeat 1 --skip-default \
+        --skip-repro --keep-sizes   # the 10M point, added to the figures already written
 
 Every measurement runs in a throwaway copy of the repository (the git-tracked files,
 committed into a fresh git repository, with an empty DVC cache), never in the work
@@ -32,8 +34,12 @@ default data, the code of commit REV side by side with the code under test, alte
 between the two in each round so that both see the same load; the medians go into the
 existing pipeline.json (under `cold_repro`) and pipeline.md.
 
+The data is generated and written a block of replicas at a time (the same numbers as
+drawing them all at once), so that making 10M rows needs no more memory than 1M.
+
 Results go to pipeline.json (machine, versions, every figure) and pipeline.md (a table
-for docs/benchmarks.md) in the output folder.
+for docs/benchmarks.md) in the output folder. With --keep-sizes the sizes already in
+pipeline.json that this run does not measure are kept, each with its own date and load.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -107,6 +114,7 @@ class SizeResult:
 
     rows: int
     csv_mb: float
+    date: str = ""
     stages: dict[str, Measurement] = field(default_factory=dict)
     stages_total_seconds: float = 0.0
     repro: Measurement | None = None
@@ -223,26 +231,45 @@ def copy_env(copy: Path, env: dict[str, str]) -> dict[str, str]:
 # --------------------------------------------------------------------------- data
 
 
-def replicated_frame(rows: int, schema_path: Path, seed: int = 0) -> pd.DataFrame:
-    """The bundled data repeated to `rows` rows; replicas after the first are jittered."""
+# Rows generated and written at a time: the generator's memory stays that of one block.
+BLOCK_ROWS = 500_000
+
+
+def replicated_blocks(rows: int, schema_path: Path, seed: int = 0) -> Iterator[pd.DataFrame]:
+    """The bundled data repeated to `rows` rows, in blocks of rows; replicas after the
+    first are jittered. The noise is drawn block by block from one generator, so the
+    rows are the same whatever the block size."""
     base = bundled_frame(DATASET)
     schema = load_schema(schema_path)
-    reps = -(-rows // len(base))
-    frame = pd.concat([base] * reps, ignore_index=True).iloc[:rows].copy()
     features = list(schema.numeric_features)
-    values = frame[features].to_numpy(dtype=np.float64)
-    noise = np.random.default_rng(seed).uniform(-JITTER, JITTER, size=values.shape)
-    noise[: len(base)] = 0.0  # the first replica is the original data, exactly
-    jittered = values * (1.0 + noise)
-    for i, name in enumerate(features):
-        spec = schema.features[name]
-        low, high = getattr(spec, "min", None), getattr(spec, "max", None)
-        if low is not None or high is not None:
-            jittered[:, i] = np.clip(jittered[:, i], low, high)
-    frame[features] = jittered
-    if rows > len(base) and frame.duplicated().any():
+    rng = np.random.default_rng(seed)
+    block = max(len(base), BLOCK_ROWS // len(base) * len(base))  # whole replicas
+    hashes = []
+    for start in range(0, rows, block):
+        size = min(block, rows - start)
+        reps = -(-size // len(base))
+        frame = pd.concat([base] * reps, ignore_index=True).iloc[:size].copy()
+        values = frame[features].to_numpy(dtype=np.float64)
+        noise = rng.uniform(-JITTER, JITTER, size=values.shape)
+        if start == 0:
+            noise[: len(base)] = 0.0  # the first replica is the original data, exactly
+        jittered = values * (1.0 + noise)
+        for i, name in enumerate(features):
+            spec = schema.features[name]
+            low, high = getattr(spec, "min", None), getattr(spec, "max", None)
+            if low is not None or high is not None:
+                jittered[:, i] = np.clip(jittered[:, i], low, high)
+        frame[features] = jittered
+        hashes.append(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+        yield frame
+    if rows > len(base) and len(np.unique(np.concatenate(hashes))) < rows:
         raise RuntimeError("jittered replicas still contain duplicate rows")
-    return frame
+
+
+def replicated_frame(rows: int, schema_path: Path, seed: int = 0) -> pd.DataFrame:
+    """The bundled data repeated to `rows` rows; replicas after the first are jittered."""
+    blocks = list(replicated_blocks(rows, schema_path, seed))
+    return pd.concat(blocks, ignore_index=True)
 
 
 def write_dataset(copy: Path, rows: int) -> tuple[str, float]:
@@ -250,9 +277,15 @@ def write_dataset(copy: Path, rows: int) -> tuple[str, float]:
     relative = f"data/external/{DATASET}_{rows}.csv"
     path = copy / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    replicated_frame(rows, copy / SCHEMA_FILE).to_csv(
-        path, index=False, lineterminator="\n", float_format=CSV_FLOAT_FORMAT
-    )
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        for i, block in enumerate(replicated_blocks(rows, copy / SCHEMA_FILE)):
+            block.to_csv(
+                handle,
+                index=False,
+                header=i == 0,
+                lineterminator="\n",
+                float_format=CSV_FLOAT_FORMAT,
+            )
     return relative, round(path.stat().st_size / 1e6, 1)
 
 
@@ -346,16 +379,38 @@ def median_seconds(runs: list[Measurement]) -> float:
     return round(statistics.median(m.seconds for m in runs), 3)
 
 
-def bench_size(source: Path, work: Path, rows: int, repeat: int, env: dict[str, str]) -> SizeResult:
+def bench_size(
+    source: Path,
+    work: Path,
+    rows: int,
+    repeat: int,
+    env: dict[str, str],
+    *,
+    repro: bool,
+    skip_stages: frozenset[str] = frozenset(),
+) -> SizeResult:
     copy = make_copy(source, work / f"rows_{rows}" / "repo", env)
     env = copy_env(copy, env)
     relative, csv_mb = write_dataset(copy, rows)
     use_file_source(copy, relative)
-    result = SizeResult(rows=rows, csv_mb=csv_mb)
+    result = SizeResult(
+        rows=rows, csv_mb=csv_mb, date=dt.datetime.now(dt.UTC).isoformat("T", "seconds")
+    )
     for stage, argv in stage_commands(copy).items():
+        if stage in skip_stages:
+            continue
         result.samples[stage] = repeated(f"{rows} rows, {stage}", repeat, argv, copy, env)
         result.stages[stage] = fastest(result.samples[stage])
     result.stages_total_seconds = round(sum(m.seconds for m in result.stages.values()), 3)
+    log(f"{rows} rows, per stage (fastest run):")
+    for stage, m in result.stages.items():
+        log(
+            f"  {stage:<11} wall {m.seconds:8.2f} s  CPU {m.cpu_seconds:8.2f} s  "
+            f"peak {m.peak_mb:7.0f} MB  (load {m.load_1m:.2f})"
+        )
+    if not repro:
+        shutil.rmtree(copy.parent)
+        return result
     force = ["dvc", "repro", "--force"]
     result.samples["repro"] = repeated(f"{rows} rows, dvc repro --force", repeat, force, copy, env)
     result.repro = fastest(result.samples["repro"])
@@ -430,6 +485,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         *scaling_table(report["sizes"]),
         *cold_repro_table(report.get("cold_repro")),
+        *partial_runs_table(report.get("partial_runs", [])),
     ]
     return "\n".join(lines) + "\n"
 
@@ -466,8 +522,10 @@ def load_range(report: dict[str, Any]) -> str:
     return f"{min(loads):.2f} to {max(loads):.2f}" if loads else "(not recorded)"
 
 
-def cell(m: dict[str, float], memory: bool = True) -> str:
-    """Wall seconds, CPU seconds in brackets, then peak MB."""
+def cell(m: dict[str, float] | None, memory: bool = True) -> str:
+    """Wall seconds, CPU seconds in brackets, then peak MB; "not run" for a run skipped."""
+    if m is None:
+        return "not run"
     text = f"{m['seconds']:.2f} ({m.get('cpu_seconds', float('nan')):.2f})"
     return f"{text} / {m['peak_mb']:.0f}" if memory else text
 
@@ -488,13 +546,15 @@ def default_repro_table(default: dict[str, Any]) -> list[str]:
 
 
 def scaling_table(sizes: list[dict[str, Any]]) -> list[str]:
-    stages = list(sizes[0]["stages"]) if sizes else []
+    # Every stage any size measured, in pipeline order; a size that skipped one says so.
+    stages = list(dict.fromkeys(stage for size in sizes for stage in size["stages"]))
     header = " | ".join(stages)
     lines = [
         "Cells: wall s (CPU s) / peak MB.",
         "",
-        f"| rows | CSV MB | {header} | stage sum | `dvc repro --force` | no-op `dvc repro` |",
-        "|---:|---:|" + "---:|" * (len(stages) + 3),
+        f"| rows | CSV MB | {header} | stage sum | `dvc repro --force` | no-op `dvc repro` "
+        "| measured |",
+        "|---:|---:|" + "---:|" * (len(stages) + 3) + "---|",
     ]
     for size in sizes:
         measured = list(size["stages"].values())
@@ -502,11 +562,30 @@ def scaling_table(sizes: list[dict[str, Any]]) -> list[str]:
             "seconds": sum(m["seconds"] for m in measured),
             "cpu_seconds": sum(m.get("cpu_seconds", float("nan")) for m in measured),
         }
-        cells = " | ".join(cell(m) for m in measured)
+        cells = " | ".join(cell(size["stages"].get(stage)) for stage in stages)
         lines.append(
             f"| {size['rows']:,} | {size['csv_mb']:.1f} | {cells} | {cell(total, memory=False)} "
-            f"| {cell(size['repro'])} | {cell(size['noop_repro'])} |"
+            f"| {cell(size['repro'])} | {cell(size['noop_repro'])} | {size.get('date', '')[:10]} |"
         )
+    return lines
+
+
+def partial_runs_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Stages measured outside a full run (`partial_runs` in pipeline.json: a title, how
+    they were run, and a measurement per stage), each as a table of its own."""
+    lines: list[str] = []
+    for run in runs:
+        lines += [
+            "",
+            f"{run['title']} ({run['date'][:10]}): {run['description']}",
+            "",
+            "| stage | wall s (CPU s) / peak MB | load |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {stage} | {cell(m)} | {m.get('load_1m') or 'not recorded'} |"
+            for stage, m in run["stages"].items()
+        ]
     return lines
 
 
@@ -572,6 +651,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "alternating, --repeat rounds; merged into the existing pipeline.json",
     )
     parser.add_argument(
+        "--skip-repro",
+        action="store_true",
+        help="per size, run the stages alone but not `dvc repro --force` and no-op",
+    )
+    parser.add_argument(
+        "--skip-stage",
+        action="append",
+        default=[],
+        metavar="STAGE",
+        help="a stage no other stage needs (model_card) not to measure; repeatable",
+    )
+    parser.add_argument(
+        "--keep-sizes",
+        action="store_true",
+        help="keep the sizes in the existing pipeline.json that this run does not measure",
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
         help="only rewrite pipeline.md from an existing pipeline.json",
@@ -593,12 +689,28 @@ def run_benchmarks(args: argparse.Namespace, source: Path, work: Path) -> dict[s
     }
     carry_cold_repro(report, args.out / "pipeline.json")
     env = child_env()
+    earlier = previous_report(args.out) if args.keep_sizes else {}
     if not args.skip_default:
         log("cold and no-op dvc repro on the default data")
         report["default_repro"] = bench_default_repro(source, work, args.repeat, env)
+    else:
+        report["default_repro"] = earlier.get("default_repro", {})
+    report["partial_runs"] = earlier.get("partial_runs", [])
+    kept = [size for size in earlier.get("sizes", []) if size["rows"] not in args.sizes]
+    measured: list[dict[str, Any]] = []
     for rows in args.sizes:
         log(f"{rows} rows")
-        report["sizes"].append(asdict(bench_size(source, work, rows, args.repeat, env)))
+        result = bench_size(
+            source,
+            work,
+            rows,
+            args.repeat,
+            env,
+            repro=not args.skip_repro,
+            skip_stages=frozenset(args.skip_stage),
+        )
+        measured.append(asdict(result))
+        report["sizes"] = sorted(kept + measured, key=lambda size: size["rows"])
         write_reports(report, args.out)  # keep what is done if a later size fails
     return report
 
@@ -641,6 +753,18 @@ def carry_cold_repro(report: dict[str, Any], previous_path: Path) -> None:
         previous = json.loads(previous_path.read_text(encoding="utf-8"))
         if "cold_repro" in previous:
             report["cold_repro"] = previous["cold_repro"]
+
+
+def previous_report(out: Path) -> dict[str, Any]:
+    """The figures already written to `out`; sizes measured before sizes had a date get
+    the date of the run that measured them."""
+    path = out / "pipeline.json"
+    if not path.is_file():
+        return {}
+    report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    for size in report.get("sizes", []):
+        size.setdefault("date", report["machine"]["date"])
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

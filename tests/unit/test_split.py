@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from tabml.config import SplitParams
 from tabml.errors import PipelineError
-from tabml.stages.split import split_frame
+from tabml.stages import split
+from tabml.stages.split import run, split_frame
 
 
 def test_split_is_deterministic_and_stratified(tiny_frame: pd.DataFrame) -> None:
@@ -77,3 +81,32 @@ def test_a_test_share_leaving_no_training_row_is_named() -> None:
     frame = pd.DataFrame({"label": ["a", "b", "a"]})
     with pytest.raises(PipelineError, match=r"split.test_size = 0.9 leaves no training rows"):
         split_frame(frame, "label", SplitParams(test_size=0.9, stratify=False))
+
+
+def test_run_writes_the_rows_split_frame_gives(tmp_path: Path, tiny_frame: pd.DataFrame) -> None:
+    validated = tmp_path / "validated.parquet"
+    tiny_frame.to_parquet(validated, index=False)
+    params = SplitParams(test_size=0.25, seed=3)
+    n_train, n_test = run(
+        validated, "label", params, tmp_path / "train.parquet", tmp_path / "t.parquet"
+    )
+    train, test = split_frame(tiny_frame, "label", params)
+    assert (n_train, n_test) == (len(train), len(test))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "train.parquet"), train)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), test)
+    # The same bytes as writing the split frame whole.
+    train.to_parquet(tmp_path / "whole.parquet", index=False)
+    assert (tmp_path / "whole.parquet").read_bytes() == (tmp_path / "train.parquet").read_bytes()
+
+
+def test_run_writes_row_groups_of_the_default_size(
+    tmp_path: Path, tiny_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(split, "ROW_GROUP_ROWS", 16)
+    validated = tmp_path / "validated.parquet"
+    tiny_frame.to_parquet(validated, index=False)
+    split.run(validated, "label", SplitParams(), tmp_path / "train.parquet", tmp_path / "t.parquet")
+    groups = pq.ParquetFile(tmp_path / "train.parquet").metadata
+    assert groups.num_row_groups == -(-groups.num_rows // 16)
+    train, _ = split_frame(tiny_frame, "label", SplitParams())
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "train.parquet"), train)

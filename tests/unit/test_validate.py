@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from tabml.config import DataSchema, ValidateParams
+from tabml.stages import validate
 from tabml.stages.validate import DataValidationError, run, validate_file, validate_frame
 
 RULES = ValidateParams(schema="unused.yaml", min_rows=5)
@@ -269,3 +271,120 @@ def test_run_writes_report_and_refuses_bad_data(
     assert json.loads(report.read_text())["passed"] is True
     assert pd.read_parquet(out).shape == tiny_frame.shape
     assert json.loads(schema_out.read_text())["target"]["name"] == "label"
+
+
+# --------------------------------------------------------------------------- in chunks
+
+
+def bad_in_a_late_chunk(frame: pd.DataFrame, case: str) -> pd.DataFrame:
+    """`frame` broken in a way only the rows past the first chunks show."""
+    bad = frame.astype({"size": object, "colour": object})
+    if case == "dtype":
+        bad.loc[[50, 97], "size"] = ["abc", "12,5"]
+    elif case == "range":
+        bad.loc[[3, 88], "size"] = [-1.0, 250.0]
+    elif case == "duplicate_across_chunks":
+        bad = pd.concat([bad, bad.iloc[[2, 5]]], ignore_index=True)
+    elif case == "null_rate":
+        bad.loc[40:, "colour"] = None
+    elif case == "header_repeated":
+        bad = pd.concat([bad.iloc[:60], pd.DataFrame([bad.columns], columns=bad.columns)])
+    elif case == "too_few_of_a_class":
+        bad = bad[(bad["label"] == "no") | (bad.index < 60)]
+    return bad
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validate, "CHUNK_ROWS", 16)
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize(
+    "case",
+    [
+        "dtype",
+        "range",
+        "duplicate_across_chunks",
+        "null_rate",
+        "header_repeated",
+        "too_few_of_a_class",
+    ],
+)
+def test_a_file_checked_in_chunks_reports_what_the_whole_file_does(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema, case: str
+) -> None:
+    schema = tiny_schema.model_copy(deep=True)
+    schema.features["colour"] = schema.features["colour"].model_copy(
+        update={"max_null_fraction": 0.5}
+    )
+    rules = RULES.model_copy(update={"min_rows_per_class": 50})
+    path = write_csv(tmp_path, bad_in_a_late_chunk(tiny_frame, case))
+    out = tmp_path / "validated.parquet"
+    with pytest.raises(DataValidationError) as raised:
+        run(path, schema, rules, out, tmp_path / "report.json", tmp_path / "schema.json")
+    _, whole = validate_file(path, schema, rules)
+    assert not whole.passed
+    assert raised.value.report == whole
+    assert json.loads((tmp_path / "report.json").read_text()) == whole.to_dict()
+    assert not out.exists() and not (tmp_path / "validated.parquet.partial").exists()
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_clean_file_is_checked_and_written_in_chunks(
+    tmp_path: Path,
+    tiny_frame: pd.DataFrame,
+    tiny_schema: DataSchema,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = write_csv(tmp_path, tiny_frame)
+    typed, whole = validate_file(path, tiny_schema, RULES)
+    monkeypatch.setattr(validate, "validate_file", None)  # the chunks alone decide
+    out = tmp_path / "validated.parquet"
+    report = run(path, tiny_schema, RULES, out, tmp_path / "report.json", tmp_path / "s.json")
+    assert report == whole
+    # The same bytes as the whole typed frame written at once.
+    typed.to_parquet(tmp_path / "whole.parquet", index=False)
+    assert out.read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_chunks_are_written_in_row_groups_of_the_set_size(
+    tmp_path: Path,
+    tiny_frame: pd.DataFrame,
+    tiny_schema: DataSchema,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(validate, "ROW_GROUP_ROWS", 50)
+    out = tmp_path / "validated.parquet"
+    path = write_csv(tmp_path, tiny_frame)
+    run(path, tiny_schema, RULES, out, tmp_path / "report.json", tmp_path / "s.json")
+    metadata = pq.ParquetFile(out).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [50, 50, 20]
+    pd.testing.assert_frame_equal(pd.read_parquet(out), validate_file(path, tiny_schema, RULES)[0])
+
+
+def test_rows_that_differ_only_in_the_sign_of_zero_are_duplicates(
+    tiny_frame: pd.DataFrame,
+) -> None:
+    frame = tiny_frame.head(2).astype({"size": "float64"})
+    frame.loc[:, "size"] = [0.0, -0.0]
+    frame.loc[1, ["count", "colour", "label"]] = frame.loc[0, ["count", "colour", "label"]]
+    assert frame.duplicated().iloc[1]
+    hashes = validate.row_hashes(frame)
+    assert hashes[0] == hashes[1]
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_file_pandas_cannot_parse_leaves_no_partial_output(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    path = write_csv(tmp_path, tiny_frame)
+    lines = path.read_text().splitlines()
+    lines[70] += ",1,2"  # a row with more fields than the header, past the first chunks
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "validated.parquet"
+    with pytest.raises(pd.errors.ParserError):
+        run(path, tiny_schema, RULES, out, tmp_path / "report.json", tmp_path / "s.json")
+    assert not out.exists() and not (tmp_path / "validated.parquet.partial").exists()
