@@ -465,10 +465,8 @@ def run(
             v2_url = url + "/v2/models/tabml-classifier/infer"
             v2_half = at_rate(v2_url, bodies["v2_row"], v2_peak / 2, seconds, work)
             tabml["half_peak_v2_row"] = asdict(v2_half)
-            print(
-                f"== tabml V2 half peak: {v2_half.rps:,.0f} req/s p99 {v2_half.p99_ms:.2f} ms",
-                flush=True,
-            )
+            half = f"{v2_half.rps:,.0f} req/s p99 {v2_half.p99_ms:.2f} ms"
+            print(f"== tabml V2 half peak: {half}", flush=True)
             tabml["soak"] = soak(
                 url + "/predict", pid, bodies["row"], peak * 0.8, soak_seconds, work
             )

@@ -41,7 +41,8 @@ RUNS_THE_IMAGE = {
     "kserve": KSERVE_ENV,
 }
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
-# STDOUT in tabml.serve.prediction_log: the value of TABML_PREDICTION_LOG for standard output.
+# STDOUT in tabml.serve.prediction_log: the value of TABML_PREDICTION_LOG for standard
+# output.
 STANDARD_OUTPUT = "-"
 
 

@@ -140,7 +140,8 @@ def test_a_bad_gate_on_the_base_branch_names_key_value_and_rule(
 def test_the_module_imports_nothing_heavy_and_nothing_from_training() -> None:
     code = (
         "import re, sys, tabml.validation; "
-        "print(sorted(m for m in sys.modules if re.match(r'(tabml|sklearn|pandas|numpy)\\b', m)))"
+        "print(sorted(m for m in sys.modules "
+        "if re.match(r'(tabml|sklearn|pandas|numpy)\\b', m)))"
     )
     shown = run_tool([sys.executable, "-c", code])
     assert re.findall(r"'([\w.]+)'", shown.stdout) == ["tabml", "tabml.validation"]

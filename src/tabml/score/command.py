@@ -1,8 +1,9 @@
-"""The flags of a scoring run, shared by `tabml predict` and `python -m tabml.score`.
+"""The flags of a scoring run, shared by `tabml predict` and
+`python -m tabml.score`.
 
 A flag left out takes its value from the options the caller passes: params.yaml's
-`score` section for `tabml predict`; ScoreOptions' defaults for `python -m tabml.score`
-in the serving image, which has no params.yaml.
+`score` section for `tabml predict`; ScoreOptions' defaults for
+`python -m tabml.score` in the serving image, which has no params.yaml.
 
 The CLI builds its parser for every command, so this module imports the scoring run
 (serving's decoder, onnxruntime, the serving libraries) only when a run starts.
