@@ -95,6 +95,29 @@ def test_empty_file(tmp_path: Path, tiny_schema: DataSchema) -> None:
     assert [(f.column, f.rule) for f in report.failures] == [(None, "file_not_empty")]
 
 
+@pytest.mark.parametrize(
+    ("content", "rule", "shown"),
+    [
+        (b'size,count,colour,label\n1,2,red,yes\n3,4,"blue,no\n', "csv_parses", "EOF inside"),
+        (b"size,count,colour,label\n1,2,r\xe9d,yes\n", "utf8_text", "byte 29"),
+        (
+            b"size,count,colour,label\n1,2,red,yes\n1,2,red,yes,more,extra\n",
+            "csv_parses",
+            "Expected 4 fields in line 3, saw 6",
+        ),
+    ],
+)
+def test_a_file_that_is_not_readable_csv_is_a_named_failure(
+    tmp_path: Path, tiny_schema: DataSchema, content: bytes, rule: str, shown: str
+) -> None:
+    path = tmp_path / "raw.csv"
+    path.write_bytes(content)
+    _, report = validate_file(path, tiny_schema, RULES)
+    assert [(f.column, f.rule) for f in report.failures] == [(None, rule)]
+    assert shown in str(report.failures[0].examples[0].value)
+    assert not report.passed
+
+
 def test_header_only_file_fails_min_rows(tmp_path: Path, tiny_schema: DataSchema) -> None:
     path = tmp_path / "raw.csv"
     path.write_text("size,count,colour,label\n")
@@ -385,6 +408,9 @@ def test_a_file_pandas_cannot_parse_leaves_no_partial_output(
     lines[70] += ",1,2"  # a row with more fields than the header, past the first chunks
     path.write_text("\n".join(lines) + "\n")
     out = tmp_path / "validated.parquet"
-    with pytest.raises(pd.errors.ParserError):
+    with pytest.raises(DataValidationError) as raised:
         run(path, tiny_schema, RULES, out, tmp_path / "report.json", tmp_path / "s.json")
+    assert [f.rule for f in raised.value.report.failures] == ["csv_parses"]
+    assert "Expected 4 fields in line 71, saw 6" in raised.value.report.failures[0].describe()
+    assert json.loads((tmp_path / "report.json").read_text())["passed"] is False
     assert not out.exists() and not (tmp_path / "validated.parquet.partial").exists()

@@ -312,10 +312,19 @@ def validate_file(
     path: Path, schema: DataSchema, rules: ValidateParams, *, delimiter: str = ","
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Read the CSV at `path`, whose fields `delimiter` separates, and validate it."""
-    failures = header_failures(path, delimiter)
+    try:
+        failures = header_failures(path, delimiter)
+        frame = pd.DataFrame() if failures else read_raw_csv(path, delimiter)
+    except UnicodeDecodeError as error:
+        failures = [Failure(None, "utf8_text", 0, [Example(None, f"byte {error.start}")])]
+    except pd.errors.ParserError as error:
+        # pandas' first line names the problem and where ("EOF inside string starting at
+        # row 3"); a file it cannot split into rows has no rows to check.
+        reason = str(error).strip().splitlines()[0]
+        failures = [Failure(None, "csv_parses", 0, [Example(None, reason)])]
     if failures:
         return pd.DataFrame(), ValidationReport(str(path), 0, [], failures)
-    return validate_frame(read_raw_csv(path, delimiter), schema, rules, source=str(path))
+    return validate_frame(frame, schema, rules, source=str(path))
 
 
 @dataclass
