@@ -149,6 +149,12 @@ UNUSUAL = {
         {"inputs": [*BASE["inputs"], BASE["inputs"][0]]},
         'inputs[3].name = "size": feature given twice',
     ),
+    "twice-in-place-of-another": (
+        # count's values would pass in size's place: only the names tell them apart.
+        {"inputs": [BASE["inputs"][1], BASE["inputs"][1], BASE["inputs"][2]]},
+        'inputs[1].name = "count": feature given twice; '
+        "inputs[name=size]: required input is missing",
+    ),
     "unknown-input": (
         {"inputs": [*BASE["inputs"], tensor("weight", [1.0, 2.0], "FP32")]},
         'inputs[3].name = "weight": not a feature of this model (GET /v2/models/{name} lists '

@@ -146,7 +146,9 @@ class V2Decoder:
         if kinds != self._in_order:
             # Any other order, or the numeric features packed: every input once.
             expected = self._packed_kinds if self._packed_type in kinds else self._column_kinds
-            if len(kinds) != len(expected) or not expected.issuperset(kinds):
+            # The same set, and each once: a feature sent twice in place of a missing
+            # one has the right count and only known names, but would shift the columns.
+            if len(kinds) != len(expected) or frozenset(kinds) != expected:
                 return None
             inputs = sorted(inputs, key=_order)
         packed = inputs[0] if type(inputs[0]) is self._packed_type else None
