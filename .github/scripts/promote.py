@@ -48,6 +48,8 @@ from pathlib import Path
 
 from release_info import TAG_PREFIX, git, read_model_tags
 
+# The workflow whose attestations promote.py trusts.
+RELEASE_WORKFLOW = ".github/workflows/release.yml"
 ARTIFACT = "model"
 # In the order a version goes through them: each one after the first takes only a version
 # that has been in the one before it.
@@ -498,14 +500,19 @@ def commit_overlay(base: str, path: Path, text: str, message: str) -> str | None
     ).stdout.strip()
 
 
-def tag_stage(promotion: Promotion) -> str:
-    """The stage tag for the promotion; a new one unless the stage's current tag already
-    names this version (a re-run adds none)."""
+def planned_stage_tag(promotion: Promotion) -> tuple[str, bool]:
+    """The stage tag for the promotion, and whether it exists: the stage's current tag
+    when it already names this version (a re-run adds none), else the next one."""
     now = current(promotion.stage, read_stage_tags())
     if now is not None and now.assigned and now.commit == promotion.commit:
-        print(f"{now.name} already assigns {ARTIFACT} {promotion.version} to {promotion.stage}")
-        return now.name
-    name = stage_tag_name(promotion.stage, next_counter(all_tag_names()))
+        return now.name, True
+    return stage_tag_name(promotion.stage, next_counter(all_tag_names())), False
+
+
+def tag_stage(promotion: Promotion, name: str, *, exists: bool) -> None:
+    if exists:
+        print(f"{name} already assigns {ARTIFACT} {promotion.version} to {promotion.stage}")
+        return
     subprocess.run(
         [
             "git",
@@ -523,7 +530,6 @@ def tag_stage(promotion: Promotion) -> str:
     )
     push(f"refs/tags/{name}")
     print(f"tagged {name} on {promotion.commit[:7]}")
-    return name
 
 
 def apply(promotion: Promotion, base: str, base_branch: str, github: GitHub) -> None:
@@ -533,12 +539,13 @@ def apply(promotion: Promotion, base: str, base_branch: str, github: GitHub) -> 
     edited = set_image(git("show", f"{base}:{path.as_posix()}"), promotion.image)
     title = pr_title(promotion.stage, promotion.version)
     commit = commit_overlay(base, path, edited, title)
-    stage_tag = tag_stage(promotion)
+    stage_tag, tagged = planned_stage_tag(promotion)
     if commit is None:
         print(
             f"::notice title=Already deployed::{path} on {base} already names "
             f"{promotion.image.name}@{promotion.image.digest}; no pull request"
         )
+        tag_stage(promotion, stage_tag, exists=tagged)
         return
     branch = pr_branch(promotion.stage)
     # The branch belongs to the promotion: the next one replaces its commit.
@@ -553,10 +560,13 @@ def apply(promotion: Promotion, base: str, base_branch: str, github: GitHub) -> 
     )
     verb, number = github.open_or_update(branch, base_branch, title, body)
     print(f"promote.py: {verb} pull request #{number} ({branch} into {base_branch})")
+    # Last: a promotion whose branch or pull request failed leaves no stage tag, so the
+    # order rule never counts it.
+    tag_stage(promotion, stage_tag, exists=tagged)
 
 
-def verify_attestation(image: Image, owner: str) -> None:
-    """`gh attestation verify` of the digest: built by a workflow of `owner`'s."""
+def verify_attestation(image: Image, repository: str) -> None:
+    """`gh attestation verify` of the digest: built by `repository`'s release workflow."""
     subject = f"oci://{image.name}@{image.digest}"
     if shutil.which("gh") is None:
         raise PromotionError(
@@ -564,11 +574,13 @@ def verify_attestation(image: Image, owner: str) -> None:
             f"verifying {subject} needs the GitHub CLI (gh) on PATH; install it, or skip the "
             "check where attestation is off (VERIFY=false)",
         )
-    verified = subprocess.run(["gh", "attestation", "verify", subject, "--owner", owner])
+    workflow = f"{repository}/{RELEASE_WORKFLOW}"
+    command = ["gh", "attestation", "verify", subject, "--repo", repository]
+    verified = subprocess.run([*command, "--signer-workflow", workflow])
     if verified.returncode != 0:
         raise PromotionError(
             "Attestation",
-            f"{subject} has no build provenance attestation from {owner} that verifies "
+            f"{subject} has no build provenance attestation signed by {workflow} that verifies "
             "(see gh's output above): it is not an image the release workflow built",
         )
 
@@ -619,7 +631,7 @@ def run(args: argparse.Namespace) -> None:
             f"the release now names {image.digest}, not the verified {args.expect_digest}",
         )
     if args.verify_attestation:
-        verify_attestation(image, github.repository.split("/", 1)[0])
+        verify_attestation(image, github.repository)
     if args.edit_only:
         path = overlay_path(promotion.stage)
         path.write_text(set_image(path.read_text(), image))

@@ -26,7 +26,6 @@ pytestmark = pytest.mark.slow
 TOKEN = "ghs_promote_test"
 APP_CLIENT_ID = "Iv23promote"
 APP_TOKEN = f"ghs_installation_{APP_CLIENT_ID}"  # what the stand-in action issues
-OWNER = REPOSITORY.split("/")[0]
 
 
 def dispatch(version: str, stage: str, *, private: bool = False) -> dict[str, object]:
@@ -71,7 +70,13 @@ def test_promote_to_staging_then_production_and_every_refusal(tmp_path: Path) ->
     github.mkdir()
     gh = gh_standin(tmp_path / "gh-bin", github)
     # v1.0.0's digest is attested; v1.1.0's release names a digest nobody attested.
-    attested = [{"subject": f"oci://{IMAGE}@{DIGEST}", "owner": OWNER}]
+    attested = [
+        {
+            "subject": f"oci://{IMAGE}@{DIGEST}",
+            "repo": REPOSITORY,
+            "signer_workflow": f"{REPOSITORY}/.github/workflows/release.yml",
+        }
+    ]
     (github / "attestations.json").write_text(json.dumps(attested))
 
     with github_issues_api(REPOSITORY, TOKEN, (APP_TOKEN,), bare) as (api, state):
@@ -131,8 +136,10 @@ def test_promote_to_staging_then_production_and_every_refusal(tmp_path: Path) ->
             "attestation",
             "verify",
             f"oci://{IMAGE}@{DIGEST}",
-            "--owner",
-            OWNER,
+            "--repo",
+            REPOSITORY,
+            "--signer-workflow",
+            f"{REPOSITORY}/.github/workflows/release.yml",
         ]
         assert verified["verified"] is True
         assert "Promotion pull request without a GitHub App" in staged.output

@@ -143,18 +143,21 @@ def cml(args: list[str]) -> None:
 
 
 def gh_attestation(args: list[str]) -> None:
-    """`gh attestation verify oci://NAME@DIGEST --owner OWNER`: verified when
-    $STANDIN_GITHUB/attestations.json lists that subject for that owner."""
+    """`gh attestation verify oci://NAME@DIGEST --repo OWNER/NAME --signer-workflow
+    OWNER/NAME/.github/workflows/FILE`: verified when $STANDIN_GITHUB/attestations.json
+    lists that subject signed by that workflow of that repository."""
     state = Path(os.environ["STANDIN_GITHUB"]) / "attestations.json"
     attested = json.loads(state.read_text()) if state.is_file() else []
-    subject, owner = args[2], args[args.index("--owner") + 1]
-    verified = {"subject": subject, "owner": owner} in attested
+    subject = args[2]
+    repo = args[args.index("--repo") + 1]
+    workflow = args[args.index("--signer-workflow") + 1]
+    verified = {"subject": subject, "repo": repo, "signer_workflow": workflow} in attested
     record("gh-attestation", args=args, verified=verified)
     if args[:2] != ["attestation", "verify"] or not subject.startswith("oci://"):
         sys.exit(f"stand-in gh: unsupported {args}")
     if not verified:
         sys.exit(f"Error: failed to fetch attestations for subject: {subject}")
-    print(f"Loaded 1 attestation from GitHub API\n{subject} was attested by {owner}")
+    print(f"Loaded 1 attestation from GitHub API\n{subject} was attested by {workflow}")
 
 
 def gh(args: list[str]) -> None:
