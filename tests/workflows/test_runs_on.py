@@ -13,9 +13,11 @@ import pytest
 
 from .harness import SCRIPTS, load_script, load_workflow
 
-# fromJSON(vars.NAME || 'FALLBACK'): the variable, or a literal GitHub reads as JSON too.
+# fromJSON(FORK && 'HOSTED' || vars.NAME || 'FALLBACK'): a fork's pull request on the
+# hosted runner, else the variable, or a literal GitHub reads as JSON too.
 RUNS_ON = re.compile(
-    r"^\$\{\{ fromJSON\(vars\.(?P<name>[A-Z_]+) \|\| '(?P<fallback>[^']*)'\) \}\}$"
+    r"^\$\{\{ fromJSON\(github\.event\.pull_request\.head\.repo\.fork && '(?P<fork>[^']*)' "
+    r"\|\| vars\.(?P<name>[A-Z_]+) \|\| '(?P<fallback>[^']*)'\) \}\}$"
 )
 
 
@@ -41,6 +43,8 @@ def test_the_training_job_runs_where_the_variable_says() -> None:
     assert matched["name"] == "TRAIN_RUNS_ON"
     # Unset, `vars.X || 'F'` is F, which fromJSON parses: a bare label would be an error.
     assert json.loads(matched["fallback"]) == "ubuntu-latest"
+    # A fork's code never reaches a runner the variable names (a team's own machines).
+    assert json.loads(matched["fork"]) == "ubuntu-latest"
     # The job before it checks the same variable against the same default.
     [step] = [s for s in jobs["changes"]["steps"] if "runs_on.py" in s.get("run", "")]
     assert step["env"] == {"TRAIN_RUNS_ON": "${{ vars.TRAIN_RUNS_ON }}"}
