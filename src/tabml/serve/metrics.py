@@ -195,8 +195,13 @@ class Metrics:
             )
             logged.add_metric(["written"], self.prediction_log.written_rows)
             logged.add_metric(["dropped"], self.prediction_log.dropped_rows)
-            logged.add_metric(["pending"], self.prediction_log.pending_rows)
             yield logged
+            # A gauge: it falls at every flush, which a counter's rate() takes for a reset.
+            yield GaugeMetricFamily(
+                "tabml_prediction_log_pending_rows",
+                "Sampled rows whose prediction-log line waits for the next flush",
+                value=self.prediction_log.pending_rows,
+            )
         yield from self._collect_limits()
 
     def _collect_limits(self) -> Iterator[Metric]:
