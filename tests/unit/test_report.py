@@ -218,7 +218,8 @@ def test_verdict_json_lists_failures_and_every_metric() -> None:
 def test_run_writes_the_report_and_the_summary_then_fails_the_gate(
     repo: Path, default_params: Params
 ) -> None:
-    out, summary = repo / "out/report.md", repo / "out/summary.json"
+    # The summary's folder need not exist, nor be the report's.
+    out, summary = repo / "out/report.md", repo / "gate/new/summary.json"
     verdict = run(sources(repo, default_params), out=out)
     assert verdict.passed
     assert "quality gate passed" in out.read_text()

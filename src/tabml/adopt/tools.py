@@ -26,19 +26,26 @@ def environment() -> dict[str, str]:
 
 
 def run(args: Sequence[str], root: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`args` run in `root`; with `check`, a StepError quoting the output's end on failure."""
-    result = subprocess.run(
-        list(args),
-        cwd=root,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
+    """`args` run in `root`; with `check`, a StepError quoting the output's end on failure.
+    A program that is missing or outlasts COMMAND_TIMEOUT is a StepError either way."""
+    command = " ".join(args)
+    try:
+        result = subprocess.run(
+            list(args),
+            cwd=root,
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise StepError(f"`{command}`: {args[0]} is not installed or not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise StepError(f"`{command}` ran longer than {COMMAND_TIMEOUT} s; stopped") from None
     if check and result.returncode != 0:
         output = (result.stderr.strip() or result.stdout.strip()).splitlines()[-15:]
-        raise StepError(f"`{' '.join(args)}` exited {result.returncode}:\n  " + "\n  ".join(output))
+        raise StepError(f"`{command}` exited {result.returncode}:\n  " + "\n  ".join(output))
     return result
 
 

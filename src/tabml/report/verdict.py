@@ -40,6 +40,7 @@ def run(sources: ReportSources, *, out: Path, summary_out: Path | None = None) -
     out.write_text(render(report), encoding="utf-8")
     verdict = report.verdict
     if summary_out is not None:
+        summary_out.parent.mkdir(parents=True, exist_ok=True)
         summary_out.write_text(json.dumps(verdict_json(verdict), indent=2) + "\n", encoding="utf-8")
     if not verdict.passed:
         raise QualityGateError(
