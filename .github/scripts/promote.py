@@ -651,8 +651,11 @@ def main(argv: Sequence[str]) -> int:
         print(f"::error title=GitHub API::{error}")
         return 1
     except subprocess.CalledProcessError as error:
-        # Not the command line: a push's carries the token's header.
-        print(f"::error title={error.cmd[0]}::exited {error.returncode} (see its output above)")
+        # Not the command line: a push's carries the token's header. A push's output went
+        # to the log as it ran; a captured command's (git show, git rev-parse) is here.
+        captured = (error.stderr or "").strip()
+        shown = f": {captured.splitlines()[-1]}" if captured else " (see its output above)"
+        print(f"::error title={error.cmd[0]}::exited {error.returncode}{shown}")
         return 1
     return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -558,3 +559,21 @@ def test_a_stage_tag_in_origin_is_never_replaced(repo: Repo) -> None:
     # The tag comes last: the pull request is open, and the run fails before any tag of
     # this promotion exists for the order rule to count (a re-run takes the next number).
     assert len(repo.state.pulls) == 1
+
+
+def test_a_failed_git_command_shows_what_git_said(repo: Repo) -> None:
+    """The overlay a promotion edits is missing on the base branch: `git show` fails, and
+    its captured message is in the error, not only its exit status."""
+    repo.release("v1.0.0")
+    repo.git("rm", "-q", "deploy/overlays/staging/kustomization.yaml")
+    repo.git("commit", "-q", "-m", "No staging overlay")
+    repo.git("push", "-q", "origin", "main")
+    repo.git("fetch", "-q", "origin")
+    run = repo.promote("apply", "--version", "v1.0.0", "--stage", "staging")
+    assert run.returncode == 1
+    assert re.search(
+        r"::error title=git::exited 128: fatal: path 'deploy/overlays/staging/kustomization.yaml'"
+        r" does not exist",
+        run.stdout,
+    ), run.stdout
+    assert repo.state.pulls == []
