@@ -337,8 +337,8 @@ def initialised(
     assert metadata["libraries"][names.project] == "0.1.0"
     params = yaml.safe_load((clone / "params.yaml").read_text())
     assert params["export"]["model_name"] == f"{names.slug}-classifier"
-    app = (clone / "src" / names.package / "serve" / "app.py").read_text(encoding="utf-8")
-    assert f'"{names.identifier}_http_requests"' in app
+    metrics = (clone / "src" / names.package / "serve" / "metrics.py").read_text(encoding="utf-8")
+    assert f'"{names.identifier}_http_requests"' in metrics
     settings = (clone / "src" / names.package / "serve" / "settings.py").read_text()
     assert f'ENV_PREFIX = "{names.env_prefix}_"' in settings
 
