@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
+# What serving and batch scoring do with a numeric value outside its feature's schema
+# range: refuse it ("reject"), or predict and count it ("count"): TABML_OUT_OF_RANGE and
+# params.yaml's score.out_of_range.
+OutOfRange = Literal["reject", "count"]
 # The graph returns the predicted class as LABEL_OUTPUT and the class probabilities as
 # PROBABILITIES_OUTPUT, [rows, classes], columns in metadata.json's `target.classes`.
 LABEL_OUTPUT = "label"

@@ -14,10 +14,10 @@ import numpy as np
 import orjson
 import pytest
 
+from tabml.contract import OutOfRange
 from tabml.serve.decode import RowDecoder
 from tabml.serve.model import FeatureSpec
 from tabml.serve.problems import RequestError
-from tabml.serve.settings import OutOfRange
 from tabml.serve.v2 import V2Decoder
 from tests.serve.conftest import ExportedModel
 

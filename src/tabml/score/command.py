@@ -15,8 +15,9 @@ import argparse
 from pathlib import Path
 from typing import Any, get_args
 
+from tabml.contract import OutOfRange
 from tabml.errors import InputError
-from tabml.score.options import BadRows, OutOfRange, ScoreOptions
+from tabml.score.options import BadRows, ScoreOptions
 
 # ScoreOptions' fields a flag may set; the flag is the field with dashes.
 OPTION_FLAGS = ("chunk_rows", "bad_rows", "out_of_range")

@@ -10,12 +10,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tabml.contract import OutOfRange
+
 # A row the decoder refuses stops the run with its problems ("fail"), or is written to
 # the refused-rows file with its problems while the other rows are scored ("set_aside").
 BadRows = Literal["fail", "set_aside"]
-# As serving's TABML_OUT_OF_RANGE: a numeric value outside its schema range is refused,
-# or scored and counted in the summary.
-OutOfRange = Literal["reject", "count"]
 
 
 class ScoreOptions(BaseModel):

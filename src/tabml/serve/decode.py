@@ -18,11 +18,10 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from tabml.contract import MISSING_CATEGORY, NUMERIC_INPUT
+from tabml.contract import MISSING_CATEGORY, NUMERIC_INPUT, OutOfRange
 from tabml.serve.model import FeatureSpec, OnnxModel
 from tabml.serve.numbers import NumericRule, Outside, numbers
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
-from tabml.serve.settings import OutOfRange
 
 Feed = dict[str, NDArray[Any]]
 

@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from tabml.contract import OutOfRange
 from tabml.serve.model import FeatureSpec, OnnxModel
 from tabml.serve.numbers import FLOAT32_MAX, bounds, int_bounds
 from tabml.serve.problems import show
-from tabml.serve.settings import OutOfRange
 
 
 def _field_name(index: int) -> str:

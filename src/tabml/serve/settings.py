@@ -13,13 +13,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tabml.contract import OutOfRange
+
 ENV_PREFIX = "TABML_"
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
-# What a numeric value outside its feature's schema range gets: refused (422, or 400 for
-# V2), as the validate stage refuses such a row in training data; or accepted, counted in
-# /metrics and marked in the prediction log, for a service that prefers availability.
-OutOfRange = Literal["reject", "count"]
+# TABML_OUT_OF_RANGE (contract.OutOfRange): a value outside its feature's schema range is
+# refused (422, or 400 for V2), as the validate stage refuses such a row in training data;
+# or accepted, counted in /metrics and marked in the prediction log.
 
 
 class SettingsError(ValueError):
