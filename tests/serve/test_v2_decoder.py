@@ -2,7 +2,9 @@
 
 `decode_well_formed` must never accept a request the checked path (`decode`) would
 refuse, and for every request it accepts it must build the same feed; anything else goes
-to `decode`, so a refused request names the same field, value and rule either way.
+to `decode`, so a refused request names the same field, value and rule either way. The
+typed path reads a large body's numbers as JSON text (`raw_numbers`): every test of it
+runs for small and large bodies alike (`body_size`, which moves the line between them).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tabml.contract import OutOfRange
+from tabml.serve import v2
 from tabml.serve.decode import RowDecoder
 from tabml.serve.model import FeatureSpec
 from tabml.serve.problems import RequestError
@@ -22,7 +27,19 @@ from tabml.serve.v2 import V2Decoder
 from tests.serve.conftest import AsgiClient, ExportedModel
 
 MAX_ROWS = 50
+SERVER_LINE = v2.LARGE_BODY_BYTES  # read before any test moves it
 PACKED = "numeric_features"
+
+
+@pytest.fixture(params=["small", "large"], autouse=True)
+def body_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with bodies read as small ones (numbers parsed into Python floats)
+    and as large ones (numbers read from the JSON text into one array)."""
+    if request.param == "large":
+        monkeypatch.setattr(v2, "LARGE_BODY_BYTES", 0)
+    else:
+        monkeypatch.setattr(v2, "LARGE_BODY_BYTES", 1 << 40)
+    return str(request.param)
 
 
 def decoder_of(model: ExportedModel, out_of_range: OutOfRange = "reject") -> V2Decoder:
@@ -308,3 +325,123 @@ def test_the_packed_input_predicts_as_one_tensor_per_feature(
     )
     assert refused.status == 400
     assert refused.json()["details"][0]["field"] == "inputs[0].shape"
+
+
+RAW_ONLY = {
+    # Numbers JSON allows that a typed parse and a text reader might read apart.
+    "exponents-and-signs": per_feature([1.25e1, 4e1], [3, 7], ["red", "blue"]),
+    "negative-zero": per_feature([-0.0, 40.0], [-0, 7], ["red", "blue"]),
+    "on-the-bounds": per_feature([0.0, 100.0], [0, 50], ["red", "blue"]),
+}
+
+
+@pytest.mark.parametrize("name", list(RAW_ONLY))
+def test_numbers_read_from_the_text_are_the_parsed_numbers(
+    mixed_model: ExportedModel, name: str
+) -> None:
+    decoder = decoder_of(mixed_model)
+    payload = RAW_ONLY[name]
+    body = orjson.dumps(payload)
+    fast = decoder.decode_well_formed(body)
+    assert fast is not None
+    checked = decoder.decode(json.loads(body))[0]
+    np.testing.assert_array_equal(fast[0][PACKED], checked[PACKED])
+
+
+def test_text_with_spaces_and_a_number_too_large_to_read(mixed_model: ExportedModel) -> None:
+    """JSON written by hand: spaces inside the arrays are read; a number beyond float64's
+    range steps aside, and the checked path names it."""
+    decoder = decoder_of(mixed_model)
+    spaced = (
+        b'{"inputs": [ {"name": "size", "shape": [2, 1], "datatype": "FP32", '
+        b'"data": [ 12.5 ,\n 40 ] }, {"name": "count", "shape": [2], "datatype": "INT64", '
+        b'"data": [3, 7]}, {"name": "colour", "shape": [2], "datatype": "BYTES", '
+        b'"data": ["red", "blue"]} ] }'
+    )
+    fast = decoder.decode_well_formed(spaced)
+    assert fast is not None
+    np.testing.assert_array_equal(fast[0][PACKED], np.array([[12.5, 3], [40, 7]], np.float32))
+    too_large = spaced.replace(b"12.5", b"1e400")
+    assert decoder.decode_well_formed(too_large) is None
+    with pytest.raises(RequestError) as refused:
+        decoder.decode_body(too_large)
+    assert refused.value.message.startswith("inputs[0].data[0]")
+
+
+_NUMBERISH = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(min_value=-1, max_value=120),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=-2, max_value=60),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.lists(st.floats(min_value=0, max_value=50), max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sizes=st.lists(_NUMBERISH, min_size=1, max_size=4),
+    counts=st.lists(_NUMBERISH, min_size=1, max_size=4),
+    pack=st.booleans(),
+)
+def test_large_and_small_bodies_get_the_same_answer(
+    mixed_model: ExportedModel, sizes: list[Any], counts: list[Any], pack: bool
+) -> None:
+    """Whatever the numeric data hold, a body read as a large one gets the answer it gets
+    as a small one: the same feed, or the same named problems."""
+    rows = len(sizes)
+    colours = ["red"] * rows
+    if pack:
+        pairs = [[size, count] for size, count in zip(sizes, counts, strict=False)]
+        payload = packed(pairs, colours[: len(pairs)])
+    else:
+        payload = per_feature(sizes, counts, colours)
+    body = json.dumps(payload).encode()  # integers beyond 64 bits too
+    decoder = decoder_of(mixed_model)
+    answers = []
+    for line in (0, 1 << 40):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(v2, "LARGE_BODY_BYTES", line)
+            try:
+                feed, *rest, _ = decoder.decode_body(body)
+                outside = rest[2]
+                answers.append(
+                    (
+                        {name: str(values.tolist()) for name, values in feed.items()},
+                        rest[:2],
+                        None if outside is None else outside.tolist(),
+                    )
+                )
+            except RequestError as error:
+                answers.append((error.status, error.message))
+    assert answers[0] == answers[1]
+
+
+def test_a_large_body_is_read_as_text(
+    breast_cancer_model: ExportedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1,000-row request is above the line the server uses: its numbers are read from
+    the text, and give the feed the checked path builds."""
+    monkeypatch.setattr(v2, "LARGE_BODY_BYTES", SERVER_LINE)
+    metadata = breast_cancer_model.metadata["features"]
+    features = [FeatureSpec.model_validate(item) for item in metadata]
+    decoder = V2Decoder(RowDecoder(features, 1000, out_of_range="reject"))
+    rows = (breast_cancer_model.feature_rows() * 2)[:1000]
+    numeric = list(breast_cancer_model.schema.numeric_features)
+    payload = {"inputs": [tensor(name, [row[name] for row in rows], "FP32") for name in numeric]}
+    body = orjson.dumps(payload)
+    assert len(body) >= SERVER_LINE
+    read_counts: list[int] = []
+    read = decoder._flat_numbers.read
+
+    def counted_read(arrays: list[bytes], counts: list[int]) -> Any:
+        read_counts.append(sum(counts))
+        return read(arrays, counts)
+
+    monkeypatch.setattr(decoder._flat_numbers, "read", counted_read)
+    fast = decoder.decode_well_formed(body)
+    assert fast is not None and read_counts == [1000 * len(numeric)]
+    checked = decoder.decode(payload)[0]
+    np.testing.assert_array_equal(fast[0][PACKED], checked[PACKED])
