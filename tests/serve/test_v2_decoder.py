@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from tabml.contract import OutOfRange
 from tabml.serve import v2
 from tabml.serve.decode import RowDecoder
+from tabml.serve.http import parse_json
 from tabml.serve.model import FeatureSpec
 from tabml.serve.problems import RequestError
 from tabml.serve.v2 import V2Decoder
@@ -386,11 +387,12 @@ _NUMBERISH = st.one_of(
     counts=st.lists(_NUMBERISH, min_size=1, max_size=4),
     pack=st.booleans(),
 )
-def test_large_and_small_bodies_get_the_same_answer(
+def test_large_small_and_one_row_bodies_get_the_checked_answer(
     mixed_model: ExportedModel, sizes: list[Any], counts: list[Any], pack: bool
 ) -> None:
-    """Whatever the numeric data hold, a body read as a large one gets the answer it gets
-    as a small one: the same feed, or the same named problems."""
+    """Whatever the numeric data hold, a body read as a large one, as a small one (a single
+    row first as one) and by the checked path alone gets one answer: the same feed, or the
+    same named problems."""
     rows = len(sizes)
     colours = ["red"] * rows
     if pack:
@@ -404,19 +406,52 @@ def test_large_and_small_bodies_get_the_same_answer(
     for line in (0, 1 << 40):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(v2, "LARGE_BODY_BYTES", line)
-            try:
-                feed, *rest, _ = decoder.decode_body(body)
-                outside = rest[2]
-                answers.append(
-                    (
-                        {name: str(values.tolist()) for name, values in feed.items()},
-                        rest[:2],
-                        None if outside is None else outside.tolist(),
-                    )
-                )
-            except RequestError as error:
-                answers.append((error.status, error.message))
-    assert answers[0] == answers[1]
+            answers.append(_answer(lambda: decoder.decode_body(body)[:4]))
+    answers.append(_answer(lambda: decoder.decode(parse_json(body))))
+    assert answers[0] == answers[1] == answers[2]
+
+
+def _answer(decode: Any) -> Any:
+    """A decoding's feed, rows, outputs and out-of-range marks, or its refusal, in a form
+    == compares (NaN included)."""
+    try:
+        feed, rows, outputs, outside = decode()
+    except RequestError as error:
+        return error.status, error.message
+    columns = {name: str(values.tolist()) for name, values in feed.items()}
+    return columns, rows, outputs, None if outside is None else outside.tolist()
+
+
+ONE_ROW = per_feature([12.5], [3], ["red"])
+ONE_ROW_PACKED = packed([[12.5, 3]], ["red"])
+ONE_ROW_UNUSUAL = {
+    "no-value": _change(ONE_ROW, 0, data=[]),
+    "two-values": _change(ONE_ROW, 0, data=[12.5, 13.0]),
+    "two-colours": _change(ONE_ROW, 2, data=["red", "blue"]),
+    "shape-one-by-two": _change(ONE_ROW, 0, shape=[1, 2]),
+    "shape-one-one-one": _change(ONE_ROW, 0, shape=[1, 1, 1]),
+    "shape-empty": _change(ONE_ROW, 0, shape=[]),
+    "rows-differ": _change(ONE_ROW, 1, shape=[2, 1], data=[3, 4]),
+    "nested": _change(ONE_ROW, 0, data=[[12.5]]),
+    "above-the-range": per_feature([100.5], [3], ["red"]),
+    "fraction-for-an-int": per_feature([12.5], [3.5], ["red"]),
+    "unknown-colour": per_feature([12.5], [3], ["pink"]),
+    "packed-three-values": _change(ONE_ROW_PACKED, 1, data=[12.5, 3, 4]),
+    "packed-shape-one-by-three": _change(ONE_ROW_PACKED, 1, shape=[1, 3]),
+    "packed-flat-shape": _change(ONE_ROW_PACKED, 1, shape=[2]),
+    "packed-out-of-range": packed([[12.5, 51]], ["red"]),
+}
+
+
+@pytest.mark.parametrize("name", list(ONE_ROW_UNUSUAL))
+def test_a_single_row_the_one_row_form_does_not_take_gets_the_checked_answer(
+    mixed_model: ExportedModel, name: str
+) -> None:
+    decoder = decoder_of(mixed_model)
+    body = orjson.dumps(ONE_ROW_UNUSUAL[name])
+    assert decoder.decode_well_formed(body) is None
+    checked = _answer(lambda: decoder.decode(parse_json(body)))
+    assert _answer(lambda: decoder.decode_body(body)[:4]) == checked
 
 
 def test_a_large_body_is_read_as_text(

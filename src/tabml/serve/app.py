@@ -135,7 +135,10 @@ class ServingApp:
             f"/v2/models/{model.name}/infer",
             f"/v2/models/{model.name}/versions/{model.version}/infer",
         ):
-            self._model_routes[path] = self._dynamic_route(path)
+            # The served model's inference paths go straight to the handler: the name
+            # and version a dynamic route checks on each request are known to match.
+            template, method, _ = self._dynamic_route(path)
+            self._model_routes[path] = (template, method, self.infer_v2)
         log.info(
             "loaded model %s version %s (%d features, classes %s) from %s in %.0f ms",
             model.name,
@@ -288,7 +291,7 @@ class ServingApp:
                     if action == "ready":
                         return json_response({"name": model.name, "ready": True})
                     if action == "infer":
-                        return await self.infer_v2(receive, model)
+                        return await self.infer_v2(receive)
                     return Response(200, self._v2_model_body)
 
                 return template, "POST" if action == "infer" else "GET", handler
@@ -344,8 +347,8 @@ class ServingApp:
         )
         return json_response(records_response(model, prediction.labels, prediction.probabilities))
 
-    async def infer_v2(self, receive: Receive, model: OnnxModel) -> Response:
-        _, decoder, v2_decoder = self._require_model()
+    async def infer_v2(self, receive: Receive) -> Response:
+        model, decoder, v2_decoder = self._require_model()
         body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         feed, _, outputs, outside, request_id = v2_decoder.decode_body(body)
         prediction = self._predict(

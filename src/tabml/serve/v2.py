@@ -73,6 +73,8 @@ _FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
 # (23 KB) in four fifths; at 50 rows (12 KB) the two take the same, and a single row
 # (2 KB) would take twice as long.
 LARGE_BODY_BYTES = 16 * 1024
+# A one-row tensor's shape: [1] or [1, 1].
+_ONE_ROW_SHAPE = Annotated[list[Literal[1]], msgspec.Meta(min_length=1, max_length=2)]
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class _TypedRequests:
     packed_kinds: frozenset[type[msgspec.Struct]]
     # Whether numeric tensors' data are left as JSON text (msgspec.Raw).
     raw: bool
+    # Whether every tensor is typed as one row: its shape [1] or [1, 1] (the packed
+    # tensor's [1, numeric features]) and its data that many values.
+    one_row: bool
 
 
 class V2Decoder:
@@ -102,7 +107,8 @@ class V2Decoder:
         # The graph's numeric input, as one tensor: offered when there are numeric
         # features and none of the features takes its name.
         self.packs = bool(self.width) and NUMERIC_INPUT not in self.by_name
-        self._small = _typed_requests(records, self.rule.bounds, packs=self.packs, raw=False)
+        self._one_row = _typed_requests(records, self.rule.bounds, packs=self.packs, one_row=True)
+        self._small = _typed_requests(records, self.rule.bounds, packs=self.packs)
         self._large = _typed_requests(records, self.rule.bounds, packs=self.packs, raw=True)
         self._flat_numbers = FlatNumbers()
         self._lower = [lower for lower, _ in self.rule.bounds]
@@ -130,11 +136,10 @@ class V2Decoder:
         read; what is left (shapes, lengths, ranges) is checked a whole request at a
         time, so a single row costs about what a /predict row does. A large body's
         numeric values are left as JSON text and read into one array (`raw_numbers`)."""
-        typed = self._large if len(body) >= LARGE_BODY_BYTES else self._small
-        try:
-            request = typed.decoder.decode(body)
-        except msgspec.DecodeError:  # also raised for JSON that breaks the types
+        parsed = self._parse_typed(body)
+        if parsed is None:
             return None
+        typed, request = parsed
         outputs = self._well_formed_outputs(request.outputs)
         inputs = request.inputs
         if outputs is None or not inputs or not inputs[0].shape:
@@ -153,16 +158,8 @@ class V2Decoder:
             inputs = sorted(inputs, key=_order)
         packed = inputs[0] if type(inputs[0]) is typed.packed_type else None
         columns = inputs[1:] if packed is not None else inputs
-        # Whole-list comparisons in C for the usual shapes; a mix goes value by value.
-        shapes = list(map(_shape, columns))
-        if shapes != [[rows, 1]] * len(columns) and shapes != [[rows]] * len(columns):
-            allowed = ([rows], [rows, 1])
-            if not all(map(allowed.__contains__, shapes)):
-                return None
         categorical = columns[self.width :] if packed is None else columns
-        # A large body's numeric data are JSON text: their reader counts their values.
-        counted = categorical if typed.raw else columns
-        if list(map(len, map(_data, counted))) != [rows] * len(counted):
+        if not typed.one_row and not self._shapes_hold(columns, categorical, rows, typed):
             return None
         feed: Feed = {}
         for tensor, feature in zip(categorical, self.records.categorical):  # noqa: B905
@@ -171,7 +168,7 @@ class V2Decoder:
             feed[feature.name] = np.array(tensor.data, dtype=object).reshape(-1, 1)
         if self.width:
             if packed is not None:
-                if packed.shape != [rows, self.width]:  # type: ignore[attr-defined]
+                if list(packed.shape) != [rows, self.width]:  # type: ignore[attr-defined]
                     return None
                 tensors = [packed]
             else:
@@ -184,6 +181,31 @@ class V2Decoder:
             feed[NUMERIC_INPUT] = values
         request_id = request.id if isinstance(request.id, str) else None
         return feed, rows, outputs, request_id
+
+    def _parse_typed(self, body: bytes) -> tuple[_TypedRequests, Any] | None:
+        """The typed form that takes `body`, and the request parsed into it. A small body
+        is tried as one row first: a batch's first shape ends that try at once."""
+        forms = [self._large] if len(body) >= LARGE_BODY_BYTES else [self._one_row, self._small]
+        for typed in forms:
+            try:
+                return typed, typed.decoder.decode(body)
+            except msgspec.DecodeError:  # also raised for JSON that breaks the types
+                continue
+        return None
+
+    def _shapes_hold(
+        self, columns: list[Any], categorical: list[Any], rows: int, typed: _TypedRequests
+    ) -> bool:
+        """Whether each tensor of one column is shaped [rows] or [rows, 1] and holds
+        `rows` values (a large body's numeric data are counted as they are read)."""
+        # Whole-list comparisons in C for the usual shapes; a mix goes value by value.
+        shapes = list(map(_shape, columns))
+        if shapes != [[rows, 1]] * len(columns) and shapes != [[rows]] * len(columns):
+            allowed = ([rows], [rows, 1])
+            if not all(map(allowed.__contains__, shapes)):
+                return False
+        counted = categorical if typed.raw else columns
+        return list(map(len, map(_data, counted))) == [rows] * len(counted)
 
     def _well_formed_numeric(
         self, tensors: list[Any], rows: int, *, packed: bool, raw: bool
@@ -536,28 +558,50 @@ class V2Decoder:
 
 
 def _typed_requests(
-    records: RowDecoder, bounds: list[tuple[float, float]], *, packs: bool, raw: bool
+    records: RowDecoder,
+    bounds: list[tuple[float, float]],
+    *,
+    packs: bool,
+    raw: bool = False,
+    one_row: bool = False,
 ) -> _TypedRequests:
     """The typed requests of a model's features. A numeric feature's values are held
     within its bounds as they are parsed (at a few nanoseconds a value, less than a
     Python check of one row costs), or, `raw`, left as JSON text; the packed tensor's
-    columns have bounds of their own, checked once it is read."""
+    columns have bounds of their own, checked once it is read. `one_row` types every
+    tensor as one row, so that its shape and length need no check of their own."""
     width = len(records.numeric)
+    column_shape: Any = _ONE_ROW_SHAPE if one_row else list[int]
+    # The packed tensor's one row: [1, numeric features].
+    packed_shape: Any = (
+        tuple[Literal[1], Literal[width]]  # type: ignore[valid-type]
+        if one_row
+        else list[int]
+    )
+
+    def values(kind: Any, count: int = 1) -> Any:
+        if raw and kind is not str:
+            return msgspec.Raw
+        if one_row:
+            return Annotated[list[kind], msgspec.Meta(min_length=count, max_length=count)]
+        return list[kind]
+
     in_order = [
         _tensor_type(
             feature.name,
             order,
-            msgspec.Raw if raw else list[Annotated[float, msgspec.Meta(ge=lower, le=upper)]],
+            values(Annotated[float, msgspec.Meta(ge=lower, le=upper)]),
+            column_shape,
             numeric=True,
         )
         for order, (feature, (lower, upper)) in enumerate(zip(records.numeric, bounds, strict=True))
     ]
     in_order += [
-        _tensor_type(feature.name, width + order, list[str], numeric=False)
+        _tensor_type(feature.name, width + order, values(str), column_shape, numeric=False)
         for order, feature in enumerate(records.categorical)
     ]
     packed_type = (
-        _tensor_type(NUMERIC_INPUT, -1, msgspec.Raw if raw else list[float], numeric=True)
+        _tensor_type(NUMERIC_INPUT, -1, values(float, width), packed_shape, numeric=True)
         if packs
         else None
     )
@@ -568,17 +612,20 @@ def _typed_requests(
         column_kinds=frozenset(in_order),
         packed_kinds=frozenset([packed_type, *in_order[width:]] if packed_type else ()),
         raw=raw,
+        one_row=one_row,
     )
 
 
-def _tensor_type(name: str, order: int, data: Any, *, numeric: bool) -> type[msgspec.Struct]:
+def _tensor_type(
+    name: str, order: int, data: Any, shape: Any, *, numeric: bool
+) -> type[msgspec.Struct]:
     """The typed form of the input tensor `name`, its values typed `data`: a numeric one
     in a numeric datatype, a categorical one as BYTES."""
     datatypes = tuple(sorted(V2_NUMERIC_TYPES)) if numeric else ("BYTES",)
     return msgspec.defstruct(
         f"Tensor{order + 1}",
         [
-            ("shape", list[int]),
+            ("shape", shape),
             ("datatype", Literal[datatypes]),
             ("data", data),
             ("parameters", Any, None),
