@@ -16,6 +16,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy.special import xlogy
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 from sklearn.pipeline import Pipeline
@@ -119,12 +120,17 @@ def curve_rows(
     }
 
 
-def _log_loss(model: Pipeline, y_true: NDArray[Any], proba: NDArray[np.float64]) -> float:
-    """Log loss as scikit-learn's `neg_log_loss` scorer computes it (negated back): a
-    binary model's probabilities enter as the last class's column alone."""
+def _log_loss(onehot: NDArray[np.float64], proba: NDArray[np.float64]) -> float:
+    """Log loss as scikit-learn's `neg_log_loss` scorer computes it (negated back), for
+    labels one-hot encoded in the model's class order: a binary model's probabilities
+    enter as the last class's column alone, and every probability is clipped to
+    [eps, 1 - eps]. scikit-learn's `log_loss` spends 2 ms a call checking and encoding
+    the labels, which do not change between the shuffles."""
     if proba.shape[1] == 2:
-        return float(skm.log_loss(y_true, proba[:, -1]))
-    return float(skm.log_loss(y_true, proba))
+        proba = np.stack([1 - proba[:, -1], proba[:, -1]], axis=1)
+    eps = np.finfo(proba.dtype).eps
+    loss = -np.sum(xlogy(onehot, np.clip(proba, eps, 1 - eps)), axis=1)
+    return float(np.average(loss))
 
 
 def _shuffled_columns(column: pd.Series, seed: int, repeats: int) -> list[pd.Series]:
@@ -149,10 +155,11 @@ def permutation_drops(
     `neg_log_loss` scorer and the same seed.
 
     A feature's shuffled copies are scored in one `predict_proba` call, not one call
-    per copy: on the bundled data that cuts the stage's importance work from 0.64 to
-    about 0.05 CPU seconds, the per-call overhead of the pipeline being most of it.
+    per copy, and scored by `_log_loss`: on the bundled data the importance work takes
+    0.13 CPU seconds instead of scikit-learn's 0.64, most of which was per-call overhead.
     """
-    baseline = _log_loss(model, y_true, model.predict_proba(features))
+    onehot = (y_true[:, np.newaxis] == model.classes_[np.newaxis, :]).astype(np.float64)
+    baseline = _log_loss(onehot, model.predict_proba(features))
     # permutation_importance's draw: one seed from random_state, shared by every column.
     column_seed = np.random.RandomState(params.seed).randint(np.iinfo(np.int32).max + 1)
     rows, repeats = len(features), params.importance_repeats
@@ -164,9 +171,7 @@ def permutation_drops(
             copy[name] = shuffled
             copies.append(copy)
         proba = model.predict_proba(pd.concat(copies, ignore_index=True))
-        losses = [
-            _log_loss(model, y_true, proba[r * rows : (r + 1) * rows]) for r in range(repeats)
-        ]
+        losses = [_log_loss(onehot, proba[r * rows : (r + 1) * rows]) for r in range(repeats)]
         drops[i] = np.asarray(losses) - baseline
     return drops
 
