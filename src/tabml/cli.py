@@ -120,7 +120,7 @@ def _model_card(args: argparse.Namespace, params: Params) -> str:
     from tabml.stages import model_card
 
     card = model_card.run(
-        model_path=args.model,
+        predictions_path=args.predictions,
         train_path=args.train,
         test_path=args.test,
         schema=load_schema(args.schema),
@@ -362,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
         _model_card,
         "the model card: metrics with intervals, slices, fairness, importance",
     )
-    path(sub, "--model", model)
+    # evaluate's confusion-matrix data: each test row's actual and predicted class.
+    path(sub, "--predictions", "plots/confusion_matrix.json")
     path(sub, "--train", train_data)
     path(sub, "--test", test_data)
     path(sub, "--schema", resolved)

@@ -77,3 +77,46 @@ def test_data_stage_commands_leave_unused_libraries_unimported(
             ["--params", str(repo_root / "params.yaml"), *argv], repo_root
         )
         assert loaded & absent == set(), name
+
+
+def test_model_card_command_loads_no_model_library(tmp_path: Path, repo_root: Path) -> None:
+    """The card reads each test row's predicted class from evaluate's confusion-matrix
+    data; it never loads the model, so neither scikit-learn nor fairlearn (which imports
+    it) is imported."""
+    import json
+
+    import numpy as np
+
+    from tabml.config import load_schema
+    from tabml.stages.ingest import bundled_frame
+
+    frame = bundled_frame("breast_cancer")
+    schema = load_schema(repo_root / "schemas" / "breast_cancer.yaml")
+    train, test = frame.iloc[:455], frame.iloc[455:].reset_index(drop=True)
+    train.to_parquet(tmp_path / "train.parquet")
+    test.to_parquet(tmp_path / "test.parquet")
+    predicted = np.random.default_rng(0).choice(schema.target.classes, len(test))
+    rows = [
+        {"actual": str(actual), "predicted": str(label)}
+        for actual, label in zip(test[schema.target.name], predicted, strict=True)
+    ]
+    (tmp_path / "predictions.json").write_text(json.dumps(rows))
+    metadata = {
+        "model": {"version": "m" * 32},
+        "data": {"version": "d" * 32, "rows": len(frame)},
+        "metrics": {"accuracy": 0.9, "test_rows": len(test)},
+    }
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "importance.json").write_text("[]")
+    argv = [
+        *("--params", str(repo_root / "params.yaml"), "model-card"),
+        *("--predictions", str(tmp_path / "predictions.json")),
+        *("--train", str(tmp_path / "train.parquet"), "--test", str(tmp_path / "test.parquet")),
+        *("--schema", str(repo_root / "schemas" / "breast_cancer.yaml")),
+        *("--metadata", str(tmp_path / "metadata.json")),
+        *("--importance", str(tmp_path / "importance.json")),
+        *("--out", str(tmp_path / "card.md"), "--json", str(tmp_path / "card.json")),
+    ]
+    loaded = modules_after_command(argv, repo_root)
+    assert loaded & {"sklearn", "fairlearn", "joblib", "onnx", "onnxruntime"} == set()
+    assert (tmp_path / "card.md").is_file()
