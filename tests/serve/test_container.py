@@ -256,7 +256,7 @@ def render_model_card(model: ExportedModel, params: Params) -> str:
     features = model_input(model.frame, model.schema)
     truth = model.frame[model.schema.target.name].astype(str).to_numpy()
     card = model_card.build_card(
-        model=model.pipeline,
+        predicted=model.pipeline.predict(features).astype(str),
         train=model.frame,
         test=model.frame,
         schema=model.schema,

@@ -11,8 +11,14 @@ import pandas as pd
 import pytest
 
 from tabml.config import DataSchema, EvaluateParams, TrainParams, parse_schema
-from tabml.stages.evaluate import classification_metrics, curve_rows, evaluate, run
-from tabml.stages.train import fit
+from tabml.stages.evaluate import (
+    classification_metrics,
+    curve_rows,
+    evaluate,
+    permutation_drops,
+    run,
+)
+from tabml.stages.train import fit, model_input
 
 PARAMS = EvaluateParams(importance_repeats=2)
 
@@ -104,3 +110,26 @@ def test_multiclass_evaluation_uses_schema_class_order(tiny_frame: pd.DataFrame)
     result = evaluate(model, frame, schema, PARAMS)
     assert result.metrics["accuracy"] > 0.9
     assert {row["actual"] for row in result.plots["confusion_matrix"]} == {"low", "mid", "high"}
+
+
+@pytest.mark.parametrize("estimator", ["logistic_regression", "random_forest"])
+@pytest.mark.parametrize("classes", [["no", "yes"], ["low", "mid", "high"]])
+def test_permutation_drops_are_scikit_learns_permutation_importance(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema, estimator: str, classes: list[str]
+) -> None:
+    from sklearn.inspection import permutation_importance
+
+    frame = tiny_frame.copy()
+    if len(classes) == 3:
+        frame["label"] = np.select([frame["size"] < 33, frame["size"] < 66], classes[:2], "high")
+    schema = parse_schema(
+        {**tiny_schema.model_dump(mode="json"), "target": {"name": "label", "classes": classes}}
+    )
+    model = fit(frame, schema, TrainParams(estimator=estimator))
+    features, y_true = model_input(frame, schema), frame["label"].astype(str).to_numpy()
+    params = EvaluateParams(importance_repeats=3, seed=7)
+    expected = permutation_importance(
+        model, features, y_true, scoring="neg_log_loss", n_repeats=3, random_state=7
+    )
+    drops = permutation_drops(model, features, y_true, params)
+    np.testing.assert_array_equal(drops, expected.importances)

@@ -9,7 +9,14 @@ import pytest
 
 from tabml.config import DataParams
 from tabml.errors import PipelineError
-from tabml.stages.ingest import BUNDLED_TARGETS, bundled_frame, ingest, snake_case
+from tabml.stages.ingest import (
+    BUNDLED,
+    BUNDLED_TARGETS,
+    bundled_frame,
+    ingest,
+    snake_case,
+    write_bundled,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +45,24 @@ def test_bundled_frames_have_named_labels(name: str, rows: int, classes: set[str
     assert len(frame) == rows
     assert set(frame[target]) == classes
     assert all(column == snake_case(column) for column in frame.columns)
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_bundled_frames_are_scikit_learns_datasets(name: str) -> None:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
+    assert BUNDLED[name].features == tuple(bunch.feature_names)
+    expected = bunch.data.rename(columns=snake_case)
+    expected[BUNDLED_TARGETS[name]] = [str(bunch.target_names[i]) for i in bunch.target]
+    pd.testing.assert_frame_equal(bundled_frame(name), expected, check_exact=True)
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_bundled_csv_is_what_pandas_writes_for_the_frame(tmp_path: Path, name: str) -> None:
+    write_bundled(name, tmp_path / "raw.csv")
+    written = bundled_frame(name).to_csv(index=False, lineterminator="\n")
+    assert (tmp_path / "raw.csv").read_text(encoding="utf-8") == written
 
 
 def test_bundled_source_writes_csv(tmp_path: Path) -> None:

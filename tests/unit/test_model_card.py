@@ -16,10 +16,12 @@ from tabml.stages.model_card import (
     build_card,
     confusion_counts,
     confusion_scores,
+    fairness_report,
+    predicted_classes,
     render_card,
     slice_groups,
 )
-from tabml.stages.train import fit
+from tabml.stages.train import fit, model_input
 from tests.lineage import read_card
 
 METADATA: dict[str, Any] = {
@@ -36,6 +38,16 @@ def card_params(default_params: Params, **card: Any) -> Params:
     )
 
 
+def predicted(model: Any, test: pd.DataFrame, schema: DataSchema) -> Any:
+    """Each test row's predicted class, as evaluate's confusion-matrix data gives it."""
+    return model.predict(model_input(test, schema)).astype(str)
+
+
+def labels(proba: Any, classes: list[str]) -> Any:
+    """The most probable class of each row."""
+    return np.asarray(classes)[proba.argmax(axis=1)]
+
+
 def tiny_card(
     model: Any,
     frame: pd.DataFrame,
@@ -45,7 +57,7 @@ def tiny_card(
 ) -> Any:
     """The card for `model`, trained and tested on `frame` (the tiny fixture)."""
     return build_card(
-        model=model,
+        predicted=predicted(model, frame, schema),
         train=frame,
         test=frame,
         schema=schema,
@@ -148,8 +160,8 @@ def test_bootstrap_is_seeded_and_narrows_with_more_rows() -> None:
         y = rng.choice(["a", "b"], rows)
         p = np.where(y == "b", 0.7, 0.3) + rng.normal(0, 0.25, rows)
         proba = np.column_stack([1 - p, p])
-        interval = bootstrap_metrics(y, proba, ["a", "b"], params)["accuracy"]
-        again = bootstrap_metrics(y, proba, ["a", "b"], params)["accuracy"]
+        interval = bootstrap_metrics(y, labels(proba, ["a", "b"]), ["a", "b"], params)["accuracy"]
+        again = bootstrap_metrics(y, labels(proba, ["a", "b"]), ["a", "b"], params)["accuracy"]
         assert interval == again
         return interval.high - interval.low
 
@@ -222,14 +234,71 @@ def test_confusion_scores_match_scikit_learn(classes: list[str]) -> None:
         assert scores[name] == pytest.approx(metric(truth, pred, zero_division=0, **args)), name
 
 
+def test_fairness_is_fairlearns(tiny_schema: DataSchema) -> None:
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        equalized_odds_difference,
+        selection_rate,
+    )
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(5)
+    test = pd.DataFrame({"colour": rng.choice(["red", "green", "blue"], 90)})
+    truth = rng.choice(["no", "yes"], 90)
+    truth[test["colour"].to_numpy() == "blue"] = "no"  # a group without positives
+    pred = rng.choice(["no", "yes"], 90)
+    params = ModelCardParams(sensitive_attribute="colour")
+    report = fairness_report(test, truth, pred, tiny_schema, params)
+    assert report is not None
+    groups = slice_groups(test["colour"], tiny_schema.features["colour"], params.slice_bins)
+    t, p, g = (truth == "yes").astype(int), (pred == "yes").astype(int), groups.to_numpy()
+    frame = MetricFrame(
+        metrics={
+            "selection_rate": selection_rate,
+            "true_positive_rate": lambda a, b: skm.recall_score(a, b, zero_division=0),
+            "accuracy": skm.accuracy_score,
+        },
+        y_true=t,
+        y_pred=p,
+        sensitive_features=g,
+    )
+    expected_groups = [
+        {
+            "group": str(group),
+            **{name: round(float(value), 4) for name, value in frame.by_group.loc[group].items()},
+            "rows": int((groups == group).sum()),
+        }
+        for group in groups.cat.categories
+    ]
+    assert report.by_group == expected_groups
+    assert report.demographic_parity_difference == round(
+        float(demographic_parity_difference(t, p, sensitive_features=g)), 4
+    )
+    assert report.equalized_odds_difference == round(
+        float(equalized_odds_difference(t, p, sensitive_features=g)), 4
+    )
+
+
+def test_predictions_of_another_test_split_are_refused(tiny_frame: pd.DataFrame) -> None:
+    rows = [{"actual": str(a), "predicted": "yes"} for a in tiny_frame["label"]]
+    assert list(predicted_classes(rows, tiny_frame, "label")) == ["yes"] * 120
+    with pytest.raises(InputError, match=r"predictions: 60 rows whose actual classes are not"):
+        predicted_classes(rows[:60], tiny_frame, "label")
+    flipped = [{**rows[0], "actual": "no" if rows[0]["actual"] == "yes" else "yes"}, *rows[1:]]
+    with pytest.raises(InputError, match=r"not the 120 test rows' labels; rerun the evaluate"):
+        predicted_classes(flipped, tiny_frame, "label")
+
+
 def test_bootstrap_is_deterministic_whatever_its_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(2)
     y = rng.choice(["a", "b", "c"], 300)
     proba = rng.dirichlet([1, 1, 1], 300)
     params = ModelCardParams(bootstrap_samples=120)
-    whole = bootstrap_metrics(y, proba, ["a", "b", "c"], params)
+    pred = labels(proba, ["a", "b", "c"])
+    whole = bootstrap_metrics(y, pred, ["a", "b", "c"], params)
     monkeypatch.setattr(model_card, "BOOTSTRAP_CHUNK_CELLS", 1000)  # 3 replicates a chunk
-    assert bootstrap_metrics(y, proba, ["a", "b", "c"], params) == whole
+    assert bootstrap_metrics(y, pred, ["a", "b", "c"], params) == whole
     for interval in whole.values():
         assert interval.low <= interval.value <= interval.high
         assert interval.low < interval.high
@@ -239,7 +308,9 @@ def test_bootstrap_refuses_a_label_the_schema_does_not_list() -> None:
     y = np.array(["a", "b", "z"])
     proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
     with pytest.raises(InputError, match=r"labels \['z'\] are not among .*\['a', 'b'\]"):
-        bootstrap_metrics(y, proba, ["a", "b"], ModelCardParams(bootstrap_samples=50))
+        bootstrap_metrics(
+            y, labels(proba, ["a", "b"]), ["a", "b"], ModelCardParams(bootstrap_samples=50)
+        )
 
 
 def test_card_evaluates_at_most_max_rows_test_rows(
@@ -251,7 +322,7 @@ def test_card_evaluates_at_most_max_rows_test_rows(
 
     def card() -> Any:
         return build_card(
-            model=model,
+            predicted=predicted(model, test, tiny_schema),
             train=tiny_frame,
             test=test,
             schema=tiny_schema,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ def modules_after_import(module: str) -> set[str]:
     ("module", "absent"),
     [
         ("tabml.cli", {"sklearn", "pandas", "pandera", "fairlearn", "onnx"}),
+        ("tabml.stages.ingest", {"sklearn", "pandas", "numpy"}),
         ("tabml.stages.split", {"sklearn", "pandera"}),
         ("tabml.stages.train", {"sklearn", "joblib"}),
         ("tabml.stages.model_card", {"sklearn", "fairlearn", "joblib"}),
@@ -29,3 +31,92 @@ def modules_after_import(module: str) -> set[str]:
 )
 def test_stage_module_leaves_unused_libraries_unimported(module: str, absent: set[str]) -> None:
     assert modules_after_import(module) & absent == set()
+
+
+def modules_after_command(argv: list[str], cwd: Path) -> set[str]:
+    """The top-level packages a fresh interpreter holds after running `tabml *argv`."""
+    code = (
+        "import sys\nfrom tabml.cli import main\n"
+        f"status = main({argv!r})\n"
+        "print(' '.join(sorted({m.split('.')[0] for m, v in sys.modules.items() if v})))\n"
+        "raise SystemExit(status)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, check=True, capture_output=True, text=True
+    )
+    return set(out.stdout.splitlines()[-1].split())
+
+
+def test_data_stage_commands_leave_unused_libraries_unimported(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    """ingest, validate and split as dvc.yaml runs them, on the bundled data: ingest
+    reads scikit-learn's file without importing it, validate keeps pandera from loading
+    hypothesis, and none of them loads a model library."""
+    raw, validated, schema = tmp_path / "raw.csv", tmp_path / "valid.parquet", tmp_path / "s.json"
+    commands = {
+        "ingest": (["ingest", "--out", str(raw)], {"sklearn", "pandas", "numpy", "pyarrow"}),
+        "validate": (
+            [
+                *("validate", "--raw", str(raw), "--out", str(validated)),
+                *("--report", str(tmp_path / "report.json"), "--schema-out", str(schema)),
+            ],
+            {"sklearn", "hypothesis", "onnx", "joblib"},
+        ),
+        "split": (
+            [
+                *("split", "--validated", str(validated), "--schema", str(schema)),
+                *("--train", str(tmp_path / "train.parquet")),
+                *("--test", str(tmp_path / "test.parquet")),
+            ],
+            {"sklearn", "pandera", "hypothesis", "onnx", "joblib"},
+        ),
+    }
+    for name, (argv, absent) in commands.items():
+        loaded = modules_after_command(
+            ["--params", str(repo_root / "params.yaml"), *argv], repo_root
+        )
+        assert loaded & absent == set(), name
+
+
+def test_model_card_command_loads_no_model_library(tmp_path: Path, repo_root: Path) -> None:
+    """The card reads each test row's predicted class from evaluate's confusion-matrix
+    data; it never loads the model, so neither scikit-learn nor fairlearn (which imports
+    it) is imported."""
+    import json
+
+    import numpy as np
+
+    from tabml.config import load_schema
+    from tabml.stages.ingest import bundled_frame
+
+    frame = bundled_frame("breast_cancer")
+    schema = load_schema(repo_root / "schemas" / "breast_cancer.yaml")
+    train, test = frame.iloc[:455], frame.iloc[455:].reset_index(drop=True)
+    train.to_parquet(tmp_path / "train.parquet")
+    test.to_parquet(tmp_path / "test.parquet")
+    predicted = np.random.default_rng(0).choice(schema.target.classes, len(test))
+    rows = [
+        {"actual": str(actual), "predicted": str(label)}
+        for actual, label in zip(test[schema.target.name], predicted, strict=True)
+    ]
+    (tmp_path / "predictions.json").write_text(json.dumps(rows))
+    metadata = {
+        "model": {"version": "m" * 32},
+        "data": {"version": "d" * 32, "rows": len(frame)},
+        "metrics": {"accuracy": 0.9, "test_rows": len(test)},
+    }
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "importance.json").write_text("[]")
+    argv = [
+        *("--params", str(repo_root / "params.yaml"), "model-card"),
+        *("--predictions", str(tmp_path / "predictions.json")),
+        *("--train", str(tmp_path / "train.parquet"), "--test", str(tmp_path / "test.parquet")),
+        *("--schema", str(repo_root / "schemas" / "breast_cancer.yaml")),
+        *("--metadata", str(tmp_path / "metadata.json")),
+        *("--importance", str(tmp_path / "importance.json")),
+        *("--out", str(tmp_path / "card.md"), "--json", str(tmp_path / "card.json")),
+    ]
+    loaded = modules_after_command(argv, repo_root)
+    assert loaded & {"sklearn", "fairlearn", "joblib", "onnx", "onnxruntime"} == set()
+    assert (tmp_path / "card.md").is_file()

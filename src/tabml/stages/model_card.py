@@ -2,11 +2,14 @@
 
 Sections: intended use, training data (version and summary statistics), params,
 test metrics with bootstrap confidence intervals, metrics per slice, fairness across
-a sensitive attribute (fairlearn), permutation importance (the evaluate stage's, on at
+a sensitive attribute, permutation importance (the evaluate stage's, on at
 most evaluate.importance_max_rows rows), known limitations, lineage
 (model and data versions and the test metrics, as metadata.json records them, in a
 JSON block that a machine reads back) and params.
 The card data is also written as JSON so that it can be diffed and served.
+The model's predictions are the evaluate stage's (its confusion-matrix data holds each
+test row's predicted class): the card never loads the model, as scikit-learn's import
+alone costs about a CPU-second.
 Metrics, intervals, slices and fairness use at most model_card.max_rows test rows, a
 seeded sample of a larger test split, so the card's cost is bounded on any data size.
 Like the metadata, the card depends on the stage's declared inputs only: no commit, date
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,10 +30,6 @@ from numpy.typing import NDArray
 from tabml.config import DataSchema, ModelCardParams, NumericFeature, Params
 from tabml.errors import InputError
 from tabml.lineage import CARD_SECTION, LINEAGE_HEADING, PARAMS_HEADING
-from tabml.stages.train import model_input
-
-if TYPE_CHECKING:
-    from sklearn.pipeline import Pipeline
 
 DECIMALS = 4
 # Bootstrap replicates are drawn in chunks whose index matrix holds at most this many
@@ -163,10 +162,10 @@ def bootstrap_counts(
 
 
 def bootstrap_metrics(
-    y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str], params: ModelCardParams
+    y_true: NDArray[Any], y_pred: NDArray[Any], classes: list[str], params: ModelCardParams
 ) -> dict[str, Interval]:
     """Point estimates with percentile bootstrap intervals over resampled test rows."""
-    truth, pred = class_codes(y_true, classes), proba.argmax(axis=1).astype(np.int64)
+    truth, pred = class_codes(y_true, classes), class_codes(y_pred, classes)
     point = confusion_scores(confusion_counts(truth, pred, len(classes)))
     samples = confusion_scores(bootstrap_counts(truth * len(classes) + pred, len(classes), params))
     tail = (1 - params.confidence) / 2 * 100
@@ -224,6 +223,31 @@ def slice_metrics(
     return rows
 
 
+def _rates(
+    truth: NDArray[np.bool_], pred: NDArray[np.bool_], groups: pd.Series
+) -> dict[str, NDArray[Any]]:
+    """Per group (in category order): its rows, how often the positive class is
+    predicted, the true and false positive rates (0 where a group has no positive, or
+    negative, rows: fairlearn's and scikit-learn's zero_division=0) and accuracy."""
+    codes, size = groups.cat.codes.to_numpy(), len(groups.cat.categories)
+
+    def count(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
+        return np.bincount(codes[mask], minlength=size)
+
+    rows = count(np.ones(len(codes), dtype=bool))
+    return {
+        "selection_rate": _divide(count(pred), rows),
+        "true_positive_rate": _divide(count(pred & truth), count(truth)),
+        "false_positive_rate": _divide(count(pred & ~truth), count(~truth)),
+        "accuracy": _divide(count(pred == truth), rows),
+        "rows": rows,
+    }
+
+
+def _spread(values: NDArray[np.float64]) -> float:
+    return float(values.max() - values.min())
+
+
 def fairness_report(
     test: pd.DataFrame,
     y_true: NDArray[Any],
@@ -231,7 +255,10 @@ def fairness_report(
     schema: DataSchema,
     params: ModelCardParams,
 ) -> Fairness | None:
-    """Demographic-parity and equalized-odds differences for the positive class.
+    """Demographic-parity and equalized-odds differences for the positive class, as
+    fairlearn defines them (the largest gap between groups in selection rate; in true or
+    false positive rate, whichever is larger), counted here with numpy: fairlearn
+    imports scikit-learn, a second of CPU in a stage that needs nothing else from it.
 
     Multiclass problems are judged one class against the rest, for the schema's last
     class, as for binary ones.
@@ -239,45 +266,24 @@ def fairness_report(
     attribute = params.sensitive_attribute
     if attribute is None:
         return None
-    # Imported here: fairlearn and scikit-learn's metrics take a second to import, and
-    # only this section needs them.
-    from fairlearn.metrics import (
-        MetricFrame,
-        demographic_parity_difference,
-        equalized_odds_difference,
-        selection_rate,
-    )
-    from sklearn import metrics as skm
-
     groups = slice_groups(test[attribute], schema.features[attribute], params.slice_bins)
     positive = schema.target.classes[-1]
-    truth, pred = (y_true == positive).astype(int), (y_pred == positive).astype(int)
-    frame = MetricFrame(
-        metrics={
-            "selection_rate": selection_rate,
-            "true_positive_rate": lambda t, p: skm.recall_score(t, p, zero_division=0),
-            "accuracy": skm.accuracy_score,
-        },
-        y_true=truth,
-        y_pred=pred,
-        sensitive_features=groups.to_numpy(),
-    )
+    rates = _rates(np.asarray(y_true == positive), np.asarray(y_pred == positive), groups)
+    shown = ("selection_rate", "true_positive_rate", "accuracy")
     by_group = [
         {
             "group": str(group),
-            **{name: _r(value) for name, value in frame.by_group.loc[group].items()},
-            "rows": int((groups == group).sum()),
+            **{name: _r(rates[name][i]) for name in shown},
+            "rows": int(rates["rows"][i]),
         }
-        for group in groups.cat.categories
+        for i, group in enumerate(groups.cat.categories)
     ]
     return Fairness(
         attribute=attribute,
         positive_class=positive,
-        demographic_parity_difference=_r(
-            demographic_parity_difference(truth, pred, sensitive_features=groups.to_numpy())
-        ),
+        demographic_parity_difference=_r(_spread(rates["selection_rate"])),
         equalized_odds_difference=_r(
-            equalized_odds_difference(truth, pred, sensitive_features=groups.to_numpy())
+            max(_spread(rates["true_positive_rate"]), _spread(rates["false_positive_rate"]))
         ),
         by_group=by_group,
     )
@@ -330,6 +336,21 @@ def check_params(params: Params, metadata: dict[str, Any]) -> None:
         )
 
 
+def predicted_classes(rows: list[dict[str, Any]], test: pd.DataFrame, target: str) -> NDArray[Any]:
+    """Each test row's predicted class, from the rows of evaluate's confusion-matrix plot
+    data (the actual and the predicted class of every test row, in order), once their
+    actual classes show that they belong to this test split."""
+    actual = test[target].astype(str).to_numpy()
+    if len(rows) != len(actual) or any(
+        row["actual"] != label for row, label in zip(rows, actual, strict=False)
+    ):
+        raise InputError(
+            f"predictions: {len(rows)} rows whose actual classes are not the {len(actual)} "
+            "test rows' labels; rerun the evaluate stage"
+        )
+    return np.asarray([row["predicted"] for row in rows], dtype=object)
+
+
 def sample_rows(test: pd.DataFrame, params: ModelCardParams) -> pd.DataFrame:
     """All test rows up to params.max_rows; above it, a seeded sample of that many, in
     their original order."""
@@ -350,7 +371,7 @@ def evaluated_on(evaluated: int, test_rows: int) -> str:
 
 def build_card(
     *,
-    model: Pipeline,
+    predicted: NDArray[Any],
     train: pd.DataFrame,
     test: pd.DataFrame,
     schema: DataSchema,
@@ -361,13 +382,15 @@ def build_card(
     card_params = params.model_card
     check_columns(card_params, schema)
     check_params(params, metadata)
-    test_rows = len(test)
-    test = sample_rows(test, card_params)
     classes = schema.target.classes
-    fitted = [str(c) for c in model.classes_]
-    proba = model.predict_proba(model_input(test, schema))[:, [fitted.index(c) for c in classes]]
+    if len(predicted) != len(test):
+        raise InputError(f"{len(predicted)} predicted classes for {len(test)} test rows")
+    test_rows = len(test)
+    # The same seeded rows of both: the sample depends on the row count alone.
+    test = sample_rows(test, card_params)
+    sampled = sample_rows(pd.DataFrame({"predicted": predicted}), card_params)
+    y_pred = sampled["predicted"].to_numpy()
     y_true = test[schema.target.name].astype(str).to_numpy()
-    y_pred = np.asarray(classes)[proba.argmax(axis=1)]
     balance = train[schema.target.name].astype(str).value_counts(normalize=True)
     return ModelCard(
         name=params.export.model_name,
@@ -383,7 +406,7 @@ def build_card(
         evaluated_rows=len(test),
         class_balance={c: _r(balance.get(c, 0.0)) for c in classes},
         feature_summary=feature_summary(train, schema),
-        metrics=bootstrap_metrics(y_true, proba, classes, card_params),
+        metrics=bootstrap_metrics(y_true, y_pred, classes, card_params),
         confidence=card_params.confidence,
         slices=slice_metrics(test, y_true, y_pred, schema, card_params),
         fairness=fairness_report(test, y_true, y_pred, schema, card_params),
@@ -531,7 +554,7 @@ def render_card(card: ModelCard) -> str:
 
 def run(
     *,
-    model_path: Path,
+    predictions_path: Path,
     train_path: Path,
     test_path: Path,
     schema: DataSchema,
@@ -541,12 +564,12 @@ def run(
     card_out: Path,
     json_out: Path,
 ) -> ModelCard:
-    import joblib
-
+    test = pd.read_parquet(test_path)
+    rows = json.loads(predictions_path.read_text(encoding="utf-8"))
     card = build_card(
-        model=joblib.load(model_path),
+        predicted=predicted_classes(rows, test, schema.target.name),
         train=pd.read_parquet(train_path),
-        test=pd.read_parquet(test_path),
+        test=test,
         schema=schema,
         params=params,
         metadata=json.loads(metadata_path.read_text(encoding="utf-8")),
