@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, TrainParams
 from tabml.errors import InputError
-from tabml.stages.train import build_pipeline, fit, model_input
+from tabml.stages.train import build_pipeline, column_median, fit, model_input
 
 FAMILIES = ["logistic_regression", "random_forest", "gradient_boosting"]
 
@@ -80,3 +80,32 @@ def test_a_category_empty_in_every_row_is_named(
             tiny_schema,
             TrainParams(estimator="logistic_regression"),
         )
+
+
+@pytest.mark.parametrize("estimator", FAMILIES)
+@pytest.mark.parametrize("rows", [119, 120])  # an odd and an even count of present values
+def test_the_column_by_column_median_saves_the_model_a_plain_fit_saves(
+    estimator: str, rows: int, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    frame = tiny_frame.iloc[:rows].copy()
+    frame.loc[frame.index[::7], "size"] = np.nan
+    frame["count"] = frame["count"].astype("float64")
+    frame.loc[frame.index[::5], "count"] = np.nan
+    params = TrainParams(estimator=estimator, seed=3)  # type: ignore[arg-type]
+    plain = build_pipeline(tiny_schema, params).fit(
+        model_input(frame, tiny_schema), frame["label"].astype(str)
+    )
+    assert pickle.dumps(fit(frame, tiny_schema, params)) == pickle.dumps(plain)
+
+
+def test_a_numeric_feature_empty_in_every_row_is_imputed_as_zero(
+    tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    frame = tiny_frame.assign(size=np.nan)
+    model = fit(frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    numeric = model.named_steps["preprocess"].named_transformers_["numeric"]
+    imputer = numeric.named_steps["impute"]
+    assert type(imputer).__name__ == "SimpleImputer"
+    assert imputer.statistics_[0] == 0.0
+    assert imputer.statistics_[1] == np.median(frame["count"])
+    assert np.isnan(column_median(frame["size"]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from tabml.config import DataSchema, TrainParams
@@ -17,6 +18,7 @@ from tabml.errors import InputError
 
 if TYPE_CHECKING:
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
@@ -104,12 +106,54 @@ def check_learnable(features: pd.DataFrame, schema: DataSchema) -> None:
             )
 
 
+def column_median(column: pd.Series) -> float:
+    """The median of a column's present values; NaN when it has none."""
+    values = column.to_numpy(dtype="float64")
+    present = values[~np.isnan(values)]
+    return float(np.median(present)) if present.size else float("nan")
+
+
+def median_imputer(numeric: pd.DataFrame) -> SimpleImputer:
+    """The numeric median imputer, fitted one column at a time.
+
+    SimpleImputer's own fit holds several copies of the whole matrix at once (its
+    validated copy, the missing mask, np.ma.median's sorted copy): about 800 MB of
+    train's 1,245 MB peak at a million rows. Fitted instead on one row holding each
+    column's median, it learns exactly those medians (a single value is its own median;
+    an empty column's NaN becomes 0, as keep_empty_features makes it on the full
+    frame), with the same feature names and dtypes.
+    """
+    from sklearn.impute import SimpleImputer
+
+    medians = pd.DataFrame(
+        [[column_median(numeric[name]) for name in numeric.columns]], columns=numeric.columns
+    )
+    return SimpleImputer(strategy="median", keep_empty_features=True).fit(medians)
+
+
 def fit(train: pd.DataFrame, schema: DataSchema, params: TrainParams) -> Pipeline:
     """Fit the pipeline on `train`; labels are the schema's class names."""
     pipeline = build_pipeline(schema, params)
     features = model_input(train, schema)
     check_learnable(features, schema)
-    pipeline.fit(features, train[schema.target.name].astype(str))
+    labels = train[schema.target.name].astype(str)
+    if not schema.numeric_features:
+        return pipeline.fit(features, labels)
+    from sklearn.frozen import FrozenEstimator
+
+    # The pipeline's fit leaves a frozen step as it is. The steps are then put back as a
+    # plain fit leaves them (the unfitted template; the fitted SimpleImputer, which the
+    # ONNX converter knows and its frozen wrapper it does not), the same objects in the
+    # same places, so the saved model is byte for byte the one a plain fit saves.
+    imputer = median_imputer(features[schema.numeric_features])
+    preprocess = pipeline.named_steps["preprocess"]
+    steps = {name: t for name, t, _ in preprocess.transformers}["numeric"].steps
+    template = steps[0]
+    steps[0] = (template[0], FrozenEstimator(imputer))
+    pipeline.fit(features, labels)
+    steps[0] = template
+    fitted = preprocess.named_transformers_["numeric"].steps
+    fitted[0] = (fitted[0][0], imputer)
     return pipeline
 
 
