@@ -543,10 +543,12 @@ def run(
 ) -> ModelCard:
     import joblib
 
+    from tabml.tables import read_by_column
+
     card = build_card(
         model=joblib.load(model_path),
-        train=pd.read_parquet(train_path),
-        test=pd.read_parquet(test_path),
+        train=read_by_column(train_path),
+        test=read_by_column(test_path),
         schema=schema,
         params=params,
         metadata=json.loads(metadata_path.read_text(encoding="utf-8")),
