@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tabml.errors import InputError
-from tabml.tables import read_table
+from tabml.tables import read_by_column, read_table
 
 FRAME = pd.DataFrame({"size": [1.5, 2.0, 3.25], "kind": ["a, b", "c", "d"]})
 
@@ -55,3 +55,21 @@ def test_a_file_that_cannot_be_read_is_named_with_its_flag_and_the_rule(
         read_table(path, field="--data")
     assert str(raised.value).startswith(f"--data {str(path)!r}: {rule}")
     assert raised.value.exit_code == 2
+
+
+@pytest.mark.parametrize("index", [False, True])
+def test_a_parquet_file_read_by_column_is_the_frame_pandas_reads(
+    tmp_path: Path, index: bool
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "size": [1.5, None, 3.25, 4.0],
+            "count": pd.array([1, None, 3, 4], dtype="Int64"),
+            "colour": ["red", None, "blue", "red"],
+            "label": ["yes", "no", "no", "yes"],
+        },
+        index=pd.Index([10, 11, 12, 13], name="row") if index else None,
+    )
+    path = tmp_path / "table.parquet"
+    frame.to_parquet(path, index=index)
+    pd.testing.assert_frame_equal(read_by_column(path), pd.read_parquet(path))

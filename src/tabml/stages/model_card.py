@@ -564,11 +564,13 @@ def run(
     card_out: Path,
     json_out: Path,
 ) -> ModelCard:
-    test = pd.read_parquet(test_path)
+    from tabml.tables import read_by_column
+
+    test = read_by_column(test_path)
     rows = json.loads(predictions_path.read_text(encoding="utf-8"))
     card = build_card(
         predicted=predicted_classes(rows, test, schema.target.name),
-        train=pd.read_parquet(train_path),
+        train=read_by_column(train_path),
         test=test,
         schema=schema,
         params=params,
