@@ -31,6 +31,9 @@ def test_arrays_are_read_one_after_another() -> None:
         ([b"1"], [1]),  # not an array
         ([b'{"a":1}'], [1]),
         ([b"[1,2]", b"[3]"], [2, 2]),  # the second array is short
+        ([b"[1,2,3]", b"[4]"], [2, 2]),  # one long, one short: the total is right
+        ([b"[1,[2]]"], [2]),  # an array inside
+        ([b'[1,{"a":2}]'], [2]),  # an object inside
     ],
 )
 def test_anything_but_the_expected_numbers_is_refused(

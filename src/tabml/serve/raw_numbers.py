@@ -30,30 +30,22 @@ class FlatNumbers:
     def read(self, arrays: Sequence[bytes], counts: Sequence[int]) -> NDArray[np.float64] | None:
         """The values of the JSON arrays `arrays`, one after another, when array i is a
         flat array of exactly `counts[i]` plain numbers; None otherwise."""
-        pieces = []
         for text, count in zip(arrays, counts, strict=True):
-            # A flat array of n numbers holds n - 1 commas (a number has none, and a
-            # string, which could hide one, is refused by the read below).
-            if (
-                count < 1
-                or text[:1] != b"["
-                or text[-1:] != b"]"
-                or text.count(b"[") != 1
-                or text.count(b",") != count - 1
-            ):
+            # Flat: no array inside (the reader below would flatten one into the values).
+            if count < 1 or text[:1] != b"[" or text.find(b"[", 1) != -1:
                 return None
-            pieces.append(text[1:-1])
-        values = self._read(b"[" + b",".join(pieces) + b"]")
-        if values is None or len(values) != sum(counts):
-            return None
-        return values
+        return self._read(b"[" + b",".join(arrays) + b"]", counts)
 
-    def _read(self, text: bytes) -> NDArray[np.float64] | None:
+    def _read(self, text: bytes, counts: Sequence[int]) -> NDArray[np.float64] | None:
+        """`text`, an array of the arrays, read into one array of their values."""
         try:
-            array = self._parser.parse(text)
+            outer = self._parser.parse(text)
+            # A flat array's length is its count of values (simdjson keeps each length).
+            if not isinstance(outer, simdjson.Array) or _lengths(outer) != list(counts):
+                return None
             # Not numbers: TypeError; a number it cannot read: ValueError, or RuntimeError
             # for an integer beyond 64 bits.
-            buffer = array.as_buffer(of_type="d") if isinstance(array, simdjson.Array) else None
+            buffer = outer.as_buffer(of_type="d")
         except (ValueError, TypeError):
             return None
         except RuntimeError:
@@ -61,4 +53,9 @@ class FlatNumbers:
             # the next request gets a new parser.
             self._parser = simdjson.Parser()
             return None
-        return None if buffer is None else np.frombuffer(buffer, dtype=np.float64)
+        return np.frombuffer(buffer, dtype=np.float64)
+
+
+def _lengths(outer: simdjson.Array) -> list[int]:
+    """The length of each array in `outer` (-1 for an item that is not an array)."""
+    return [len(item) if isinstance(item, simdjson.Array) else -1 for item in outer]
