@@ -239,6 +239,7 @@ def read_train(path: Path, schema: DataSchema) -> pd.DataFrame:
     others = [name for name in parquet.schema_arrow.names if name not in set(numeric)]
     if others:
         rest = pd.read_parquet(path, columns=others)
+        rest.index = frame.index  # row for row, whatever index the file stored
         for name in others:
             frame[name] = rest[name]
     # The pages pyarrow keeps for reuse go back to the system, for the fit's arrays.
