@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 
 def modules_after_import(module: str) -> set[str]:
@@ -108,8 +109,14 @@ def test_model_card_command_loads_no_model_library(tmp_path: Path, repo_root: Pa
     }
     (tmp_path / "metadata.json").write_text(json.dumps(metadata))
     (tmp_path / "importance.json").write_text("[]")
+    # The project's params, with the card's slices and sensitive attribute named from
+    # this data (a project made with `tabml init` names its own data's columns there).
+    params = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
+    params["model_card"].update(slices=["mean_radius", "mean_texture"])
+    params["model_card"].update(sensitive_attribute="mean_radius")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     argv = [
-        *("--params", str(repo_root / "params.yaml"), "model-card"),
+        *("--params", str(tmp_path / "params.yaml"), "model-card"),
         *("--predictions", str(tmp_path / "predictions.json")),
         *("--train", str(tmp_path / "train.parquet"), "--test", str(tmp_path / "test.parquet")),
         *("--schema", str(repo_root / "schemas" / "breast_cancer.yaml")),
