@@ -223,9 +223,7 @@ def servers(work: Path) -> list[Server]:
         "/ready",
         env={"TABML_MODEL_DIR": str(MODELS)},
     )
-    mlserver_python = ensure_venv(
-        MLSERVER_VENV, ["mlserver", "mlserver-sklearn", "uvloop<0.22", f"scikit-learn=={sklearn}"]
-    )
+    mlserver_python = mlserver_venv()
     model_dir = work / "mlserver"
     (model_dir / "tabml").mkdir(parents=True)
     shutil.copy2(MODELS / "model.joblib", model_dir / "tabml" / "model.joblib")
@@ -264,6 +262,14 @@ def servers(work: Path) -> list[Server]:
         starlette,
         ceiling,
     ]
+
+
+def mlserver_venv() -> Path:
+    """The Python of MLServer's own virtual environment (made on first use)."""
+    sklearn = version("scikit-learn")
+    return ensure_venv(
+        MLSERVER_VENV, ["mlserver", "mlserver-sklearn", "uvloop<0.22", f"scikit-learn=={sklearn}"]
+    )
 
 
 def mlserver_numeric(python: Path, work: Path) -> Server:

@@ -10,9 +10,11 @@ Two measurements, both written to benchmarks/results/serve_profile.json and .md:
   core, so that the machine's drift lands on both; the ratio of their requests/s is
   their ratio of cost per request. With `--before SRC` (a `src` folder of an earlier
   commit, e.g. from `git archive <rev> src | tar -x -C /tmp/before`), each workload is
-  compared before and after; /predict and V2 single rows are compared in this tree.
+  compared before and after; /predict and V2 single rows are compared in this tree. With
+  `--mlserver`, V2 1000-row batches are compared with MLServer's on one numeric tensor
+  (its fastest setting, as `serve.py` runs it).
 
-    uv run python benchmarks/serve_profile.py --before /tmp/before/src
+    uv run python benchmarks/serve_profile.py --before /tmp/before/src --mlserver
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from serve import write_bodies
+from serve import mlserver_numeric, mlserver_venv, write_bodies
 from serve_harness import RESULTS, ROOT, SERVER_CORE, Server, running, wrk
 
 V2_PATH = "/v2/models/tabml-classifier/infer"
@@ -142,7 +144,13 @@ def _fastest(stage: Callable[[], Any], number: int) -> float:
 
 
 def side_by_side(
-    bodies: dict[str, Path], work: Path, before: Path | None, rounds: int, seconds: float
+    bodies: dict[str, Path],
+    work: Path,
+    before: Path | None,
+    *,
+    mlserver: bool,
+    rounds: int,
+    seconds: float,
 ) -> dict[str, Any]:
     """Per pair: each server's requests/s per round and the median ratio second/first."""
 
@@ -188,6 +196,16 @@ def side_by_side(
         pairs["before: /predict 1 row vs V2 1 row"] = (
             ("before", "/predict", "row"),
             ("before_2", V2_PATH, "v2_row"),
+        )
+    if mlserver:
+        servers["mlserver_numeric"] = mlserver_numeric(mlserver_venv(), work)
+        pairs["MLServer 1000 rows, one numeric tensor vs V2 1000 rows"] = (
+            ("mlserver_numeric", "/v2/models/numeric/infer", "mlserver_numeric_batch"),
+            ("after", V2_PATH, "v2_batch"),
+        )
+        pairs["MLServer 1000 rows, one numeric tensor vs V2 1000 rows, one numeric tensor"] = (
+            ("mlserver_numeric", "/v2/models/numeric/infer", "mlserver_numeric_batch"),
+            ("after", V2_PATH, "v2_packed_batch"),
         )
     results: dict[str, Any] = {}
     with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
@@ -273,6 +291,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--skip-http", action="store_true", help="only the in-process profile")
+    parser.add_argument(
+        "--mlserver", action="store_true", help="also V2 1000-row batches against MLServer's"
+    )
     arguments = parser.parse_args()
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tabml-profile-") as temp:
@@ -281,7 +302,14 @@ def main() -> None:
         figures: dict[str, Any] = {
             "side_by_side": {}
             if arguments.skip_http
-            else side_by_side(bodies, work, arguments.before, arguments.rounds, arguments.seconds)
+            else side_by_side(
+                bodies,
+                work,
+                arguments.before,
+                mlserver=arguments.mlserver,
+                rounds=arguments.rounds,
+                seconds=arguments.seconds,
+            )
         }
         figures["in_process"] = in_process(bodies)
     figures["environment"] = {

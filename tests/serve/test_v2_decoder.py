@@ -2,9 +2,10 @@
 
 `decode_well_formed` must never accept a request the checked path (`decode`) would
 refuse, and for every request it accepts it must build the same feed; anything else goes
-to `decode`, so a refused request names the same field, value and rule either way. The
-typed path reads a large body's numbers as JSON text (`raw_numbers`): every test of it
-runs for small and large bodies alike (`body_size`, which moves the line between them).
+to `decode`, so a refused request names the same field, value and rule either way. A
+large body is read by simdjson (`v2_large`) instead of msgspec: every test of the typed
+path runs for small and large bodies alike (`body_size`, which moves the line between
+them).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ PACKED = "numeric_features"
 @pytest.fixture(params=["small", "large"], autouse=True)
 def body_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test runs with bodies read as small ones (numbers parsed into Python floats)
-    and as large ones (numbers read from the JSON text into one array)."""
+    and as large ones (read by simdjson, numbers straight into arrays)."""
     if request.param == "large":
         monkeypatch.setattr(v2, "LARGE_BODY_BYTES", 0)
     else:
@@ -454,11 +455,11 @@ def test_a_single_row_the_one_row_form_does_not_take_gets_the_checked_answer(
     assert _answer(lambda: decoder.decode_body(body)[:4]) == checked
 
 
-def test_a_large_body_is_read_as_text(
+def test_a_large_body_is_read_by_simdjson(
     breast_cancer_model: ExportedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 1,000-row request is above the line the server uses: its numbers are read from
-    the text, and give the feed the checked path builds."""
+    """A 1,000-row request is above the line the server uses: simdjson reads it, and its
+    numbers give the feed the checked path builds."""
     monkeypatch.setattr(v2, "LARGE_BODY_BYTES", SERVER_LINE)
     metadata = breast_cancer_model.metadata["features"]
     features = [FeatureSpec.model_validate(item) for item in metadata]
@@ -468,15 +469,16 @@ def test_a_large_body_is_read_as_text(
     payload = {"inputs": [tensor(name, [row[name] for row in rows], "FP32") for name in numeric]}
     body = orjson.dumps(payload)
     assert len(body) >= SERVER_LINE
-    read_counts: list[int] = []
-    read = decoder._flat_numbers.read
+    read_requests: list[Any] = []
+    read = decoder._large_requests.read
 
-    def counted_read(arrays: list[bytes], counts: list[int]) -> Any:
-        read_counts.append(sum(counts))
-        return read(arrays, counts)
+    def counted_read(text: bytes) -> Any:
+        read_requests.append(read(text))
+        return read_requests[-1]
 
-    monkeypatch.setattr(decoder._flat_numbers, "read", counted_read)
+    monkeypatch.setattr(decoder._large_requests, "read", counted_read)
     fast = decoder.decode_well_formed(body)
-    assert fast is not None and read_counts == [1000 * len(numeric)]
+    assert fast is not None
+    assert [len(request.inputs) for request in read_requests] == [len(numeric)]
     checked = decoder.decode(payload)[0]
     np.testing.assert_array_equal(fast[0][PACKED], checked[PACKED])

@@ -7,9 +7,9 @@ feature. `V2Decoder` checks them and builds the same onnxruntime feed as the RES
 give, with the categorical and numeric checks of `decode.RowDecoder` and the numeric rule
 of `numbers`.
 
-Most requests are well formed, so `decode_body` first tries a typed parse (msgspec)
-that accepts only requests every check passes; anything else goes to `decode`, whose
-checks name every problem.
+Most requests are well formed, so `decode_body` first tries a typed parse (msgspec, or
+for a large body simdjson, `v2_large`) that accepts only requests every check passes;
+anything else goes to `decode`, whose checks name every problem.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tabml.serve.model import FeatureSpec, OnnxModel
 from tabml.serve.numbers import INT_LIMIT, Outside, numbers
 from tabml.serve.numbers import whole as numbers_whole
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
-from tabml.serve.raw_numbers import FlatNumbers
+from tabml.serve.v2_large import LargeRequests, TensorKind
 
 V2_NUMERIC_TYPES = frozenset(
     {
@@ -67,11 +67,11 @@ _data = operator.attrgetter("data")
 _datatype = operator.attrgetter("datatype")
 _first = operator.itemgetter(0)
 _FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
-# From this size on, a body's numeric data are read as JSON text into one array rather
-# than parsed into Python floats (measured on the breast-cancer model's 30 features, one
-# tensor each): 1,000 rows (210 KB) decode in about half the time (0.69 ms against
-# 1.32), 100 rows (23 KB) too; at 20 rows (6 KB) the two take about the same, and a
-# single row (2 KB) would take more than twice as long.
+# From this size on, a body is read by simdjson (`v2_large`), its numeric data straight
+# into arrays, rather than parsed by msgspec into Python floats (measured on the
+# breast-cancer model's 30 features, one tensor each): 1,000 rows (240 KB) decode in
+# about a third of the time (0.45 ms against 1.32), 100 rows (23 KB) in about half; at
+# 20 rows (6 KB) the two take about the same, and a single row (2 KB) takes longer.
 LARGE_BODY_BYTES = 16 * 1024
 # A one-row tensor's shape: [1] or [1, 1].
 _ONE_ROW_SHAPE = Annotated[list[Literal[1]], msgspec.Meta(min_length=1, max_length=2)]
@@ -83,12 +83,11 @@ class _TypedRequests:
     input, in the order the feed takes them (the numeric features in metadata order, then
     the categorical ones), and the packed numeric input's."""
 
-    decoder: msgspec.json.Decoder[Any]
     in_order: list[type[msgspec.Struct]]
     packed_type: type[msgspec.Struct] | None
     column_kinds: frozenset[type[msgspec.Struct]]
     packed_kinds: frozenset[type[msgspec.Struct]]
-    # Whether numeric tensors' data are left as JSON text (msgspec.Raw).
+    # Whether numeric tensors' data are float64 arrays (read by `v2_large`).
     raw: bool
     # Whether every tensor is typed as one row: its shape [1] or [1, 1] (the packed
     # tensor's [1, numeric features]) and its data that many values.
@@ -110,7 +109,10 @@ class V2Decoder:
         self._one_row = _typed_requests(records, self.rule.bounds, packs=self.packs, one_row=True)
         self._small = _typed_requests(records, self.rule.bounds, packs=self.packs)
         self._large = _typed_requests(records, self.rule.bounds, packs=self.packs, raw=True)
-        self._flat_numbers = FlatNumbers()
+        self._decoders = [
+            (typed, _request_decoder(typed)) for typed in (self._one_row, self._small)
+        ]
+        self._large_requests = LargeRequests(_tensor_kinds(self._large))
         self._lower = [lower for lower, _ in self.rule.bounds]
         self._upper = [upper for _, upper in self.rule.bounds]
 
@@ -134,13 +136,13 @@ class V2Decoder:
         msgspec parses each tensor into the type of the feature it names (a tagged
         union), so the types of names, datatypes and values are checked as the JSON is
         read; what is left (shapes, lengths, ranges) is checked a whole request at a
-        time, so a single row costs about what a /predict row does. A large body's
-        numeric values are left as JSON text and read into one array (`raw_numbers`)."""
+        time, so a single row costs about what a /predict row does. A large body is read
+        by simdjson (`v2_large`), its numeric data straight into arrays."""
         parsed = self._parse_typed(body)
         if parsed is None:
             return None
         typed, request = parsed
-        outputs = self._well_formed_outputs(request.outputs)
+        outputs = self._well_formed_outputs(request.outputs, named=typed.raw)
         inputs = request.inputs
         if outputs is None or not inputs or not inputs[0].shape:
             return None
@@ -159,7 +161,7 @@ class V2Decoder:
         packed = inputs[0] if type(inputs[0]) is typed.packed_type else None
         columns = inputs[1:] if packed is not None else inputs
         categorical = columns[self.width :] if packed is None else columns
-        if not typed.one_row and not self._shapes_hold(columns, categorical, rows, typed):
+        if not typed.one_row and not self._shapes_hold(columns, rows):
             return None
         feed: Feed = {}
         for tensor, feature in zip(categorical, self.records.categorical):  # noqa: B905
@@ -185,40 +187,41 @@ class V2Decoder:
     def _parse_typed(self, body: bytes) -> tuple[_TypedRequests, Any] | None:
         """The typed form that takes `body`, and the request parsed into it. A small body
         is tried as one row first: a batch's first shape ends that try at once."""
-        forms = [self._large] if len(body) >= LARGE_BODY_BYTES else [self._one_row, self._small]
-        for typed in forms:
+        if len(body) >= LARGE_BODY_BYTES:
+            request = self._large_requests.read(body)
+            return None if request is None else (self._large, request)
+        for typed, decoder in self._decoders:
             try:
-                return typed, typed.decoder.decode(body)
+                return typed, decoder.decode(body)
             except msgspec.DecodeError:  # also raised for JSON that breaks the types
                 continue
         return None
 
-    def _shapes_hold(
-        self, columns: list[Any], categorical: list[Any], rows: int, typed: _TypedRequests
-    ) -> bool:
+    @staticmethod
+    def _shapes_hold(columns: list[Any], rows: int) -> bool:
         """Whether each tensor of one column is shaped [rows] or [rows, 1] and holds
-        `rows` values (a large body's numeric data are counted as they are read)."""
+        `rows` values."""
         # Whole-list comparisons in C for the usual shapes; a mix goes value by value.
         shapes = list(map(_shape, columns))
         if shapes != [[rows, 1]] * len(columns) and shapes != [[rows]] * len(columns):
             allowed = ([rows], [rows, 1])
             if not all(map(allowed.__contains__, shapes)):
                 return False
-        counted = categorical if typed.raw else columns
-        return list(map(len, map(_data, counted))) == [rows] * len(counted)
+        return list(map(len, map(_data, columns))) == [rows] * len(columns)
 
     def _well_formed_numeric(
         self, tensors: list[Any], rows: int, *, packed: bool, raw: bool
     ) -> NDArray[np.float32] | None:
         """The [rows, numeric features] feed from the packed tensor or one tensor per
         numeric feature (in metadata order), when every value keeps the numeric rule;
-        `raw` when their data are JSON text."""
+        `raw` when their data are float64 arrays."""
         whole = self._whole_columns(tensors, packed=packed)
+        if packed and len(tensors[0].data) != rows * self.width:
+            return None
         if raw:
-            counts = [rows * self.width] if packed else [rows] * self.width
-            flat = self._flat_numbers.read([bytes(tensor.data) for tensor in tensors], counts)
-            if flat is None:
-                return None
+            # float64 values, one copy into one array; each tensor of one column holds
+            # `rows` values (`_shapes_hold`).
+            flat = np.frombuffer(b"".join(map(_data, tensors)), dtype=np.float64)
             block = flat.reshape(rows, self.width).T if packed else flat.reshape(self.width, rows)
         elif not packed:
             # One tensor per feature: the typed parse held each value within its feature's
@@ -237,8 +240,6 @@ class V2Decoder:
             return np.ascontiguousarray(block.T, dtype=np.float32)
         else:
             data = tensors[0].data
-            if len(data) != rows * self.width:
-                return None
             if rows == 1:
                 return self._packed_row(data, whole)
             block = np.array(data, dtype=np.float64).reshape(rows, self.width).T
@@ -275,15 +276,18 @@ class V2Decoder:
         return np.array([data], dtype=np.float32)
 
     @staticmethod
-    def _well_formed_outputs(requested: list[_Output] | None) -> list[str] | None:
+    def _well_formed_outputs(requested: list[Any] | None, *, named: bool) -> list[str] | None:
+        """The outputs asked for, once each; `named` when `requested` holds their names
+        rather than typed {"name": ...} objects."""
         if requested is None:
             return list(V2_OUTPUTS)
         names: list[str] = []
         for item in requested:
-            if item.name not in V2_OUTPUTS:
+            name = item if named else item.name
+            if name not in V2_OUTPUTS:
                 return None
-            if item.name not in names:
-                names.append(item.name)
+            if name not in names:
+                names.append(name)
         return names or None
 
     # --- any request: every problem named ------------------------------------------
@@ -567,9 +571,10 @@ def _typed_requests(
 ) -> _TypedRequests:
     """The typed requests of a model's features. A numeric feature's values are held
     within its bounds as they are parsed (at a few nanoseconds a value, less than a
-    Python check of one row costs), or, `raw`, left as JSON text; the packed tensor's
-    columns have bounds of their own, checked once it is read. `one_row` types every
-    tensor as one row, so that its shape and length need no check of their own."""
+    Python check of one row costs), or, `raw`, read by `v2_large` into arrays and held
+    to their bounds a block at a time; the packed tensor's columns have bounds of their
+    own, checked once it is read. `one_row` types every tensor as one row, so that its
+    shape and length need no check of their own."""
     width = len(records.numeric)
     column_shape: Any = _ONE_ROW_SHAPE if one_row else list[int]
     # The packed tensor's one row: [1, numeric features].
@@ -580,8 +585,10 @@ def _typed_requests(
     )
 
     def values(kind: Any, count: int = 1) -> Any:
-        if raw and kind is not str:
-            return msgspec.Raw
+        if raw:
+            return Any  # read by `v2_large`, not by msgspec
+        if one_row and count == 1:
+            return tuple[kind]
         if one_row:
             return Annotated[list[kind], msgspec.Meta(min_length=count, max_length=count)]
         return list[kind]
@@ -606,7 +613,6 @@ def _typed_requests(
         else None
     )
     return _TypedRequests(
-        decoder=_request_decoder([*in_order, *filter(None, [packed_type])]),
         in_order=in_order,
         packed_type=packed_type,
         column_kinds=frozenset(in_order),
@@ -630,7 +636,7 @@ def _tensor_type(
             ("data", data),
             ("parameters", Any, None),
         ],
-        namespace={"order": order},
+        namespace={"order": order, "numeric": numeric},
         tag_field="name",
         tag=name,
         forbid_unknown_fields=True,
@@ -638,8 +644,22 @@ def _tensor_type(
     )
 
 
-def _request_decoder(tensors: list[type[msgspec.Struct]]) -> msgspec.json.Decoder[Any]:
-    """A decoder of inference requests whose inputs are the typed `tensors`."""
+def _tensor_kinds(typed: _TypedRequests) -> dict[str, TensorKind]:
+    """What `v2_large` reads each input tensor of `typed` into, by name."""
+    numeric = frozenset(V2_NUMERIC_TYPES)
+    return {
+        tensor_type.__struct_config__.tag: TensorKind(  # type: ignore[misc]
+            tensor_type,
+            numeric if tensor_type.numeric else frozenset({"BYTES"}),  # type: ignore[attr-defined]
+            numeric=tensor_type.numeric,  # type: ignore[attr-defined]
+        )
+        for tensor_type in [*typed.in_order, *filter(None, [typed.packed_type])]
+    }
+
+
+def _request_decoder(typed: _TypedRequests) -> msgspec.json.Decoder[Any]:
+    """A decoder of inference requests whose inputs are the tensors of `typed`."""
+    tensors = [*typed.in_order, *filter(None, [typed.packed_type])]
     request = msgspec.defstruct(
         "InferenceRequest",
         [
