@@ -53,7 +53,6 @@ MODEL_LIBRARIES = frozenset(
         "pandera",
         "scikit-learn",
         "joblib",
-        "fairlearn",
         "onnx",
         "skl2onnx",
         "onnxruntime",
