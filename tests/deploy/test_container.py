@@ -23,12 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from tabml.config import Params
 from tabml.serve.settings import load_settings
 from tests.deploy.dockerfile import final_stage
 from tests.deploy.manifests import Manifest, env, one, pod_spec, rendered
 from tests.serve.conftest import ExportedModel, http, wait_ready
-from tests.serve.test_container import BOOKWORM, Image, image_on
+from tests.serve.test_container import Image
 
 pytestmark = pytest.mark.slow
 
@@ -38,15 +37,6 @@ PODS = [("overlays/production", "Deployment"), ("kserve", "InferenceService")]
 MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
 # STDOUT in tabml.serve.prediction_log.
 STANDARD_OUTPUT = "-"
-
-
-@pytest.fixture(scope="module")
-def image(
-    breast_cancer_model: ExportedModel,
-    serve_params: Params,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Image:
-    return image_on(BOOKWORM, breast_cancer_model, serve_params, tmp_path_factory)
 
 
 def podman_memory(quantity: str) -> str:

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from tabml.serve.settings import Settings
 from tabml.stages import export, train
 from tabml.stages.ingest import bundled_frame
 from tests.ports import port_from_log
+
+if TYPE_CHECKING:
+    from tests.serve.test_container import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,6 +114,20 @@ def breast_cancer_model(
         serve_params,
         tmp_path_factory.mktemp("breast_cancer_model"),
     )
+
+
+@pytest.fixture(scope="module")
+def image(
+    breast_cancer_model: ExportedModel,
+    serve_params: Params,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Image:
+    """The serving image of the default model on Debian bookworm, labelled as release.yml
+    labels it (built once per build context: `test_container.build_once`)."""
+    # Imported here: the container module imports this conftest.
+    from tests.serve.test_container import BOOKWORM, image_on
+
+    return image_on(BOOKWORM, breast_cancer_model, serve_params, tmp_path_factory)
 
 
 MIXED_SCHEMA = {

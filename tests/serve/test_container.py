@@ -414,15 +414,6 @@ def image_on(
     return Image(podman, tag, seconds, build_args, facts, card)
 
 
-@pytest.fixture(scope="module")
-def image(
-    breast_cancer_model: ExportedModel,
-    serve_params: Params,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Image:
-    return image_on(BOOKWORM, breast_cancer_model, serve_params, tmp_path_factory)
-
-
 # A home at a longer path than /root, as a user's often is.
 LONG_HOME = "home-of-a-rather-long-user-name.lastname-xyz"
 

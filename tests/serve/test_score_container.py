@@ -10,22 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tabml.config import Params
 from tabml.score.options import ScoreOptions
 from tabml.score.run import ScorePaths, run
 from tests.serve.conftest import ExportedModel
-from tests.serve.test_container import BOOKWORM, Image, image_on
+from tests.serve.test_container import Image
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def image(
-    breast_cancer_model: ExportedModel,
-    serve_params: Params,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Image:
-    return image_on(BOOKWORM, breast_cancer_model, serve_params, tmp_path_factory)
 
 
 def score_in_image(image: Image, table: Path, out: Path) -> tuple[int, str]:
