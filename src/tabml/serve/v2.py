@@ -112,7 +112,7 @@ class V2Decoder:
         self._decoders = [
             (typed, _request_decoder(typed)) for typed in (self._one_row, self._small)
         ]
-        self._large_requests = LargeRequests(_tensor_kinds(self._large))
+        self._large_requests = LargeRequests(_tensor_kinds(self._large, records))
         self._lower = [lower for lower, _ in self.rule.bounds]
         self._upper = [upper for _, upper in self.rule.bounds]
 
@@ -636,7 +636,7 @@ def _tensor_type(
             ("data", data),
             ("parameters", Any, None),
         ],
-        namespace={"order": order, "numeric": numeric},
+        namespace={"order": order},
         tag_field="name",
         tag=name,
         forbid_unknown_fields=True,
@@ -644,17 +644,19 @@ def _tensor_type(
     )
 
 
-def _tensor_kinds(typed: _TypedRequests) -> dict[str, TensorKind]:
+def _tensor_kinds(typed: _TypedRequests, records: RowDecoder) -> dict[str, TensorKind]:
     """What `v2_large` reads each input tensor of `typed` into, by name."""
-    numeric = frozenset(V2_NUMERIC_TYPES)
-    return {
-        tensor_type.__struct_config__.tag: TensorKind(  # type: ignore[misc]
-            tensor_type,
-            numeric if tensor_type.numeric else frozenset({"BYTES"}),  # type: ignore[attr-defined]
-            numeric=tensor_type.numeric,  # type: ignore[attr-defined]
-        )
-        for tensor_type in [*typed.in_order, *filter(None, [typed.packed_type])]
+    width = len(records.numeric)
+    kinds = {
+        feature.name: TensorKind(tensor_type, V2_NUMERIC_TYPES, numeric=True)
+        for feature, tensor_type in zip(records.numeric, typed.in_order[:width], strict=True)
     }
+    categorical = frozenset({"BYTES"})
+    for feature, tensor_type in zip(records.categorical, typed.in_order[width:], strict=True):
+        kinds[feature.name] = TensorKind(tensor_type, categorical, numeric=False)
+    if typed.packed_type is not None:
+        kinds[NUMERIC_INPUT] = TensorKind(typed.packed_type, V2_NUMERIC_TYPES, numeric=True)
+    return kinds
 
 
 def _request_decoder(typed: _TypedRequests) -> msgspec.json.Decoder[Any]:
