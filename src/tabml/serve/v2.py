@@ -68,11 +68,12 @@ _datatype = operator.attrgetter("datatype")
 _first = operator.itemgetter(0)
 _FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
 # From this size on, a body is read by simdjson (`v2_large`), its numeric data straight
-# into arrays, rather than parsed by msgspec into Python floats (measured on the
-# breast-cancer model's 30 features, one tensor each): 1,000 rows (240 KB) decode in
-# about a third of the time (0.45 ms against 1.32), 100 rows (23 KB) in about half; at
-# 20 rows (6 KB) the two take about the same, and a single row (2 KB) takes longer.
-LARGE_BODY_BYTES = 16 * 1024
+# into arrays, rather than parsed by msgspec into Python floats. Measured on the
+# breast-cancer model's 30 features, one tensor each, decode_body in µs, simdjson
+# against msgspec: 1,000 rows (243 KB) 517 against 1,358; 100 rows (26 KB) 132 against
+# 149; 80 rows (22 KB) 130 against 134; 70 rows (19 KB) 127 against 120; a single row
+# (2.5 KB) 88 against 13 (reading each tensor from Python costs about 3 µs).
+LARGE_BODY_BYTES = 22 * 1024
 # A one-row tensor's shape: [1] or [1, 1].
 _ONE_ROW_SHAPE = Annotated[list[Literal[1]], msgspec.Meta(min_length=1, max_length=2)]
 
