@@ -296,6 +296,26 @@ class V2Decoder:
     def decode(self, payload: Any) -> tuple[Feed, int, list[str], Outside]:
         """The feed, the row count, the names of the outputs the client asked for and
         where values lie outside their schema ranges."""
+        self._check_request_fields(payload)
+        outputs = self._outputs(payload.get("outputs"))
+        inputs = payload.get("inputs")
+        if not isinstance(inputs, list):
+            raise RequestError.one(
+                400,
+                "inputs",
+                "must be an array of input tensors, one per feature",
+                value=inputs,
+                has_value="inputs" in payload,
+            )
+        packed = self._check_inputs_named(inputs)
+        rows = self._rows(inputs)
+        feed, outside = self._checked_feed(inputs, rows, packed=packed)
+        return feed, rows, outputs, outside
+
+    @staticmethod
+    def _check_request_fields(payload: Any) -> None:
+        """An object of only the request's fields, its id a string and its parameters an
+        object."""
         if not isinstance(payload, dict):
             raise RequestError.one(
                 400, "body", "must be a JSON object with an 'inputs' array", value=payload
@@ -319,16 +339,11 @@ class V2Decoder:
             raise RequestError.one(
                 400, "parameters", "must be an object", value=payload["parameters"]
             )
-        outputs = self._outputs(payload.get("outputs"))
-        inputs = payload.get("inputs")
-        if not isinstance(inputs, list):
-            raise RequestError.one(
-                400,
-                "inputs",
-                "must be an array of input tensors, one per feature",
-                value=inputs,
-                has_value="inputs" in payload,
-            )
+
+    def _check_inputs_named(self, inputs: list[Any]) -> bool:
+        """Every input an object naming a feature (or the packed numeric input) once, and
+        every feature given; whether the numeric features come packed. Every problem is
+        named at once."""
         tensors: dict[str, dict[str, Any]] = {}
         problems: list[Problem] = []
         for index, tensor in enumerate(inputs):
@@ -355,18 +370,8 @@ class V2Decoder:
             else:
                 tensors[name] = tensor
         packed = NUMERIC_INPUT in tensors and self.packs
-        for index, tensor in enumerate(inputs):
-            name = tensor.get("name") if isinstance(tensor, dict) else None
-            feature = self.by_name.get(name) if isinstance(name, str) else None
-            if packed and feature is not None and feature.numeric:
-                problems.append(
-                    Problem(
-                        f"inputs[{index}].name",
-                        f"numeric feature given alone and in the packed {NUMERIC_INPUT!r} "
-                        "tensor; send one or the other",
-                        feature.name,
-                    )
-                )
+        if packed:
+            problems += self._packed_twice(inputs)
         for name, feature in self.by_name.items():
             if (
                 name not in tensors
@@ -378,7 +383,30 @@ class V2Decoder:
                 )
         if problems:
             raise RequestError(400, problems)
-        rows = self._rows(inputs)
+        return packed
+
+    def _packed_twice(self, inputs: list[Any]) -> list[Problem]:
+        """The numeric features given alone beside the packed numeric input."""
+        problems: list[Problem] = []
+        for index, tensor in enumerate(inputs):
+            name = tensor.get("name") if isinstance(tensor, dict) else None
+            feature = self.by_name.get(name) if isinstance(name, str) else None
+            if feature is not None and feature.numeric:
+                problems.append(
+                    Problem(
+                        f"inputs[{index}].name",
+                        f"numeric feature given alone and in the packed {NUMERIC_INPUT!r} "
+                        "tensor; send one or the other",
+                        feature.name,
+                    )
+                )
+        return problems
+
+    def _checked_feed(
+        self, inputs: list[dict[str, Any]], rows: int, *, packed: bool
+    ) -> tuple[Feed, Outside]:
+        """The feed of named, shaped inputs, each datatype and value checked, and where
+        values lie outside their schema ranges."""
         feed: Feed = {}
         numeric: list[_Column] = []
         for index, tensor in enumerate(inputs):
@@ -409,7 +437,7 @@ class V2Decoder:
                 except RequestError as error:
                     raise RequestError(400, error.problems) from None
         outside = self._numeric_feed(numeric, rows, feed) if numeric else None
-        return feed, rows, outputs, outside
+        return feed, outside
 
     @staticmethod
     def _check_numeric_type(index: int, datatype: str, what: str) -> None:
