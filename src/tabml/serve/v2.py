@@ -88,7 +88,7 @@ class _TypedRequests:
     packed_type: type[msgspec.Struct] | None
     column_kinds: frozenset[type[msgspec.Struct]]
     packed_kinds: frozenset[type[msgspec.Struct]]
-    # Whether numeric tensors' data are float64 arrays (read by `v2_large`).
+    # Whether numeric tensors' data are float64 memoryviews (read by `v2_large`).
     raw: bool
     # Whether every tensor is typed as one row: its shape [1] or [1, 1] (the packed
     # tensor's [1, numeric features]) and its data that many values.
@@ -215,7 +215,7 @@ class V2Decoder:
     ) -> NDArray[np.float32] | None:
         """The [rows, numeric features] feed from the packed tensor or one tensor per
         numeric feature (in metadata order), when every value keeps the numeric rule;
-        `raw` when their data are float64 arrays."""
+        `raw` when their data are float64 memoryviews."""
         whole = self._whole_columns(tensors, packed=packed)
         if packed and len(tensors[0].data) != rows * self.width:
             return None
@@ -600,8 +600,8 @@ def _typed_requests(
 ) -> _TypedRequests:
     """The typed requests of a model's features. A numeric feature's values are held
     within its bounds as they are parsed (at a few nanoseconds a value, less than a
-    Python check of one row costs), or, `raw`, read by `v2_large` into arrays and held
-    to their bounds a block at a time; the packed tensor's columns have bounds of their
+    Python check of one row costs), or, `raw`, read by `v2_large` as float64 and held to
+    their bounds a block at a time; the packed tensor's columns have bounds of their
     own, checked once it is read. `one_row` types every tensor as one row, so that its
     shape and length need no check of their own."""
     width = len(records.numeric)

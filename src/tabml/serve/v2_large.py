@@ -2,7 +2,7 @@
 
 A typed parse that yields Python floats spends most of a 1,000-row request making,
 converting and freeing 30,000 float objects. simdjson parses the whole body in C; each
-numeric tensor's data go from that parse straight into a float64 array (`as_buffer`),
+numeric tensor's data go from that parse straight into float64 values (`as_buffer`),
 and the request's few other values (names, datatypes, shapes, outputs, id) are read from
 its objects and typed here as msgspec types them for smaller requests.
 
@@ -43,8 +43,8 @@ class TensorKind:
 @dataclass(frozen=True)
 class LargeRequest:
     """A request as the reader read it: the typed input tensors (a numeric tensor's data
-    a float64 array, a categorical one's a list of strings), the names of the outputs
-    asked for (None when not given) and the id."""
+    its float64 values in a memoryview, a categorical one's a list of strings), the names
+    of the outputs asked for (None when not given) and the id."""
 
     inputs: list[Any]
     outputs: list[str] | None
