@@ -140,7 +140,8 @@ def test_a_refusal_leaves_the_reader_usable(mixed_model: ExportedModel) -> None:
 def test_a_read_request_holds_typed_tensors(mixed_model: ExportedModel) -> None:
     read = decoder_of(mixed_model)._large_requests.read(READ["outputs-with-parameters"])
     assert read is not None
-    assert (read.outputs, read.id) == (["label"], None)
+    assert read.outputs is not None
+    assert ([output.name for output in read.outputs], read.id) == (["label"], None)
     sizes, counts, colours = read.inputs
     assert (sizes.shape, sizes.datatype, sizes.data.tolist()) == ([2, 1], "FP32", [12.5, 40.0])
     assert (counts.shape, counts.data.tolist()) == ([2, 1], [3.0, 7.0])

@@ -31,7 +31,13 @@ from tabml.serve.model import FeatureSpec, OnnxModel
 from tabml.serve.numbers import INT_LIMIT, Outside, numbers
 from tabml.serve.numbers import whole as numbers_whole
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
-from tabml.serve.v2_large import LargeRequests, TensorKind
+from tabml.serve.v2_large import (
+    REQUEST_FIELDS,
+    TENSOR_FIELDS,
+    TENSOR_REQUIRED,
+    LargeRequests,
+    TensorKind,
+)
 
 V2_NUMERIC_TYPES = frozenset(
     {
@@ -51,8 +57,6 @@ V2_NUMERIC_TYPES = frozenset(
 V2_OUTPUTS = (LABEL_OUTPUT, PROBABILITIES_OUTPUT)
 # Where the model metadata describes the packed numeric input.
 PACKED_PARAMETER = "packed_numeric_input"
-_V2_TENSOR_REQUIRED = frozenset({"name", "shape", "datatype", "data"})
-_V2_TENSOR_FIELDS = _V2_TENSOR_REQUIRED | {"parameters"}
 # One numeric column of a checked request: the tensor's index in `inputs`, the feature,
 # its values, whether they must be whole numbers and where value i sits in the request.
 _Column = tuple[int, FeatureSpec, list[Any], bool, Callable[[int], str]]
@@ -143,7 +147,7 @@ class V2Decoder:
         if parsed is None:
             return None
         typed, request = parsed
-        outputs = self._well_formed_outputs(request.outputs, named=typed.raw)
+        outputs = self._well_formed_outputs(request.outputs)
         inputs = request.inputs
         if outputs is None or not inputs or not inputs[0].shape:
             return None
@@ -277,18 +281,16 @@ class V2Decoder:
         return np.array([data], dtype=np.float32)
 
     @staticmethod
-    def _well_formed_outputs(requested: list[Any] | None, *, named: bool) -> list[str] | None:
-        """The outputs asked for, once each; `named` when `requested` holds their names
-        rather than typed {"name": ...} objects."""
+    def _well_formed_outputs(requested: list[Any] | None) -> list[str] | None:
+        """The names of the outputs asked for (typed {"name": ...} objects), once each."""
         if requested is None:
             return list(V2_OUTPUTS)
         names: list[str] = []
         for item in requested:
-            name = item if named else item.name
-            if name not in V2_OUTPUTS:
+            if item.name not in V2_OUTPUTS:
                 return None
-            if name not in names:
-                names.append(name)
+            if item.name not in names:
+                names.append(item.name)
         return names or None
 
     # --- any request: every problem named ------------------------------------------
@@ -320,7 +322,7 @@ class V2Decoder:
             raise RequestError.one(
                 400, "body", "must be a JSON object with an 'inputs' array", value=payload
             )
-        unknown = sorted(set(payload) - {"id", "parameters", "inputs", "outputs"})
+        unknown = sorted(set(payload) - REQUEST_FIELDS)
         if unknown:
             raise RequestError(
                 400,
@@ -514,13 +516,13 @@ class V2Decoder:
         rows: int | None = None
         for index, tensor in enumerate(inputs):
             where = f"inputs[{index}]"
-            if not _V2_TENSOR_REQUIRED <= tensor.keys() <= _V2_TENSOR_FIELDS:
+            if not TENSOR_REQUIRED <= tensor.keys() <= TENSOR_FIELDS:
                 for key in ("shape", "datatype", "data"):
                     if key not in tensor:
                         raise RequestError.one(
                             400, f"{where}.{key}", "is required", has_value=False
                         )
-                extra = sorted(set(tensor) - _V2_TENSOR_FIELDS)
+                extra = sorted(set(tensor) - TENSOR_FIELDS)
                 raise RequestError.one(
                     400,
                     f"{where}.{extra[0]}",

@@ -15,18 +15,27 @@ back to the checks that name each problem.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
 import simdjson
 
-_REQUEST_FIELDS = frozenset({"inputs", "id", "parameters", "outputs"})
-_TENSOR_REQUIRED = frozenset({"name", "shape", "datatype", "data"})
-_TENSOR_FIELDS = _TENSOR_REQUIRED | {"parameters"}
+# The fields of an inference request and of its input tensors (the checks in `v2` name
+# what breaks them).
+REQUEST_FIELDS = frozenset({"inputs", "id", "parameters", "outputs"})
+TENSOR_REQUIRED = frozenset({"name", "shape", "datatype", "data"})
+TENSOR_FIELDS = TENSOR_REQUIRED | {"parameters"}
 _BRACKET = ord("[")
+
+
+class Output(NamedTuple):
+    """An output asked for, as msgspec's typed form of `{"name": ...}` reads for smaller
+    requests."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -43,11 +52,11 @@ class TensorKind:
 @dataclass(frozen=True)
 class LargeRequest:
     """A request as the reader read it: the typed input tensors (a numeric tensor's data
-    its float64 values in a memoryview, a categorical one's a list of strings), the names
-    of the outputs asked for (None when not given) and the id."""
+    its float64 values in a memoryview, a categorical one's a list of strings), the
+    outputs asked for (None when not given) and the id."""
 
     inputs: list[Any]
-    outputs: list[str] | None
+    outputs: list[Output] | None
     id: str | None
 
 
@@ -83,8 +92,8 @@ class LargeRequests:
         document = self._parser.parse(body)
         if not isinstance(document, simdjson.Object):
             raise _UncommonError
-        fields = _fields(document)
-        if not fields <= _REQUEST_FIELDS or "inputs" not in fields:
+        fields = _fields(tuple(document.keys()))
+        if not fields <= REQUEST_FIELDS or "inputs" not in fields:
             raise _UncommonError
         request_id = document["id"] if "id" in fields else ""
         if not isinstance(request_id, str):
@@ -100,7 +109,8 @@ class LargeRequests:
         # Every array the form has: inputs, each tensor's shape and data, and outputs; so
         # no tensor's data nest an array (simdjson's `as_buffer` would flatten one into
         # the values). A '[' in a string read is one more, as the text holds it.
-        in_strings = sum(text.count("[") for text in [request_id, *(outputs or ()), *names])
+        strings = [request_id, *(output.name for output in outputs or ()), *names]
+        in_strings = sum(text.count("[") for text in strings)
         if in_strings and b"\\" in body:
             raise _UncommonError  # an escaped '[' is not in the text: left to the checks
         expected = 1 + 2 * len(tensors) + (outputs is not None) + in_strings
@@ -116,9 +126,7 @@ class LargeRequests:
         AttributeError, TypeError)."""
         keys = tuple(tensor.keys())
         if keys not in self._tensor_keys:
-            if len(frozenset(keys)) != len(keys) or not (
-                _TENSOR_REQUIRED <= frozenset(keys) <= _TENSOR_FIELDS
-            ):
+            if not TENSOR_REQUIRED <= _fields(keys) <= TENSOR_FIELDS:
                 raise _UncommonError
             self._tensor_keys.add(keys)  # at most the orders of five keys
         name = tensor["name"]
@@ -140,33 +148,32 @@ class LargeRequests:
         return kind.tensor_type(sizes, datatype, values)
 
 
-def _fields(item: simdjson.Object) -> frozenset[str]:
-    """The keys of a JSON object; one given twice is refused (parsers disagree on which
-    of its values counts)."""
-    keys = list(item.keys())
+def _fields(keys: Sequence[str]) -> frozenset[str]:
+    """A JSON object's keys as a set; one given twice is refused (parsers disagree on
+    which of its values counts)."""
     fields = frozenset(keys)
     if len(fields) != len(keys):
         raise _UncommonError
     return fields
 
 
-def _outputs(requested: Any) -> list[str] | None:
-    """The names of the outputs asked for (None when not given, or null): an array of
-    objects, each with a string name (other keys are ignored, as the checks ignore them)."""
+def _outputs(requested: Any) -> list[Output] | None:
+    """The outputs asked for (None when not given, or null): an array of objects, each
+    with a string name (other keys are ignored, as the checks ignore them)."""
     if requested is None:
         return None
     if not isinstance(requested, simdjson.Array):
         raise _UncommonError
-    names: list[str] = []
+    outputs: list[Output] = []
     for item in requested:
         if not isinstance(item, simdjson.Object):
             raise _UncommonError
-        _fields(item)
+        _fields(tuple(item.keys()))
         name = item.get("name")
         if type(name) is not str:
             raise _UncommonError
-        names.append(name)
-    return names
+        outputs.append(Output(name))
+    return outputs
 
 
 def _brackets(body: bytes) -> int:
