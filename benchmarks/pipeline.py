@@ -769,6 +769,15 @@ def previous_report(out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    existing = args.out / "pipeline.json"
+    if (args.cold_repro is not None or args.render_only) and not existing.is_file():
+        option = "--cold-repro" if args.cold_repro is not None else "--render-only"
+        print(
+            f"pipeline.py: {option} works on an existing report, and {existing} is not a "
+            f"file: run the benchmark with --out {args.out} first",
+            file=sys.stderr,
+        )
+        return 2
     if args.cold_repro is not None:
         run_cold_repro(args)
         log(f"wrote {args.out / 'pipeline.json'} and {args.out / 'pipeline.md'}")
