@@ -2,11 +2,11 @@
 by a pull request, and a GTO stage tag.
 
 Usage:
-  promote.py check --version vX.Y.Z --stage STAGE
+  promote.py check --version vX.Y.Z --stage STAGE [--base REF]
       the inputs, the version's release and its image digest, the order of stages;
       writes image, digest and tag to $GITHUB_OUTPUT; changes nothing
-  promote.py apply --version vX.Y.Z --stage STAGE [--base BRANCH] [--expect-digest D]
-                   [--edit-only] [--verify-attestation]
+  promote.py apply --version vX.Y.Z --stage STAGE [--base REF] [--base-branch BRANCH]
+                   [--expect-digest D] [--edit-only] [--verify-attestation]
       what check does, then: the overlay's image set to the release's digest in a commit
       on promote/STAGE (force-pushed; the working tree is not touched), the stage tag
       model#STAGE#N on the version's commit (pushed), and the stage's one pull request
@@ -16,7 +16,8 @@ Usage:
 The digest is the one the release workflow recorded in the notes of the GitHub release
 model@vX.Y.Z (`Image: NAME:TAG@sha256:...`): a promotion moves an image that was built,
 tested and attested once, and never builds one. Production takes only a version that has
-been in staging (a model#staging#N tag names its commit).
+run in staging: the staging overlay on the default branch (--base, default origin/main)
+has named its digest at some commit, so its staging pull request was merged.
 
 Tags follow GTO (https://github.com/iterative/gto): release.yml registers versions as
 model@vX.Y.Z, and a stage assignment is the annotated tag model#STAGE#N on the commit of
@@ -148,22 +149,44 @@ def current(stage: str, tags: Iterable[StageTag]) -> StageTag | None:
     return max(of_stage, key=lambda tag: tag.counter) if of_stage else None
 
 
-def order_problem(stage: str, version: str, commit: str, tags: Iterable[StageTag]) -> str | None:
-    """Why `version` (at `commit`) may not enter `stage` yet, or None. A stage takes only a
-    version that the stage before it was assigned at some point: what production runs has
-    run in staging first."""
+def previous_stage(stage: str) -> str | None:
+    """The stage a version must have run in before `stage`, or None for the first."""
     index = STAGES.index(stage)
-    if index == 0:
-        return None
-    before = STAGES[index - 1]
-    if any(tag.stage == before and tag.assigned and tag.commit == commit for tag in tags):
+    return STAGES[index - 1] if index else None
+
+
+def order_problem(stage: str, version: str, image: Image, *, base: str, ran: bool) -> str | None:
+    """Why `version` may not enter `stage` yet, or None. A stage takes only a version whose
+    image the stage before it has deployed (`ran`: the overlay of that stage on `base`
+    has named the image's digest at some commit): what production runs has run in
+    staging first. A stage tag records a promotion when its pull request opens, so it
+    cannot tell a merged promotion from one still waiting."""
+    before = previous_stage(stage)
+    if before is None or ran:
         return None
     return (
         f"input stage is {stage!r} for version {version}, which has never been in {before}: "
-        f"no {ARTIFACT}#{before}#N tag names its commit {commit[:7]}; a version enters "
-        f"{stage} only after {before}. Promote it to {before} first "
-        f"(make promote VERSION={version} STAGE={before}, or the promote workflow)."
+        f"{overlay_path(before).as_posix()} on {base} has never named its image "
+        f"{image.digest}. A version enters {stage} only after {before} has deployed it: "
+        f"promote it to {before} (make promote VERSION={version} STAGE={before}, or the "
+        f"promote workflow) and merge that pull request (promote/{before}) first."
     )
+
+
+def overlay_named(base: str, stage: str, digest: str) -> bool:
+    """Whether `stage`'s overlay has named `digest` at any commit in `base`'s history: a
+    merged promotion (or an edit of one's own) put it there, an open one did not. `git
+    log -S` lists the commits that add or remove the string, so a later promotion that
+    replaced it still counts."""
+    path = overlay_path(stage).as_posix()
+    if git("rev-parse", "--is-shallow-repository").strip() == "true":
+        raise PromotionError(
+            "Shallow clone",
+            f"this clone's history is shallow, so whether {path} on {base} ever named "
+            f"{digest} cannot be read: fetch the whole history (git fetch --unshallow; in a "
+            "workflow, actions/checkout with fetch-depth: 0)",
+        )
+    return bool(git("log", "-1", "--format=%H", f"-S{digest}", base, "--", path).strip())
 
 
 def read_stage_tags() -> list[StageTag]:
@@ -419,13 +442,11 @@ def version_commit(version: str) -> str:
     )
 
 
-def plan(version: str, stage: str, github: GitHub) -> Promotion:
-    """Everything a promotion needs, checked; nothing is changed."""
+def plan(version: str, stage: str, github: GitHub, base: str) -> Promotion:
+    """Everything a promotion needs, checked; nothing is changed. `base` is the default
+    branch's commit, whose overlays the order of stages is read from."""
     check_inputs(version, stage)
     commit = version_commit(version)
-    problem = order_problem(stage, version, commit, read_stage_tags())
-    if problem:
-        raise PromotionError("Stage order", problem)
     tag = f"{ARTIFACT}@{version}"
     release = github.release(tag)
     if release is None:
@@ -435,11 +456,17 @@ def plan(version: str, stage: str, github: GitHub) -> Promotion:
             f"{github.repository}, so no image digest was recorded; re-run the release workflow",
         )
     notes = release.get("body") or ""
+    image = image_from_notes(notes, tag)
+    before = previous_stage(stage)
+    ran = before is None or overlay_named(base, before, image.digest)
+    problem = order_problem(stage, version, image, base=base, ran=ran)
+    if problem:
+        raise PromotionError("Stage order", problem)
     return Promotion(
         version=version,
         stage=stage,
         commit=commit,
-        image=image_from_notes(notes, tag),
+        image=image,
         lineage=lineage_from_notes(notes),
         release_url=release.get("html_url") or tag,
     )
@@ -601,10 +628,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         command = commands.add_parser(name)
         command.add_argument("--version", required=True)
         command.add_argument("--stage", required=True)
+        command.add_argument(
+            "--base",
+            default="origin/main",
+            help="the default branch's commit: the stage order is read from its overlays, "
+            "and the pull request builds on it",
+        )
     applying = commands.choices["apply"]
-    applying.add_argument(
-        "--base", default="origin/main", help="the commit the pull request builds on"
-    )
     applying.add_argument("--base-branch", default="main", help="the branch it merges into")
     applying.add_argument(
         "--expect-digest", default="", help="fail unless the release names this digest"
@@ -619,7 +649,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     check_inputs(args.version, args.stage)
     github = github_from_env()
-    promotion = plan(args.version, args.stage, github)
+    promotion = plan(args.version, args.stage, github, args.base)
     image = promotion.image
     print(f"{ARTIFACT} {promotion.version} -> {promotion.stage}: {image.name}@{image.digest}")
     if args.command == "check":

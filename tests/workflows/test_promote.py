@@ -118,21 +118,83 @@ def tag(stage: str, counter: int, commit: str, *, assigned: bool = True) -> Any:
 
 
 def test_staging_takes_any_released_version() -> None:
-    assert promote.order_problem("staging", "v1.0.0", "c1", []) is None
+    image = promote.Image(IMAGE, DIGEST)
+    assert promote.previous_stage("staging") is None
+    assert promote.order_problem("staging", "v1.0.0", image, base="origin/main", ran=False) is None
 
 
-def test_production_takes_only_a_version_that_has_been_in_staging() -> None:
-    problem = promote.order_problem("production", "v1.1.0", "c2" * 20, [tag("staging", 1, "c1")])
+def test_production_takes_only_a_version_whose_image_staging_has_deployed() -> None:
+    image = promote.Image(IMAGE, DIGEST)
+    assert promote.previous_stage("production") == "staging"
+    assert promote.order_problem("production", "v1.0.0", image, base="HEAD", ran=True) is None
+    problem = promote.order_problem("production", "v1.1.0", image, base="HEAD", ran=False)
     assert problem is not None
-    assert "input stage is 'production' for version v1.1.0" in problem
-    assert "never been in staging: no model#staging#N tag names its commit c2c2c2c" in problem
+    assert "input stage is 'production' for version v1.1.0, which has never been in staging" in (
+        problem
+    )
+    assert (
+        f"deploy/overlays/staging/kustomization.yaml on HEAD has never named its image {DIGEST}"
+        in problem
+    )
     assert "make promote VERSION=v1.1.0 STAGE=staging" in problem
-    # Staging then moved on to another version: v1.0.0 has been in staging all the same.
-    moved_on = [tag("staging", 1, "c1"), tag("staging", 2, "c2")]
-    assert promote.order_problem("production", "v1.0.0", "c1", moved_on) is None
-    # An unassignment is not a stay in staging.
-    withdrawn = [tag("staging", 1, "c1", assigned=False)]
-    assert promote.order_problem("production", "v1.0.0", "c1", withdrawn) is not None
+    assert "merge that pull request (promote/staging) first" in problem
+
+
+@pytest.fixture
+def overlays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A repository whose staging overlay names no image by digest yet; git runs in it."""
+    path = tmp_path / "overlays"
+    run_tool(["git", "init", "-q", "-b", "main", str(path)])
+    shutil.copytree(REPO_ROOT / "deploy", path / "deploy")
+    monkeypatch.chdir(path)
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+
+    def commit(digest: str, message: str) -> None:
+        """Commit the work tree, the staging overlay's image set to `digest` if one."""
+        overlay = promote.overlay_path("staging")
+        if digest:
+            overlay.write_text(promote.set_image(overlay.read_text(), promote.Image(IMAGE, digest)))
+        run_tool(["git", "add", "-A"])
+        run_tool(["git", "commit", "-q", "-m", message])
+
+    commit("", "Deploy")
+    return path, commit
+
+
+def test_a_promotion_counts_once_merged_into_the_base(overlays: Any) -> None:
+    path, commit = overlays
+    assert not promote.overlay_named("main", "staging", DIGEST)
+    # The promotion's branch: its pull request is open, not merged.
+    run_tool(["git", "switch", "-q", "-c", "promote/staging"], cwd=path)
+    commit(DIGEST, "Promote model v1.0.0 to staging")
+    run_tool(["git", "switch", "-q", "main"], cwd=path)
+    assert promote.overlay_named("promote/staging", "staging", DIGEST)
+    assert not promote.overlay_named("main", "staging", DIGEST)
+    # Merged as a squash (a new commit on main), then replaced by the next version: the
+    # version has run in staging all the same.
+    commit(DIGEST, "Promote model v1.0.0 to staging (#1)")
+    commit(OTHER_DIGEST, "Promote model v1.1.0 to staging (#2)")
+    assert promote.overlay_named("main", "staging", DIGEST)
+    assert promote.overlay_named("main", "staging", OTHER_DIGEST)
+    # Another stage's overlay naming it is not a stay in staging.
+    assert not promote.overlay_named("main", "production", DIGEST)
+
+
+def test_a_shallow_clone_cannot_tell_and_says_so(
+    overlays: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, commit = overlays
+    commit(DIGEST, "Promote model v1.0.0 to staging (#1)")
+    (path / "later.txt").write_text("later\n")
+    commit("", "Later")
+    shallow = tmp_path / "shallow"
+    run_tool(["git", "clone", "-q", "--depth", "1", f"file://{path}", str(shallow)])
+    monkeypatch.chdir(shallow)
+    with pytest.raises(promote.PromotionError, match="history is shallow") as raised:
+        promote.overlay_named("HEAD", "staging", DIGEST)
+    assert "git fetch --unshallow" in str(raised.value)
+    assert raised.value.title == "Shallow clone"
 
 
 def test_the_current_tag_of_a_stage_is_its_highest_counter() -> None:
@@ -299,6 +361,15 @@ class Repo:
             check=False,
         )
 
+    def merge(self, branch: str) -> None:
+        """Merge `branch`'s pull request in origin, as GitHub's merge button does."""
+        self.git("fetch", "-q", "origin")
+        self.git("switch", "-q", "--detach", "origin/main")
+        self.git("merge", "-q", "--no-ff", "-m", f"Merge {branch}", f"origin/{branch}")
+        self.git("push", "-q", "origin", "HEAD:refs/heads/main")
+        self.git("switch", "-q", "main")
+        self.git("fetch", "-q", "origin")
+
     def release(self, version: str, digest: str | None = DIGEST) -> None:
         """Tag the current commit model@<version> and publish its release, as release.yml."""
         self.git(
@@ -380,6 +451,17 @@ def test_promotions_to_staging_then_production(repo: Repo) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
     assert "model#staging#1 already assigns model v1.0.0 to staging" in again.stdout
     assert "updated pull request #1" in again.stdout and len(repo.state.pulls) == 1
+
+    # Its staging pull request is open, not merged: staging has not deployed it.
+    before = snapshot(repo)
+    waiting = repo.promote("apply", "--version", "v1.0.0", "--stage", "production")
+    assert waiting.returncode == 2
+    assert "::error title=Stage order::input stage is 'production' for version v1.0.0" in (
+        waiting.stdout
+    )
+    assert "merge that pull request (promote/staging) first" in waiting.stdout
+    assert unchanged(repo, before)
+    repo.merge("promote/staging")
 
     produced = repo.promote("apply", "--version", "v1.0.0", "--stage", "production")
     assert produced.returncode == 0, produced.stdout + produced.stderr

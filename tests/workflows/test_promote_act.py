@@ -2,9 +2,10 @@
 made by hand (the annotated tag model@vX.Y.Z, a GitHub release whose notes record the
 image digest, the digest's attestation), the stand-in GitHub API for releases and pull
 requests and a stand-in `gh` for attestations. Refused promotions (a bad input,
-production before staging, an unreleased version, a digest without an attestation) fail
-in the check job and change nothing; staging, then production, each push promote/<stage>
-with the release's digest in the overlay, tag the stage and open its pull request."""
+production before staging or before its staging pull request is merged, an unreleased
+version, a digest without an attestation) fail in the check job and change nothing;
+staging, then production, each push promote/<stage> with the release's digest in the
+overlay, tag the stage and open its pull request."""
 
 from __future__ import annotations
 
@@ -99,7 +100,12 @@ def test_promote_to_staging_then_production_and_every_refusal(tmp_path: Path) ->
                 variables=variables,
             )
 
-        def refused(run: ActRun, before: list[str], *messages: str) -> None:
+        def snapshot() -> tuple[list[str], list[dict[str, object]]]:
+            return refs(bare), [dict(pull) for pull in state.pulls]
+
+        def refused(
+            run: ActRun, before: tuple[list[str], list[dict[str, object]]], *messages: str
+        ) -> None:
             assert run.returncode != 0
             assert run.step_failed("Check the inputs, the release and the order of stages") or (
                 run.step_failed("Verify the image's build provenance (gh attestation verify)")
@@ -107,9 +113,9 @@ def test_promote_to_staging_then_production_and_every_refusal(tmp_path: Path) ->
             for message in messages:
                 assert message in run.output, run.explain()
             assert not run.step_ran("Open or update the promotion pull request, tag the stage")
-            assert refs(bare) == before and state.pulls == []
+            assert snapshot() == before
 
-        before = refs(bare)
+        before = snapshot()
         refused(
             promote("bad-stage", "v1.0.0", "prod"),
             before,
@@ -165,6 +171,19 @@ def test_promote_to_staging_then_production_and_every_refusal(tmp_path: Path) ->
         assert f"- image: `{IMAGE}@{DIGEST}`" in pull["body"]
         assert "md5 of model.onnx: `" + "a" * 32 + "`" in pull["body"]
         assert "| f1 | 0.97561 |" in pull["body"]
+
+        # Its staging pull request is open, not merged: staging has not deployed it.
+        staged_only = snapshot()
+        refused(
+            promote("production-unmerged", "v1.0.0", "production"),
+            staged_only,
+            "input stage is 'production' for version v1.0.0, which has never been in staging",
+            "merge that pull request (promote/staging) first",
+        )
+        # Merged, as GitHub's merge button does; the workflow checks out the default branch.
+        project.git("fetch", "-q", str(bare), "promote/staging")
+        project.git("merge", "-q", "--no-ff", "-m", "Merge promote/staging", "FETCH_HEAD")
+        project.git("push", "-q", str(bare), "HEAD:refs/heads/main")
 
         # Production, with attestation off by the repository variable (a notice, no gh),
         # and a GitHub App, whose token opens the pull request (so that checks run on it).
