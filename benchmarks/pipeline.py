@@ -31,8 +31,9 @@ stage keeps its shipped duplicate-row check (`validate.allow_duplicate_rows: fal
 
 With `--cold-repro REV`, only one thing is measured: cold and no-op `dvc repro` on the
 default data, the code of commit REV side by side with the code under test, alternating
-between the two in each round so that both see the same load; the medians go into the
-existing pipeline.json (under `cold_repro`) and pipeline.md.
+between the two in each round so that both see the same load, each in a virtualenv made
+from its own uv.lock (`uv sync --locked`, from uv's cache when it holds the wheels); the
+medians go into the existing pipeline.json (under `cold_repro`) and pipeline.md.
 
 The data is generated and written a block of replicas at a time (the same numbers as
 drawing them all at once), so that making 10M rows needs no more memory than 1M.
@@ -223,6 +224,27 @@ def make_copy(source: Path, dest: Path, env: dict[str, str]) -> Path:
     return dest
 
 
+def locked_environment(source: Path, venv: Path, env: dict[str, str]) -> dict[str, str]:
+    """`env` running `source`'s code with the dependencies its own uv.lock pins: a
+    virtualenv made by `uv sync --locked` (the project and its dependencies, no dependency
+    groups), its bin first on PATH. A dependency change is then measured on the side
+    that makes it, not credited to both. Its bytecode is compiled up front, as a used
+    environment has it: otherwise each stage would compile what it imports, every run
+    where PYTHONDONTWRITEBYTECODE is set."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if uv is None:
+        raise SystemExit("pipeline.py: --cold-repro needs uv on PATH (make setup installs it)")
+    run_quiet(
+        [
+            *(uv, "sync", "--locked", "--no-default-groups", "--compile-bytecode", "--quiet"),
+            *("--python", sys.executable),
+        ],
+        source,
+        {**env, "UV_PROJECT_ENVIRONMENT": str(venv)},
+    )
+    return {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
+
+
 def copy_env(copy: Path, env: dict[str, str]) -> dict[str, str]:
     """Make `tabml` import the copy's source, not the editable install's."""
     return {**env, "PYTHONPATH": str(copy / "src")}
@@ -341,9 +363,10 @@ def bench_default_repro(
 
 
 def bench_cold_repro(
-    sides: dict[str, Path], work: Path, rounds: int, env: dict[str, str]
+    sides: dict[str, tuple[Path, dict[str, str]]], work: Path, rounds: int
 ) -> dict[str, Any]:
-    """Cold then no-op `dvc repro` for each side in turn, `rounds` times; medians.
+    """Cold then no-op `dvc repro` for each side (its sources and environment) in turn,
+    `rounds` times; medians.
 
     Each cold run is a fresh copy with an empty DVC cache, so its run-cache is empty too
     and every stage runs.
@@ -352,7 +375,7 @@ def bench_cold_repro(
         side: {"cold": [], "noop": []} for side in sides
     }
     for i in range(rounds):
-        for side, source in sides.items():
+        for side, (source, env) in sides.items():
             copy = make_copy(source, work / f"cold_{side}_{i}" / "repo", env)
             copy_environment = copy_env(copy, env)
             for kind in ("cold", "noop"):
@@ -499,6 +522,7 @@ def cold_repro_table(comparison: dict[str, Any] | None) -> list[str]:
         f"Cold and no-op `dvc repro` on the default data, before and after "
         f"({comparison['date']}): each round ran both code versions in turn, each in a "
         f"fresh copy with an empty cache (so an empty run-cache: every stage runs), "
+        f"each with the dependencies of its own uv.lock{_own_locks(comparison)}, "
         f"{comparison['rounds']} rounds; the 1-minute load average ranged "
         f"{comparison['load_range']}. Medians of wall seconds (CPU seconds):",
         "",
@@ -512,6 +536,11 @@ def cold_repro_table(comparison: dict[str, Any] | None) -> list[str]:
             f"({result['noop_median_cpu_seconds']:.2f}) |"
         )
     return lines
+
+
+def _own_locks(comparison: dict[str, Any]) -> str:
+    # Comparisons made before each side had its own virtualenv ran both in one.
+    return "" if comparison.get("own_locks") else " (not so here: both ran in one virtualenv)"
 
 
 def load_range(report: dict[str, Any]) -> str:
@@ -730,10 +759,12 @@ def run_cold_repro(args: argparse.Namespace) -> None:
             + ("" if base.startswith(args.cold_repro) else f" ({base})"),
             "after": f"after: {code['source']} at {code['revision'][:7]}",
         }
+        sides = {}
+        for side, source in (("before", before), ("after", after)):
+            log(f"{side}: uv sync --locked into a virtualenv of its own")
+            sides[side] = (source, locked_environment(source, work / f"venv_{side}", child_env()))
         log(f"cold dvc repro, {labels['before']} and {labels['after']}")
-        results = bench_cold_repro(
-            {"before": before, "after": after}, work, args.repeat, child_env()
-        )
+        results = bench_cold_repro(sides, work, args.repeat)
     loads = [
         m["load_1m"] for side in results.values() for runs in side["samples"].values() for m in runs
     ]
@@ -741,6 +772,7 @@ def run_cold_repro(args: argparse.Namespace) -> None:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "rounds": args.repeat,
         "load_range": f"{min(loads):.2f} to {max(loads):.2f}",
+        "own_locks": True,  # each side ran in a virtualenv made from its own uv.lock
         "sides": {labels[side]: result for side, result in results.items()},
     }
     write_reports(report, args.out)
