@@ -4,7 +4,7 @@ Two measurements, both written to benchmarks/results/serve_profile.json and .md:
 
 - In process (no network): the ASGI app called directly, pinned to one core, and each
   stage of a request timed alone: body parse and checks, ONNX, the non-finite check,
-  the metrics, building the response and writing its JSON; the figure is the fastest of
+  and the response body built and written; the figure is the fastest of
   several repeats (the machine's other work only ever adds time).
 - Over HTTP, side by side: pairs of servers loaded by wrk at the same time on the same
   core, so that the machine's drift lands on both; the ratio of their requests/s is
@@ -48,7 +48,6 @@ def in_process(bodies: dict[str, Path]) -> dict[str, dict[str, float]]:
     import gc
 
     from tabml.serve.app import ServingApp
-    from tabml.serve.decode import records_response
     from tabml.serve.http import json_response, parse_json
     from tabml.serve.settings import Settings
     from tabml.serve.v2 import v2_response
@@ -90,19 +89,14 @@ def in_process(bodies: dict[str, Path]) -> dict[str, dict[str, float]]:
             feed, p.probabilities, 400, str
         )
         if path == "/predict":
-            response = records_response(model, prediction.labels, prediction.probabilities)
-            stages["response"] = lambda p=prediction: records_response(
-                model, p.labels, p.probabilities
+            body_of = app.records_response.body  # type: ignore[union-attr]
+            stages["response body"] = lambda p=prediction, body_of=body_of: body_of(
+                p.labels, p.probabilities
             )
         else:
-            outputs = ["label", "probabilities"]
-            response = v2_response(
-                model, prediction.labels, prediction.probabilities, outputs, None
+            stages["response body"] = lambda p=prediction: json_response(
+                v2_response(model, p.labels, p.probabilities, ["label", "probabilities"], None)
             )
-            stages["response"] = lambda p=prediction, outputs=outputs: v2_response(
-                model, p.labels, p.probabilities, outputs, None
-            )
-        stages["response JSON"] = lambda response=response: json_response(response)
         stages["whole request (ASGI)"] = lambda path=path, body=body: loop.run_until_complete(
             _requests(app, path, body, 10)
         )

@@ -23,7 +23,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import tabml
-from tabml.serve.decode import Feed, RowDecoder, records_response
+from tabml.serve.decode import Feed, RowDecoder
 from tabml.serve.http import (
     ClientGoneError,
     HTTPError,
@@ -43,6 +43,7 @@ from tabml.serve.numbers import Outside
 from tabml.serve.openapi import openapi_document
 from tabml.serve.prediction_log import FLUSH_SECONDS, PredictionLog, open_sink
 from tabml.serve.problems import RequestError
+from tabml.serve.records_response import RecordsResponse
 from tabml.serve.settings import Settings, load_settings
 from tabml.serve.v2 import V2Decoder, v2_model_metadata, v2_response
 
@@ -58,6 +59,7 @@ class ServingApp:
         self.model: OnnxModel | None = None
         self.decoder: RowDecoder | None = None
         self.v2_decoder: V2Decoder | None = None
+        self.records_response: RecordsResponse | None = None
         self._metadata_body = b""
         self._openapi_body = b""
         self._v2_model_body = b""
@@ -96,6 +98,7 @@ class ServingApp:
             model.features, self.settings.max_batch_rows, out_of_range=self.settings.out_of_range
         )
         self.v2_decoder = V2Decoder(self.decoder)
+        self.records_response = RecordsResponse(model.name, model.version, model.classes)
         self.metrics.watch_ranges(self.decoder.numeric_names, list(self.decoder.rule.range_rules))
         self._metadata_body = orjson.dumps(model.raw_metadata)
         self._openapi_body = orjson.dumps(
@@ -345,7 +348,9 @@ class ServingApp:
             status=422,
             locate_row=lambda row: "body" if single else f"[{row}]",
         )
-        return json_response(records_response(model, prediction.labels, prediction.probabilities))
+        assert self.records_response is not None  # set by load(), before the model
+        body = self.records_response.body(prediction.labels, prediction.probabilities)
+        return Response(200, body)
 
     async def infer_v2(self, receive: Receive) -> Response:
         model, decoder, v2_decoder = self._require_model()

@@ -1,5 +1,5 @@
 """REST rows: POST /predict's body checked against the feature schema and turned into
-the onnxruntime feed, and the predictions shaped into its response.
+the onnxruntime feed (its response: `records_response`).
 
 The feed is one [rows, numeric features] float32 array and one column per categorical
 feature. A numeric value must keep the numeric rule (`numbers`), which holds it to its
@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tabml.contract import MISSING_CATEGORY, NUMERIC_INPUT, OutOfRange
-from tabml.serve.model import FeatureSpec, OnnxModel
+from tabml.serve.model import FeatureSpec
 from tabml.serve.numbers import NumericRule, Outside, numbers
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
 
@@ -343,19 +343,3 @@ def _no_prefix(index: int) -> str:
 
 def _index_prefix(index: int) -> str:
     return f"[{index}]."
-
-
-def records_response(
-    model: OnnxModel, labels: list[str], probabilities: NDArray[np.float32]
-) -> dict[str, Any]:
-    classes = model.classes
-    # Lengths match by construction (the loader checks the probability columns against
-    # the classes); zip(strict=True) would double the cost of a 1,000-row response.
-    return {
-        "model_name": model.name,
-        "model_version": model.version,
-        "predictions": [
-            {"label": label, "probabilities": dict(zip(classes, row))}  # noqa: B905
-            for label, row in zip(labels, probabilities.tolist())  # noqa: B905
-        ],
-    }
