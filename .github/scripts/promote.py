@@ -17,7 +17,8 @@ The digest is the one the release workflow recorded in the notes of the GitHub r
 model@vX.Y.Z (`Image: NAME:TAG@sha256:...`): a promotion moves an image that was built,
 tested and attested once, and never builds one. Production takes only a version that has
 run in staging: the staging overlay on the default branch (--base, default origin/main)
-has named its digest at some commit, so its staging pull request was merged.
+has named its digest at some commit, so its staging pull request was merged; and that GTO
+has not since unassigned it from staging (model#staging!#N, `gto deprecate`).
 
 Tags follow GTO (https://github.com/iterative/gto): release.yml registers versions as
 model@vX.Y.Z, and a stage assignment is the annotated tag model#STAGE#N on the commit of
@@ -160,7 +161,8 @@ def order_problem(stage: str, version: str, image: Image, *, base: str, ran: boo
     image the stage before it has deployed (`ran`: the overlay of that stage on `base`
     has named the image's digest at some commit): what production runs has run in
     staging first. A stage tag records a promotion when its pull request opens, so it
-    cannot tell a merged promotion from one still waiting."""
+    cannot tell a merged promotion from one still waiting. A merge reverted later still
+    counts (it did run there); GTO's unassignment takes a version out (`withdrawal`)."""
     before = previous_stage(stage)
     if before is None or ran:
         return None
@@ -171,6 +173,30 @@ def order_problem(stage: str, version: str, image: Image, *, base: str, ran: boo
         f"promote it to {before} (make promote VERSION={version} STAGE={before}, or the "
         f"promote workflow) and merge that pull request (promote/{before}) first."
     )
+
+
+def check_base(base: str) -> None:
+    """`base` names a commit of this clone."""
+    known = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
+        capture_output=True,
+        check=False,
+    )
+    if known.returncode != 0:
+        raise PromotionError(
+            "Bad input base",
+            f"input base is {base!r}: no such commit in this clone; it must name the default "
+            "branch's commit (fetch it first: git fetch origin)",
+        )
+
+
+def withdrawal(stage: str, commit: str, tags: Iterable[StageTag]) -> StageTag | None:
+    """GTO's unassignment (model#stage!#N) of the version at `commit` from `stage`, when it
+    is the latest of that stage's tags on the commit: the version was taken out of the
+    stage, and a stay there before does not count."""
+    on_commit = [tag for tag in tags if tag.stage == stage and tag.commit == commit]
+    latest = max(on_commit, key=lambda tag: tag.counter, default=None)
+    return latest if latest is not None and not latest.assigned else None
 
 
 def overlay_named(base: str, stage: str, digest: str) -> bool:
@@ -446,6 +472,7 @@ def plan(version: str, stage: str, github: GitHub, base: str) -> Promotion:
     """Everything a promotion needs, checked; nothing is changed. `base` is the default
     branch's commit, whose overlays the order of stages is read from."""
     check_inputs(version, stage)
+    check_base(base)
     commit = version_commit(version)
     tag = f"{ARTIFACT}@{version}"
     release = github.release(tag)
@@ -462,6 +489,14 @@ def plan(version: str, stage: str, github: GitHub, base: str) -> Promotion:
     problem = order_problem(stage, version, image, base=base, ran=ran)
     if problem:
         raise PromotionError("Stage order", problem)
+    withdrawn = withdrawal(before, commit, read_stage_tags()) if before else None
+    if withdrawn is not None:
+        raise PromotionError(
+            "Stage order",
+            f"input stage is {stage!r} for version {version}, which was taken out of "
+            f"{before}: {withdrawn.name} unassigns it there. Promote it to {before} again "
+            f"(make promote VERSION={version} STAGE={before}) before {stage}.",
+        )
     return Promotion(
         version=version,
         stage=stage,
@@ -587,8 +622,8 @@ def apply(promotion: Promotion, base: str, base_branch: str, github: GitHub) -> 
     )
     verb, number = github.open_or_update(branch, base_branch, title, body)
     print(f"promote.py: {verb} pull request #{number} ({branch} into {base_branch})")
-    # Last: a promotion whose branch or pull request failed leaves no stage tag, so the
-    # order rule never counts it.
+    # Last: a promotion whose branch or pull request failed leaves no stage tag, so GTO
+    # never shows a stage change that has no pull request behind it.
     tag_stage(promotion, stage_tag, exists=tagged)
 
 
@@ -631,8 +666,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         command.add_argument(
             "--base",
             default="origin/main",
-            help="the default branch's commit: the stage order is read from its overlays, "
-            "and the pull request builds on it",
+            help="the default branch's commit: the order of stages is read from its "
+            "overlays' history (and apply's pull request builds on it)",
         )
     applying = commands.choices["apply"]
     applying.add_argument("--base-branch", default="main", help="the branch it merges into")

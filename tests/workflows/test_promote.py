@@ -197,6 +197,17 @@ def test_a_shallow_clone_cannot_tell_and_says_so(
     assert raised.value.title == "Shallow clone"
 
 
+def test_an_unassignment_that_is_the_latest_tag_on_the_commit_withdraws_it() -> None:
+    assigned, withdrawn = tag("staging", 1, "c1"), tag("staging", 2, "c1", assigned=False)
+    assert promote.withdrawal("staging", "c1", [assigned, withdrawn]) == withdrawn
+    # Promoted to staging again since: back in.
+    again = tag("staging", 3, "c1")
+    assert promote.withdrawal("staging", "c1", [assigned, withdrawn, again]) is None
+    # Another version's or another stage's unassignment is not this one's.
+    assert promote.withdrawal("staging", "c2", [assigned, withdrawn]) is None
+    assert promote.withdrawal("production", "c1", [assigned, withdrawn]) is None
+
+
 def test_the_current_tag_of_a_stage_is_its_highest_counter() -> None:
     tags = [tag("staging", 1, "c1"), tag("production", 2, "c1"), tag("staging", 3, "c2")]
     assert promote.current("staging", tags).name == "model#staging#3"
@@ -487,6 +498,34 @@ def test_production_without_staging_fails_and_changes_nothing(repo: Repo) -> Non
     assert unchanged(repo, before)
 
 
+def test_a_version_taken_out_of_staging_fails_and_changes_nothing(repo: Repo) -> None:
+    """Merged into staging, then unassigned there with GTO (`gto deprecate`): production
+    refuses it until it is promoted to staging again."""
+    repo.release("v1.0.0")
+    staged = repo.promote("apply", "--version", "v1.0.0", "--stage", "staging")
+    assert staged.returncode == 0, staged.stdout + staged.stderr
+    repo.merge("promote/staging")
+    repo.git("tag", "-a", "model#staging!#2", "model@v1.0.0^{commit}", "-m", "Unassigning")
+    repo.git("push", "-q", "origin", "refs/tags/model#staging!#2")
+    before = snapshot(repo)
+    run = repo.promote("apply", "--version", "v1.0.0", "--stage", "production")
+    assert run.returncode == 2
+    assert (
+        "::error title=Stage order::input stage is 'production' for version v1.0.0, which was "
+        "taken out of staging: model#staging!#2 unassigns it there"
+    ) in run.stdout
+    assert unchanged(repo, before)
+
+
+def test_a_base_that_is_no_commit_here_fails_naming_it(repo: Repo) -> None:
+    repo.release("v1.0.0")
+    before = snapshot(repo)
+    run = repo.promote("check", "--version", "v1.0.0", "--stage", "staging", "--base", "nope")
+    assert run.returncode == 2
+    assert "::error title=Bad input base::input base is 'nope': no such commit" in run.stdout
+    assert unchanged(repo, before)
+
+
 def test_an_unreleased_version_fails_and_changes_nothing(repo: Repo) -> None:
     repo.release("v1.0.0")
     before = snapshot(repo)
@@ -639,7 +678,7 @@ def test_a_stage_tag_in_origin_is_never_replaced(repo: Repo) -> None:
     listed = run_tool(["git", "--git-dir", str(repo.origin), "rev-parse", "model#staging#1"])
     assert listed.stdout.strip() == theirs
     # The tag comes last: the pull request is open, and the run fails before any tag of
-    # this promotion exists for the order rule to count (a re-run takes the next number).
+    # this promotion exists (a re-run takes the next number).
     assert len(repo.state.pulls) == 1
 
 
