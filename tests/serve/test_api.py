@@ -13,9 +13,10 @@ import pytest
 from prometheus_client import generate_latest
 
 import tabml
+from tabml.contract import NUMERIC_INPUT
 from tabml.serve.app import ServingApp
 from tabml.serve.metrics import Metrics
-from tabml.serve.model import ModelLoadError, OnnxModel
+from tabml.serve.model import ModelLoadError, ModelOutputError, OnnxModel
 from tabml.serve.prediction_log import FLUSH_SECONDS
 from tabml.serve.settings import Settings
 from tests.serve.conftest import AsgiClient, ExportedModel, ManualClockLoop, make_client
@@ -376,6 +377,48 @@ def test_loading_refuses_a_graph_with_other_probability_columns_than_classes(
     assert str(refused.value) == (
         f"{tmp_path / 'model.onnx'}: 'probabilities' has 2 columns but "
         "metadata.json lists 3 classes"
+    )
+
+
+def test_loading_refuses_a_class_listed_twice(
+    tmp_path: Any, breast_cancer_model: ExportedModel
+) -> None:
+    metadata = json.loads(json.dumps(breast_cancer_model.metadata))
+    first = metadata["target"]["classes"][0]
+    metadata["target"]["classes"][1] = first
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "model.onnx").write_bytes(
+        (breast_cancer_model.directory / "model.onnx").read_bytes()
+    )
+    with pytest.raises(ModelLoadError) as refused:
+        OnnxModel.load(tmp_path / "model.onnx", tmp_path / "metadata.json")
+    assert str(refused.value) == (
+        f"{tmp_path / 'metadata.json'}: target.classes: Value error, each class must be "
+        f"listed once; [{first!r}] are listed twice or more"
+    )
+
+
+def test_a_prediction_of_other_probability_columns_than_classes_is_an_error(
+    breast_cancer_model: ExportedModel,
+) -> None:
+    """A graph whose probability width is symbolic passes the load's check; its answers
+    are checked instead."""
+    directory = breast_cancer_model.directory
+    model = OnnxModel.load(directory / "model.onnx", directory / "metadata.json")
+    feed = model.session.run
+
+    class ThreeColumns:
+        def run(self, names: list[str], inputs: dict[str, Any]) -> list[Any]:
+            labels, probabilities = feed(names, inputs)
+            return [labels, np.hstack([probabilities, probabilities[:, :1]])]
+
+    model.session = ThreeColumns()  # type: ignore[assignment]
+    row = np.zeros((1, len(model.features)), dtype=np.float32)
+    with pytest.raises(ModelOutputError) as refused:
+        model.predict({NUMERIC_INPUT: row})
+    assert str(refused.value) == (
+        "'probabilities' has shape [1, 3], but metadata.json lists 2 classes: "
+        "[rows, classes] was expected"
     )
 
 

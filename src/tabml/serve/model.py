@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tabml.contract import (
     LABEL_OUTPUT,
@@ -28,6 +28,10 @@ from tabml.contract import (
 
 class ModelLoadError(RuntimeError):
     """model.onnx or metadata.json is missing, unreadable or inconsistent."""
+
+
+class ModelOutputError(RuntimeError):
+    """The graph answered in a shape metadata.json does not describe."""
 
 
 class _Loose(BaseModel):
@@ -70,6 +74,15 @@ class TargetInfo(_Loose):
     classes: list[str] = Field(min_length=2)
     # Share of each class among the training rows' labels; absent from older exports.
     training_class_ratio: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] | None = None
+
+    @field_validator("classes")
+    @classmethod
+    def _each_class_once(cls, classes: list[str]) -> list[str]:
+        # A probability column per class: a name given twice would make two columns one key.
+        repeated = sorted({name for name in classes if classes.count(name) > 1})
+        if repeated:
+            raise ValueError(f"each class must be listed once; {repeated} are listed twice or more")
+        return classes
 
 
 class Metadata(_Loose):
@@ -135,9 +148,15 @@ class OnnxModel:
 
     def predict(self, feed: dict[str, NDArray[Any]]) -> Prediction:
         labels, probabilities = self.session.run([LABEL_OUTPUT, PROBABILITIES_OUTPUT], feed)
+        probabilities = np.asarray(probabilities, dtype=np.float32)
+        if probabilities.ndim != 2 or probabilities.shape[1] != len(self.classes):
+            # Load checks a graph whose output width is fixed; a symbolic one is checked here.
+            raise ModelOutputError(
+                f"'{PROBABILITIES_OUTPUT}' has shape {list(probabilities.shape)}, but "
+                f"metadata.json lists {len(self.classes)} classes: [rows, classes] was expected"
+            )
         return Prediction(
-            labels=np.asarray(labels).reshape(-1).tolist(),
-            probabilities=np.asarray(probabilities, dtype=np.float32),
+            labels=np.asarray(labels).reshape(-1).tolist(), probabilities=probabilities
         )
 
 

@@ -6,10 +6,10 @@
 A batch's body is written as bytes: one row template (the class names are known once the
 model is loaded) repeated once per row and filled with one `%` format, whose values are
 the labels' JSON strings and orjson's digits of the probabilities. Building a dict per
-row and serializing them costs about three times as much for 1,000 rows (958 against 318
-µs, breast-cancer model, 2 classes). The numbers are the probabilities as float64, as
-the dicts' Python floats are, so both ways write the same bytes. A few rows go by the
-dicts, which are cheaper for them.
+row and serializing them costs 2.6 times as much for 1,000 rows (502 against 192 µs, 2
+classes, in process on one core; docs/benchmarks.md). The numbers are the probabilities
+as float64, as the dicts' Python floats are, so both ways write the same bytes. A few
+rows go by the dicts, which are cheaper for them.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-# Fewer rows than this are written from dicts: one row costs 2.8 µs so, 4.0 as bytes.
-TEMPLATE_MIN_ROWS = 8
+# Fewer rows than this are written from dicts. Measured in µs, dicts against template:
+# 1 row 1.3 against 2.3, 4 rows 2.7 against 2.9, 6 rows 3.6 against 3.4.
+TEMPLATE_MIN_ROWS = 5
 
 
 class RecordsResponse:
@@ -62,8 +63,8 @@ class RecordsResponse:
     def payload(self, labels: list[str], probabilities: NDArray[np.float32]) -> dict[str, Any]:
         """The response as Python objects, which `body` writes."""
         classes = self.classes
-        # Lengths match by construction (the loader checks the probability columns against
-        # the classes); zip(strict=True) would double the cost of a large response.
+        # Lengths match (OnnxModel.predict checks the probability columns against the
+        # classes); zip(strict=True) would double the cost of a large response.
         return {
             "model_name": self.name,
             "model_version": self.version,
