@@ -762,7 +762,15 @@ def run_cold_repro(args: argparse.Namespace) -> None:
         sides = {}
         for side, source in (("before", before), ("after", after)):
             log(f"{side}: uv sync --locked into a virtualenv of its own")
-            sides[side] = (source, locked_environment(source, work / f"venv_{side}", child_env()))
+            try:
+                environment = locked_environment(source, work / f"venv_{side}", child_env())
+            except subprocess.CalledProcessError as error:
+                said = (error.stderr or b"").decode(errors="replace").strip().splitlines()
+                raise SystemExit(
+                    f"pipeline.py: {labels[side]}: `uv sync --locked` exited {error.returncode}: "
+                    + (said[-1] if said else "(no message)")
+                ) from None
+            sides[side] = (source, environment)
         log(f"cold dvc repro, {labels['before']} and {labels['after']}")
         results = bench_cold_repro(sides, work, args.repeat)
     loads = [
