@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -347,15 +348,24 @@ def test_startup_fails_with_the_reason_when_the_model_is_missing(tmp_path: Any) 
         assert "metadata.json" in failed.startup["message"]
 
 
+def with_metadata(
+    model: ExportedModel, folder: Path, edit: Callable[[dict[str, Any]], None]
+) -> Path:
+    """A copy of `model` in `folder`, its metadata.json changed by `edit`."""
+    metadata = json.loads(json.dumps(model.metadata))
+    edit(metadata)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    (folder / "model.onnx").write_bytes((model.directory / "model.onnx").read_bytes())
+    return folder
+
+
 def test_startup_fails_when_metadata_and_graph_disagree(
     tmp_path: Any, breast_cancer_model: ExportedModel
 ) -> None:
-    metadata = json.loads(json.dumps(breast_cancer_model.metadata))
-    metadata["features"][0]["name"] = "renamed"
-    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
-    (tmp_path / "model.onnx").write_bytes(
-        (breast_cancer_model.directory / "model.onnx").read_bytes()
-    )
+    def rename(metadata: dict[str, Any]) -> None:
+        metadata["features"][0]["name"] = "renamed"
+
+    with_metadata(breast_cancer_model, tmp_path, rename)
     with AsgiClient(ServingApp(Settings(model_dir=tmp_path))) as failed:
         assert failed.startup["type"] == "lifespan.startup.failed"
         message = failed.startup["message"]
@@ -366,12 +376,7 @@ def test_startup_fails_when_metadata_and_graph_disagree(
 def test_loading_refuses_a_graph_with_other_probability_columns_than_classes(
     tmp_path: Any, breast_cancer_model: ExportedModel
 ) -> None:
-    metadata = json.loads(json.dumps(breast_cancer_model.metadata))
-    metadata["target"]["classes"].append("third")
-    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
-    (tmp_path / "model.onnx").write_bytes(
-        (breast_cancer_model.directory / "model.onnx").read_bytes()
-    )
+    with_metadata(breast_cancer_model, tmp_path, lambda m: m["target"]["classes"].append("x"))
     with pytest.raises(ModelLoadError) as refused:
         OnnxModel.load(tmp_path / "model.onnx", tmp_path / "metadata.json")
     assert str(refused.value) == (
@@ -383,13 +388,12 @@ def test_loading_refuses_a_graph_with_other_probability_columns_than_classes(
 def test_loading_refuses_a_class_listed_twice(
     tmp_path: Any, breast_cancer_model: ExportedModel
 ) -> None:
-    metadata = json.loads(json.dumps(breast_cancer_model.metadata))
-    first = metadata["target"]["classes"][0]
-    metadata["target"]["classes"][1] = first
-    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
-    (tmp_path / "model.onnx").write_bytes(
-        (breast_cancer_model.directory / "model.onnx").read_bytes()
-    )
+    first = breast_cancer_model.metadata["target"]["classes"][0]
+
+    def repeat_first(metadata: dict[str, Any]) -> None:
+        metadata["target"]["classes"][1] = first
+
+    with_metadata(breast_cancer_model, tmp_path, repeat_first)
     with pytest.raises(ModelLoadError) as refused:
         OnnxModel.load(tmp_path / "model.onnx", tmp_path / "metadata.json")
     assert str(refused.value) == (
