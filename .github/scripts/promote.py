@@ -456,6 +456,26 @@ class Promotion:
     release_url: str
 
 
+def check_order(stage: str, version: str, image: Image, *, commit: str, base: str) -> None:
+    """The stage before `stage` has deployed the version's image (`order_problem`), and
+    GTO has not taken the version (at `commit`) out of it since (`withdrawal`)."""
+    before = previous_stage(stage)
+    if before is None:
+        return
+    ran = overlay_named(base, before, image.digest)
+    problem = order_problem(stage, version, image, base=base, ran=ran)
+    if problem:
+        raise PromotionError("Stage order", problem)
+    withdrawn = withdrawal(before, commit, read_stage_tags())
+    if withdrawn is not None:
+        raise PromotionError(
+            "Stage order",
+            f"input stage is {stage!r} for version {version}, which was taken out of "
+            f"{before}: {withdrawn.name} unassigns it there. Promote it to {before} again "
+            f"(make promote VERSION={version} STAGE={before}) before {stage}.",
+        )
+
+
 def version_commit(version: str) -> str:
     tag = f"{ARTIFACT}@{version}"
     for model_tag in read_model_tags():
@@ -484,19 +504,7 @@ def plan(version: str, stage: str, github: GitHub, base: str) -> Promotion:
         )
     notes = release.get("body") or ""
     image = image_from_notes(notes, tag)
-    before = previous_stage(stage)
-    ran = before is None or overlay_named(base, before, image.digest)
-    problem = order_problem(stage, version, image, base=base, ran=ran)
-    if problem:
-        raise PromotionError("Stage order", problem)
-    withdrawn = withdrawal(before, commit, read_stage_tags()) if before else None
-    if withdrawn is not None:
-        raise PromotionError(
-            "Stage order",
-            f"input stage is {stage!r} for version {version}, which was taken out of "
-            f"{before}: {withdrawn.name} unassigns it there. Promote it to {before} again "
-            f"(make promote VERSION={version} STAGE={before}) before {stage}.",
-        )
+    check_order(stage, version, image, commit=commit, base=base)
     return Promotion(
         version=version,
         stage=stage,
