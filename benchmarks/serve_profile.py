@@ -57,8 +57,7 @@ def in_process(bodies: dict[str, Path]) -> dict[str, dict[str, float]]:
     app.load()
     gc.collect()
     gc.freeze()  # as the app's startup does
-    assert app.model is not None and app.decoder is not None and app.v2_decoder is not None
-    model, decoder, v2 = app.model, app.decoder, app.v2_decoder
+    model, decoder, v2, records = app._require_model()
     loop = asyncio.new_event_loop()
     figures: dict[str, dict[str, float]] = {}
     workloads = {
@@ -89,10 +88,7 @@ def in_process(bodies: dict[str, Path]) -> dict[str, dict[str, float]]:
             feed, p.probabilities, 400, str
         )
         if path == "/predict":
-            body_of = app.records_response.body  # type: ignore[union-attr]
-            stages["response body"] = lambda p=prediction, body_of=body_of: body_of(
-                p.labels, p.probabilities
-            )
+            stages["response body"] = lambda p=prediction: records.body(p.labels, p.probabilities)
         else:
             stages["response body"] = lambda p=prediction: json_response(
                 v2_response(model, p.labels, p.probabilities, ["label", "probabilities"], None)

@@ -310,13 +310,19 @@ class ServingApp:
             [(b"retry-after", b"1"), (b"connection", b"close")],
         )
 
-    def _require_model(self) -> tuple[OnnxModel, RowDecoder, V2Decoder]:
-        if self.model is None or self.decoder is None or self.v2_decoder is None:
+    def _require_model(self) -> tuple[OnnxModel, RowDecoder, V2Decoder, RecordsResponse]:
+        """What load() made of the model: the model, both decoders and the REST responses."""
+        if (
+            self.model is None
+            or self.decoder is None
+            or self.v2_decoder is None
+            or self.records_response is None
+        ):
             raise HTTPError(503, "the model is not loaded yet")
-        return self.model, self.decoder, self.v2_decoder
+        return self.model, self.decoder, self.v2_decoder, self.records_response
 
     def _model_named(self, name: str, version: str | None) -> OnnxModel:
-        model, _, _ = self._require_model()
+        model, _, _, _ = self._require_model()
         if name != model.name:
             raise HTTPError(404, f"model {name!r} not found; this server serves {model.name!r}")
         if version is not None and version != model.version:
@@ -330,7 +336,7 @@ class ServingApp:
     # --- handlers ----------------------------------------------------------------
 
     async def predict(self, receive: Receive) -> Response:
-        model, decoder, _ = self._require_model()
+        model, decoder, _, records = self._require_model()
         body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         plain = decoder.decode_plain_records(body)
         outside: Outside = None  # the plain path takes only values within their ranges
@@ -348,12 +354,10 @@ class ServingApp:
             status=422,
             locate_row=lambda row: "body" if single else f"[{row}]",
         )
-        assert self.records_response is not None  # set by load(), before the model
-        body = self.records_response.body(prediction.labels, prediction.probabilities)
-        return Response(200, body)
+        return Response(200, records.body(prediction.labels, prediction.probabilities))
 
     async def infer_v2(self, receive: Receive) -> Response:
-        model, decoder, v2_decoder = self._require_model()
+        model, decoder, v2_decoder, _ = self._require_model()
         body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         feed, _, outputs, outside, request_id = v2_decoder.decode_body(body)
         prediction = self._predict(
