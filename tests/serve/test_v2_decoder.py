@@ -80,6 +80,12 @@ def packed(rows: list[list[Any]], colours: list[Any], datatype: str = "FP32") ->
     }
 
 
+def _change(payload: dict[str, Any], index: int, **fields: Any) -> dict[str, Any]:
+    inputs = [dict(item) for item in payload["inputs"]]
+    inputs[index].update(fields)
+    return {**payload, "inputs": inputs}
+
+
 def refusal(decoder: V2Decoder, payload: Any) -> str:
     with pytest.raises(RequestError) as refused:
         decoder.decode(payload)
@@ -104,6 +110,9 @@ WELL_FORMED = {
     "packed": packed([[12.5, 3], [40.0, 7]], ["red", "blue"]),
     "packed-one-row": packed([[12.5, 3]], ["red"]),
     "packed-ints": packed([[12, 3], [40, 7]], ["red", "blue"], "INT64"),
+    "packed-ints-one-row": packed([[12, 3]], ["red"], "INT64"),
+    # The int feature in a float datatype: the one-row form, whose datatypes are floats.
+    "one-row-floats": _change(per_feature([99.5], [50.0], ["green"]), 1, datatype="FP64"),
 }
 
 
@@ -124,13 +133,8 @@ def test_well_formed_requests_give_the_checked_feed(mixed_model: ExportedModel, 
     assert feed[PACKED].flags.c_contiguous
 
 
-def _change(payload: dict[str, Any], index: int, **fields: Any) -> dict[str, Any]:
-    inputs = [dict(item) for item in payload["inputs"]]
-    inputs[index].update(fields)
-    return {**payload, "inputs": inputs}
-
-
 BASE = per_feature([12.5, 40.0], [3, 7], ["red", "blue"])
+ONE_ROW = per_feature([12.5], [3], ["red"])
 PACKED_BASE = packed([[12.5, 3], [40.0, 7]], ["red", "blue"])
 UNUSUAL = {
     "null-accepted": (per_feature([None, 40.0], [3, 7], ["red", "blue"]), None),
@@ -147,6 +151,20 @@ UNUSUAL = {
     "int-datatype-fraction": (
         _change(BASE, 0, datatype="INT32"),
         "inputs[0].data[0] = 12.5: must be a whole number",
+    ),
+    # A single row in an integer datatype is read by the second typed form, which holds a
+    # datatype's values whole; in a float datatype, only the int feature's must be.
+    "one-row-int-datatype-fraction": (
+        _change(ONE_ROW, 0, datatype="INT64"),
+        "inputs[0].data[0] = 12.5: must be a whole number",
+    ),
+    "one-row-fraction-in-int-feature": (
+        _change(ONE_ROW, 1, datatype="FP32", data=[3.5]),
+        "inputs[1].data[0] = 3.5: must be a whole number",
+    ),
+    "packed-one-row-int-datatype-fraction": (
+        packed([[12.5, 3]], ["red"], "INT32"),
+        "inputs[1].data[0][size] = 12.5: must be a whole number",
     ),
     "string-number": (
         per_feature(["12.5", 40.0], [3, 7], ["red", "blue"]),

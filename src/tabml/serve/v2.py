@@ -71,6 +71,7 @@ _data = operator.attrgetter("data")
 _datatype = operator.attrgetter("datatype")
 _first = operator.itemgetter(0)
 _FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
+_BYTES = frozenset({"BYTES"})
 # From this size on, a body is read by simdjson (`v2_large`), its numeric data straight
 # into arrays, rather than parsed by msgspec into Python floats. Measured on the
 # breast-cancer model's 30 features, one tensor each, decode_body in µs, simdjson
@@ -95,7 +96,9 @@ class _TypedRequests:
     # Whether numeric tensors' data are float64 memoryviews (read by `v2_large`).
     raw: bool
     # Whether every tensor is typed as one row: its shape [1] or [1, 1] (the packed
-    # tensor's [1, numeric features]) and its data that many values.
+    # tensor's [1, numeric features]) and its data that many values; its numeric
+    # datatypes are then the float ones, so only the int features' values need a
+    # whole-number check (a row in an integer datatype is read by the next form).
     one_row: bool
 
 
@@ -180,9 +183,7 @@ class V2Decoder:
                 tensors = [packed]
             else:
                 tensors = columns[: self.width]
-            values = self._well_formed_numeric(
-                tensors, rows, packed=packed is not None, raw=typed.raw
-            )
+            values = self._well_formed_numeric(tensors, rows, typed, packed=packed is not None)
             if values is None:
                 return None
             feed[NUMERIC_INPUT] = values
@@ -215,15 +216,17 @@ class V2Decoder:
         return list(map(len, map(_data, columns))) == [rows] * len(columns)
 
     def _well_formed_numeric(
-        self, tensors: list[Any], rows: int, *, packed: bool, raw: bool
+        self, tensors: list[Any], rows: int, typed: _TypedRequests, *, packed: bool
     ) -> NDArray[np.float32] | None:
         """The [rows, numeric features] feed from the packed tensor or one tensor per
-        numeric feature (in metadata order), when every value keeps the numeric rule;
-        `raw` when their data are float64 memoryviews."""
-        whole = self._whole_columns(tensors, packed=packed)
+        numeric feature (in metadata order), when every value keeps the numeric rule."""
+        # The one-row form's numeric datatypes are floats: only int features are whole.
+        whole = (
+            self.rule.int_columns if typed.one_row else self._whole_columns(tensors, packed=packed)
+        )
         if packed and len(tensors[0].data) != rows * self.width:
             return None
-        if raw:
+        if typed.raw:
             # float64 values, one copy into one array; each tensor of one column holds
             # `rows` values (`_shapes_hold`).
             flat = np.frombuffer(b"".join(map(_data, tensors)), dtype=np.float64)
@@ -233,7 +236,7 @@ class V2Decoder:
             # bounds; only whole numbers are left to check.
             if rows == 1:
                 values = list(map(_first, map(_data, tensors)))
-                if not all(
+                if whole and not all(
                     values[position].is_integer() and abs(values[position]) <= INT_LIMIT
                     for position in whole
                 ):
@@ -272,9 +275,12 @@ class V2Decoder:
         if not (
             all(map(operator.le, self._lower, data))
             and all(map(operator.le, data, self._upper))
-            and all(
-                data[position].is_integer() and abs(data[position]) <= INT_LIMIT
-                for position in whole
+            and (
+                not whole
+                or all(
+                    data[position].is_integer() and abs(data[position]) <= INT_LIMIT
+                    for position in whole
+                )
             )
         ):
             return None
@@ -605,8 +611,11 @@ def _typed_requests(
     Python check of one row costs), or, `raw`, read by `v2_large` as float64 and held to
     their bounds a block at a time; the packed tensor's columns have bounds of their
     own, checked once it is read. `one_row` types every tensor as one row, so that its
-    shape and length need no check of their own."""
+    shape and length need no check of their own, and its numeric datatypes as floats,
+    so that a datatype needs no whole-number check of its own (a request in an integer
+    datatype fails this form and is read by the next)."""
     width = len(records.numeric)
+    numeric_types = _FLOAT_TYPES if one_row else V2_NUMERIC_TYPES
     column_shape: Any = _ONE_ROW_SHAPE if one_row else list[int]
     # The packed tensor's one row: [1, numeric features].
     packed_shape: Any = (
@@ -630,16 +639,16 @@ def _typed_requests(
             order,
             values(Annotated[float, msgspec.Meta(ge=lower, le=upper)]),
             column_shape,
-            numeric=True,
+            datatypes=numeric_types,
         )
         for order, (feature, (lower, upper)) in enumerate(zip(records.numeric, bounds, strict=True))
     ]
     in_order += [
-        _tensor_type(feature.name, width + order, values(str), column_shape, numeric=False)
+        _tensor_type(feature.name, width + order, values(str), column_shape, datatypes=_BYTES)
         for order, feature in enumerate(records.categorical)
     ]
     packed_type = (
-        _tensor_type(NUMERIC_INPUT, -1, values(float, width), packed_shape, numeric=True)
+        _tensor_type(NUMERIC_INPUT, -1, values(float, width), packed_shape, datatypes=numeric_types)
         if packs
         else None
     )
@@ -654,16 +663,15 @@ def _typed_requests(
 
 
 def _tensor_type(
-    name: str, order: int, data: Any, shape: Any, *, numeric: bool
+    name: str, order: int, data: Any, shape: Any, *, datatypes: frozenset[str]
 ) -> type[msgspec.Struct]:
-    """The typed form of the input tensor `name`, its values typed `data`: a numeric one
-    in a numeric datatype, a categorical one as BYTES."""
-    datatypes = tuple(sorted(V2_NUMERIC_TYPES)) if numeric else ("BYTES",)
+    """The typed form of the input tensor `name`, its values typed `data` and its
+    datatype one of `datatypes`."""
     return msgspec.defstruct(
         f"Tensor{order + 1}",
         [
             ("shape", shape),
-            ("datatype", Literal[datatypes]),
+            ("datatype", Literal[tuple(sorted(datatypes))]),
             ("data", data),
             ("parameters", Any, None),
         ],
