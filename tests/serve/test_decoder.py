@@ -64,6 +64,17 @@ def test_mixed_rows_with_ints_and_categories(mixed_model: ExportedModel) -> None
     assert_same_feed(decoded[0], checked_feed(decoder, body))
 
 
+def test_a_batch_of_whole_numbers_in_a_float_feature(mixed_model: ExportedModel) -> None:
+    """JSON integers where a float is expected are read as floats, a batch's as its rows
+    are packed into one array as its single row's are."""
+    decoder = decoder_of(mixed_model)
+    body = orjson.dumps([{"size": 12, "count": 3, "colour": "red"}, _mixed_row(size=99)])
+    decoded = decoder.decode_plain_records(body)
+    assert decoded is not None
+    assert decoded[0]["numeric_features"].tolist() == [[12.0, 3.0], [99.0, 3.0]]
+    assert_same_feed(decoded[0], checked_feed(decoder, body))
+
+
 _ABSENT = object()
 
 
@@ -80,6 +91,7 @@ def _mixed_row(**change: Any) -> dict[str, Any]:
         (orjson.dumps(_mixed_row(colour="pink")), True),
         (orjson.dumps(_mixed_row(count=2.5)), True),
         (orjson.dumps(_mixed_row(count=2**60)), True),
+        (orjson.dumps([_mixed_row(), _mixed_row(count=2**60)]), True),
         (orjson.dumps(_mixed_row(size=1e39)), True),  # beyond float32
         (orjson.dumps(_mixed_row(size=-5)), True),  # below the schema's minimum
         (orjson.dumps([_mixed_row(), _mixed_row(count=51)]), True),  # above the maximum
@@ -99,6 +111,7 @@ def _mixed_row(**change: Any) -> dict[str, Any]:
         "unknown-category",
         "fractional-int",
         "int-beyond-2^53",
+        "int-beyond-2^53-in-a-batch",
         "beyond-float32",
         "below-the-range",
         "above-the-range-in-a-batch",

@@ -10,8 +10,9 @@ policy (TABML_OUT_OF_RANGE), accepted and reported with the decoded rows.
 from __future__ import annotations
 
 import operator
+import struct
 from collections.abc import Callable, Iterable, Sequence
-from itertools import chain
+from itertools import chain, starmap
 from typing import Annotated, Any
 
 import msgspec
@@ -48,6 +49,8 @@ class RowDecoder:
             operator.itemgetter(*self.numeric_names) if self.numeric else _no_values
         )
         self._plain_rows = _plain_rows_decoder(self.numeric, self.categorical, self.rule.bounds)
+        # One row's numbers as native float64 bytes, the layout of a float64 array's row.
+        self._pack_row = struct.Struct(f"={len(self.numeric)}d").pack
 
     # --- POST /predict, the common case: plain rows, parsed and typed in one pass ------
 
@@ -81,9 +84,11 @@ class RowDecoder:
             values: Iterable[tuple[Any, ...]] = map(msgspec.structs.astuple, rows)
             if self.categorical:  # numbers come first in each row, then the categories
                 values = (row[:width] for row in values)
-            wide = np.fromiter(
-                chain.from_iterable(values), dtype=np.float64, count=len(rows) * width
-            ).reshape(-1, width)
+            # Each row packed as float64 bytes by one C call, the rows joined: 2.3 times
+            # as fast as numpy reading the floats one by one (np.fromiter), 228 against
+            # 523 µs for 1,000 rows of 30 (docs/benchmarks.md).
+            packed = b"".join(starmap(self._pack_row, values))
+            wide = np.frombuffer(packed, dtype=np.float64).reshape(-1, width)
             if not self.rule.rows_hold(wide):
                 return None
             feed[NUMERIC_INPUT] = wide.astype(np.float32)
