@@ -113,6 +113,11 @@ WELL_FORMED = {
     "packed-ints-one-row": packed([[12, 3]], ["red"], "INT64"),
     # The int feature in a float datatype: the one-row form, whose datatypes are floats.
     "one-row-floats": _change(per_feature([99.5], [50.0], ["green"]), 1, datatype="FP64"),
+    "one-row-floats-shuffled": {
+        "inputs": list(
+            reversed(_change(per_feature([99.5], [50.0], ["green"]), 1, datatype="FP64")["inputs"])
+        )
+    },
 }
 
 
@@ -134,7 +139,6 @@ def test_well_formed_requests_give_the_checked_feed(mixed_model: ExportedModel, 
 
 
 BASE = per_feature([12.5, 40.0], [3, 7], ["red", "blue"])
-ONE_ROW = per_feature([12.5], [3], ["red"])
 PACKED_BASE = packed([[12.5, 3], [40.0, 7]], ["red", "blue"])
 UNUSUAL = {
     "null-accepted": (per_feature([None, 40.0], [3, 7], ["red", "blue"]), None),
@@ -151,20 +155,6 @@ UNUSUAL = {
     "int-datatype-fraction": (
         _change(BASE, 0, datatype="INT32"),
         "inputs[0].data[0] = 12.5: must be a whole number",
-    ),
-    # A single row in an integer datatype is read by the second typed form, which holds a
-    # datatype's values whole; in a float datatype, only the int feature's must be.
-    "one-row-int-datatype-fraction": (
-        _change(ONE_ROW, 0, datatype="INT64"),
-        "inputs[0].data[0] = 12.5: must be a whole number",
-    ),
-    "one-row-fraction-in-int-feature": (
-        _change(ONE_ROW, 1, datatype="FP32", data=[3.5]),
-        "inputs[1].data[0] = 3.5: must be a whole number",
-    ),
-    "packed-one-row-int-datatype-fraction": (
-        packed([[12.5, 3]], ["red"], "INT32"),
-        "inputs[1].data[0][size] = 12.5: must be a whole number",
     ),
     "string-number": (
         per_feature(["12.5", 40.0], [3, 7], ["red", "blue"]),
@@ -290,6 +280,34 @@ def test_anything_else_goes_to_the_checked_path(mixed_model: ExportedModel, name
     with pytest.raises(RequestError) as refused:
         decoder.decode_body(body)
     assert refused.value.message == message
+
+
+def test_a_single_row_in_metadata_order_is_read_as_one_typed_tuple(
+    mixed_model: ExportedModel,
+) -> None:
+    """The common single row, one tensor per feature in the order the metadata lists
+    them, is read by the in-order form; with a categorical feature listed first the
+    numeric columns are still gathered in metadata order."""
+    features = [FeatureSpec.model_validate(item) for item in mixed_model.metadata["features"]]
+    row = {"size": 99.5, "count": 50.0, "colour": "green"}
+    for order in (features, [features[2], features[0], features[1]]):
+        decoder = V2Decoder(RowDecoder(order, MAX_ROWS, out_of_range="reject"))
+        payload = {
+            "inputs": [
+                tensor(f.name, [row[f.name]], "FP32" if f.numeric else "BYTES") for f in order
+            ],
+            "outputs": [{"name": "label"}],
+        }
+        body = orjson.dumps(payload)
+        decoder._row_in_order.decode(body)  # the in-order form takes it
+        fast = decoder.decode_well_formed(body)
+        assert fast is not None
+        checked, rows, outputs, _ = decoder.decode(payload)
+        assert fast[1:] == (rows, outputs, None) == (1, ["label"], None)
+        assert fast[0].keys() == checked.keys()
+        for column, values in checked.items():
+            np.testing.assert_array_equal(fast[0][column], values)
+        np.testing.assert_array_equal(fast[0][PACKED], [[99.5, 50.0]])
 
 
 def test_out_of_range_values_are_counted_whichever_way_they_come(
@@ -441,8 +459,10 @@ def _answer(decode: Any) -> Any:
     return columns, rows, outputs, None if outside is None else outside.tolist()
 
 
-ONE_ROW = per_feature([12.5], [3], ["red"])
 ONE_ROW_PACKED = packed([[12.5, 3]], ["red"])
+# A single row in float datatypes: in metadata order it is what the in-order form reads,
+# shuffled what the one-row union reads; each case must get past neither.
+ONE_ROW = _change(per_feature([12.5], [3], ["red"]), 1, datatype="FP32")
 ONE_ROW_UNUSUAL = {
     "no-value": _change(ONE_ROW, 0, data=[]),
     "two-values": _change(ONE_ROW, 0, data=[12.5, 13.0]),
@@ -452,22 +472,41 @@ ONE_ROW_UNUSUAL = {
     "shape-empty": _change(ONE_ROW, 0, shape=[]),
     "rows-differ": _change(ONE_ROW, 1, shape=[2, 1], data=[3, 4]),
     "nested": _change(ONE_ROW, 0, data=[[12.5]]),
-    "above-the-range": per_feature([100.5], [3], ["red"]),
-    "fraction-for-an-int": per_feature([12.5], [3.5], ["red"]),
-    "unknown-colour": per_feature([12.5], [3], ["pink"]),
+    "above-the-range": _change(ONE_ROW, 0, data=[100.5]),
+    "below-the-range": _change(ONE_ROW, 0, data=[-5.0]),
+    "fraction-for-an-int": _change(ONE_ROW, 1, data=[3.5]),
+    "fraction-for-an-int-as-int64": per_feature([12.5], [3.5], ["red"]),
+    # A single row in an integer datatype is read by the general typed form, which
+    # holds that datatype's values whole.
+    "fraction-in-an-int-datatype": _change(ONE_ROW, 0, datatype="INT64"),
+    "unknown-colour": _change(ONE_ROW, 2, data=["pink"]),
+    "null": _change(ONE_ROW, 0, data=[None]),  # accepted, by the checked path
+    # A tensor without a name must not pass for the feature at its place.
+    "no-name": {
+        "inputs": [
+            {key: value for key, value in ONE_ROW["inputs"][0].items() if key != "name"},
+            *ONE_ROW["inputs"][1:],
+        ]
+    },
+    "unknown-output": {**ONE_ROW, "outputs": [{"name": "logits"}]},
     "packed-three-values": _change(ONE_ROW_PACKED, 1, data=[12.5, 3, 4]),
     "packed-shape-one-by-three": _change(ONE_ROW_PACKED, 1, shape=[1, 3]),
     "packed-flat-shape": _change(ONE_ROW_PACKED, 1, shape=[2]),
     "packed-out-of-range": packed([[12.5, 51]], ["red"]),
+    "packed-fraction-in-an-int-datatype": packed([[12.5, 3]], ["red"], "INT32"),
 }
 
 
+@pytest.mark.parametrize("shuffled", [False, True], ids=["in-order", "shuffled"])
 @pytest.mark.parametrize("name", list(ONE_ROW_UNUSUAL))
 def test_a_single_row_the_one_row_form_does_not_take_gets_the_checked_answer(
-    mixed_model: ExportedModel, name: str
+    mixed_model: ExportedModel, name: str, shuffled: bool
 ) -> None:
     decoder = decoder_of(mixed_model)
-    body = orjson.dumps(ONE_ROW_UNUSUAL[name])
+    payload = ONE_ROW_UNUSUAL[name]
+    if shuffled:
+        payload = {**payload, "inputs": list(reversed(payload["inputs"]))}
+    body = orjson.dumps(payload)
     assert decoder.decode_well_formed(body) is None
     checked = _answer(lambda: decoder.decode(parse_json(body)))
     assert _answer(lambda: decoder.decode_body(body)[:4]) == checked

@@ -140,7 +140,7 @@ class NumericRule:
         )
         return within and (not integral or whole(block[integral]))
 
-    def row_holds(self, values: tuple[float, ...]) -> bool:
+    def row_holds(self, values: Sequence[float]) -> bool:
         """`rows_hold` for one row of finite floats already held within `bounds` (as
         parsed): Python's checks of a few whole numbers cost far less than numpy calls."""
         int_columns = self.int_columns

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, Union
 
 import msgspec
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 
 from tabml.contract import LABEL_OUTPUT, NUMERIC_INPUT, PROBABILITIES_OUTPUT
@@ -118,7 +119,26 @@ class V2Decoder:
         self._small = _typed_requests(records, self.rule.bounds, packs=self.packs)
         self._large = _typed_requests(records, self.rule.bounds, packs=self.packs, raw=True)
         self._decoders = [
-            (typed, _request_decoder(typed)) for typed in (self._one_row, self._small)
+            (typed, _request_decoder(_tensor_union(typed)))
+            for typed in (self._one_row, self._small)
+        ]
+        # A single row with its tensors in metadata order, the order GET /v2/models/{name}
+        # lists them: read as a fixed tuple, so neither the tensors' order nor their
+        # types need a look of their own.
+        self._row_in_order = _request_decoder(_row_in_order_type(records, self.rule.bounds))
+        # Only a body naming the first feature is tried in that form first: any other (the
+        # packed tensor, say) would pay for a failed parse (about 1 µs) before its own.
+        self._first_name = orjson.dumps(records.features[0].name) if records.features else b""
+        numeric_at = [at for at, feature in enumerate(records.features) if feature.numeric]
+        self._numeric_of: Callable[[tuple[Any, ...]], Any] = (
+            operator.itemgetter(slice(0, self.width))
+            if numeric_at == list(range(self.width))
+            else lambda inputs: [inputs[at] for at in numeric_at]
+        )
+        self._categorical_at = [
+            (at, feature.name, records.allowed[feature.name])
+            for at, feature in enumerate(records.features)
+            if not feature.numeric
         ]
         self._large_requests = LargeRequests(_tensor_kinds(self._large, records))
         self._lower = [lower for lower, _ in self.rule.bounds]
@@ -146,6 +166,13 @@ class V2Decoder:
         read; what is left (shapes, lengths, ranges) is checked a whole request at a
         time, so a single row costs about what a /predict row does. A large body is read
         by simdjson (`v2_large`), its numeric data straight into arrays."""
+        if len(body) < LARGE_BODY_BYTES and self._first_name in body:
+            try:
+                row = self._row_in_order.decode(body)
+            except msgspec.DecodeError:  # also raised for JSON that breaks the types
+                pass
+            else:
+                return self._well_formed_row(row)
         parsed = self._parse_typed(body)
         if parsed is None:
             return None
@@ -189,6 +216,27 @@ class V2Decoder:
             feed[NUMERIC_INPUT] = values
         request_id = request.id if isinstance(request.id, str) else None
         return feed, rows, outputs, request_id
+
+    def _well_formed_row(self, request: Any) -> tuple[Feed, int, list[str], str | None] | None:
+        """The feed, the outputs and the id of a single row read in metadata order (its
+        tensors typed one value each, the numbers within their bounds and in a float
+        datatype), when its int features' values are whole and its categories known."""
+        outputs = self._well_formed_outputs(request.outputs)
+        if outputs is None:
+            return None
+        inputs = request.inputs
+        feed: Feed = {}
+        for at, name, allowed in self._categorical_at:
+            value = inputs[at].data[0]
+            if value not in allowed:
+                return None
+            feed[name] = np.array([[value]], dtype=object)
+        if self.width:
+            values = list(map(_first, map(_data, self._numeric_of(inputs))))
+            if not self.rule.row_holds(values):
+                return None
+            feed[NUMERIC_INPUT] = np.array([values], dtype=np.float32)
+        return feed, 1, outputs, request.id if isinstance(request.id, str) else None
 
     def _parse_typed(self, body: bytes) -> tuple[_TypedRequests, Any] | None:
         """The typed form that takes `body`, and the request parsed into it. A small body
@@ -663,24 +711,61 @@ def _typed_requests(
 
 
 def _tensor_type(
-    name: str, order: int, data: Any, shape: Any, *, datatypes: frozenset[str]
+    name: str,
+    order: int,
+    data: Any,
+    shape: Any,
+    *,
+    datatypes: frozenset[str],
+    tagged: bool = True,
 ) -> type[msgspec.Struct]:
     """The typed form of the input tensor `name`, its values typed `data` and its
-    datatype one of `datatypes`."""
+    datatype one of `datatypes`: tagged by its name, for a union of tensors, or with the
+    name as a field of its own, for a tensor at a fixed place (a tag alone would let a
+    tensor without a name pass there)."""
+    fields: list[Any] = [
+        ("shape", shape),
+        ("datatype", Literal[tuple(sorted(datatypes))]),
+        ("data", data),
+        ("parameters", Any, None),
+    ]
+    if not tagged:
+        return msgspec.defstruct(
+            f"RowTensor{order + 1}",
+            [("name", Literal[name]), *fields],
+            forbid_unknown_fields=True,
+            gc=False,
+        )
     return msgspec.defstruct(
         f"Tensor{order + 1}",
-        [
-            ("shape", shape),
-            ("datatype", Literal[tuple(sorted(datatypes))]),
-            ("data", data),
-            ("parameters", Any, None),
-        ],
+        fields,
         namespace={"order": order},
         tag_field="name",
         tag=name,
         forbid_unknown_fields=True,
         gc=False,
     )
+
+
+def _row_in_order_type(records: RowDecoder, bounds: list[tuple[float, float]]) -> Any:
+    """The inputs of a single row with one tensor per feature in metadata order: each
+    shaped [1] or [1, 1] and holding one value, a number within its feature's bounds in
+    a float datatype or a string as BYTES."""
+    bounds_of = dict(zip(records.numeric_names, bounds, strict=True))
+    tensors = []
+    for order, feature in enumerate(records.features):
+        if feature.numeric:
+            lower, upper = bounds_of[feature.name]
+            data: Any = tuple[Annotated[float, msgspec.Meta(ge=lower, le=upper)]]
+            datatypes = _FLOAT_TYPES
+        else:
+            data, datatypes = tuple[str], _BYTES
+        tensors.append(
+            _tensor_type(
+                feature.name, order, data, _ONE_ROW_SHAPE, datatypes=datatypes, tagged=False
+            )
+        )
+    return tuple[tuple(tensors)]  # type: ignore[misc]
 
 
 def _tensor_kinds(typed: _TypedRequests, records: RowDecoder) -> dict[str, TensorKind]:
@@ -698,13 +783,18 @@ def _tensor_kinds(typed: _TypedRequests, records: RowDecoder) -> dict[str, Tenso
     return kinds
 
 
-def _request_decoder(typed: _TypedRequests) -> msgspec.json.Decoder[Any]:
-    """A decoder of inference requests whose inputs are the tensors of `typed`."""
-    tensors = [*typed.in_order, *filter(None, [typed.packed_type])]
+def _tensor_union(typed: _TypedRequests) -> Any:
+    """The inputs of a request that gives the input tensors of `typed` in any order."""
+    tensors = (*typed.in_order, *filter(None, [typed.packed_type]))
+    return list[Union[tensors]]  # type: ignore[valid-type]  # noqa: UP007
+
+
+def _request_decoder(inputs: Any) -> msgspec.json.Decoder[Any]:
+    """A decoder of inference requests whose inputs are typed `inputs`."""
     request = msgspec.defstruct(
         "InferenceRequest",
         [
-            ("inputs", list[Union[tuple(tensors)]]),  # type: ignore[misc]  # noqa: UP007
+            ("inputs", inputs),
             ("id", str | msgspec.UnsetType, msgspec.UNSET),
             ("parameters", dict[str, Any] | msgspec.UnsetType, msgspec.UNSET),
             ("outputs", list[_Output] | None, None),
