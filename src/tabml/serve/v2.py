@@ -164,8 +164,10 @@ class V2Decoder:
         msgspec parses each tensor into the type of the feature it names (a tagged
         union), so the types of names, datatypes and values are checked as the JSON is
         read; what is left (shapes, lengths, ranges) is checked a whole request at a
-        time, so a single row costs about what a /predict row does. A large body is read
-        by simdjson (`v2_large`), its numeric data straight into arrays."""
+        time. A single row with its tensors in metadata order is read as one fixed tuple
+        of one-value tensors, whose order and types then need no check of their own. A
+        large body is read by simdjson (`v2_large`), its numeric data straight into
+        arrays."""
         if len(body) < LARGE_BODY_BYTES and self._first_name in body:
             try:
                 row = self._row_in_order.decode(body)
