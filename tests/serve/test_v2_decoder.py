@@ -112,7 +112,9 @@ WELL_FORMED = {
     "packed-ints": packed([[12, 3], [40, 7]], ["red", "blue"], "INT64"),
     "packed-ints-one-row": packed([[12, 3]], ["red"], "INT64"),
     # The int feature in a float datatype: the one-row form, whose datatypes are floats.
-    "one-row-floats": _change(per_feature([99.5], [50.0], ["green"]), 1, datatype="FP64"),
+    "one-row-floats": _change(
+        per_feature([99.5], [50.0], ["green"], id="row-9"), 1, datatype="FP64"
+    ),
     "one-row-floats-shuffled": {
         "inputs": list(
             reversed(_change(per_feature([99.5], [50.0], ["green"]), 1, datatype="FP64")["inputs"])
@@ -283,11 +285,12 @@ def test_anything_else_goes_to_the_checked_path(mixed_model: ExportedModel, name
 
 
 def test_a_single_row_in_metadata_order_is_read_as_one_typed_tuple(
-    mixed_model: ExportedModel,
+    mixed_model: ExportedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The common single row, one tensor per feature in the order the metadata lists
     them, is read by the in-order form; with a categorical feature listed first the
     numeric columns are still gathered in metadata order."""
+    monkeypatch.setattr(v2, "LARGE_BODY_BYTES", SERVER_LINE)  # a small body, as served
     features = [FeatureSpec.model_validate(item) for item in mixed_model.metadata["features"]]
     row = {"size": 99.5, "count": 50.0, "colour": "green"}
     for order in (features, [features[2], features[0], features[1]]):
@@ -306,6 +309,7 @@ def test_a_single_row_in_metadata_order_is_read_as_one_typed_tuple(
         assert fast[1:] == (rows, outputs, None) == (1, ["label"], None)
         assert fast[0].keys() == checked.keys()
         for column, values in checked.items():
+            assert (fast[0][column].dtype, fast[0][column].shape) == (values.dtype, values.shape)
             np.testing.assert_array_equal(fast[0][column], values)
         np.testing.assert_array_equal(fast[0][PACKED], [[99.5, 50.0]])
 
@@ -418,25 +422,39 @@ _NUMBERISH = st.one_of(
 )
 
 
+_NUMERIC_DATATYPES = st.sampled_from(["FP32", "FP64", "INT64"])
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     sizes=st.lists(_NUMBERISH, min_size=1, max_size=4),
     counts=st.lists(_NUMBERISH, min_size=1, max_size=4),
     pack=st.booleans(),
+    datatypes=st.tuples(_NUMERIC_DATATYPES, _NUMERIC_DATATYPES),
+    shuffled=st.booleans(),
 )
 def test_large_small_and_one_row_bodies_get_the_checked_answer(
-    mixed_model: ExportedModel, sizes: list[Any], counts: list[Any], pack: bool
+    mixed_model: ExportedModel,
+    sizes: list[Any],
+    counts: list[Any],
+    pack: bool,
+    datatypes: tuple[str, str],
+    shuffled: bool,
 ) -> None:
-    """Whatever the numeric data hold, a body read as a large one, as a small one (a single
-    row first as one) and by the checked path alone gets one answer: the same feed, or the
-    same named problems."""
+    """Whatever the numeric data and datatypes hold, in metadata order or not, a body read
+    as a large one, as a small one (a single row first in the one-row forms: as one typed
+    tuple when in order, as one-value tensors when not) and by the checked path alone gets
+    one answer: the same feed, or the same named problems."""
     rows = len(sizes)
     colours = ["red"] * rows
     if pack:
         pairs = [[size, count] for size, count in zip(sizes, counts, strict=False)]
-        payload = packed(pairs, colours[: len(pairs)])
+        payload = packed(pairs, colours[: len(pairs)], datatypes[0])
     else:
         payload = per_feature(sizes, counts, colours)
+        payload["inputs"][0]["datatype"], payload["inputs"][1]["datatype"] = datatypes
+    if shuffled:
+        payload["inputs"].reverse()
     body = json.dumps(payload).encode()  # integers beyond 64 bits too
     decoder = decoder_of(mixed_model)
     answers = []
@@ -446,6 +464,36 @@ def test_large_small_and_one_row_bodies_get_the_checked_answer(
             answers.append(_answer(lambda: decoder.decode_body(body)[:4]))
     answers.append(_answer(lambda: decoder.decode(parse_json(body))))
     assert answers[0] == answers[1] == answers[2]
+
+
+# Values within both features' ranges (size [0, 100], count [0, 50]), whole or not, so
+# that most single rows get as far as the checks after the parse.
+_IN_RANGE = st.one_of(st.floats(min_value=0, max_value=50), st.integers(0, 50))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    size=st.one_of(_IN_RANGE, _NUMBERISH),
+    count=st.one_of(_IN_RANGE, _NUMBERISH),
+    datatypes=st.tuples(_NUMERIC_DATATYPES, _NUMERIC_DATATYPES),
+    shuffled=st.booleans(),
+)
+def test_single_rows_get_the_checked_answer(
+    mixed_model: ExportedModel, size: Any, count: Any, datatypes: tuple[str, str], shuffled: bool
+) -> None:
+    """The same for single rows alone, the one-row forms' whole domain: in metadata order
+    the typed tuple reads them, shuffled the one-value tensors do, and an integer datatype
+    sends them on to the general form."""
+    payload = per_feature([size], [count], ["red"])
+    payload["inputs"][0]["datatype"], payload["inputs"][1]["datatype"] = datatypes
+    if shuffled:
+        payload["inputs"].reverse()
+    body = json.dumps(payload).encode()
+    decoder = decoder_of(mixed_model)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(v2, "LARGE_BODY_BYTES", SERVER_LINE)
+        served = _answer(lambda: decoder.decode_body(body)[:4])
+    assert served == _answer(lambda: decoder.decode(parse_json(body)))
 
 
 def _answer(decode: Any) -> Any:
@@ -489,6 +537,17 @@ ONE_ROW_UNUSUAL = {
         ]
     },
     "unknown-output": {**ONE_ROW, "outputs": [{"name": "logits"}]},
+    "id-not-a-string": {**ONE_ROW, "id": 7},
+    "boolean": _change(ONE_ROW, 0, data=[True]),
+    "categorical-as-numbers": _change(ONE_ROW, 2, datatype="FP32", data=[1.0]),
+    "numeric-as-bytes": _change(ONE_ROW, 0, datatype="BYTES", data=["12.5"]),
+    "missing": {"inputs": ONE_ROW["inputs"][:2]},
+    "unknown-input": {"inputs": [*ONE_ROW["inputs"], tensor("weight", [1.0], "FP32")]},
+    # count's value would pass in size's place: only the names tell them apart.
+    "twice-in-place-of-another": {
+        "inputs": [ONE_ROW["inputs"][1], ONE_ROW["inputs"][1], ONE_ROW["inputs"][2]]
+    },
+    "packed-beside-a-feature": {"inputs": [*ONE_ROW_PACKED["inputs"], ONE_ROW["inputs"][0]]},
     "packed-three-values": _change(ONE_ROW_PACKED, 1, data=[12.5, 3, 4]),
     "packed-shape-one-by-three": _change(ONE_ROW_PACKED, 1, shape=[1, 3]),
     "packed-flat-shape": _change(ONE_ROW_PACKED, 1, shape=[2]),
