@@ -65,8 +65,8 @@ def test_mixed_rows_with_ints_and_categories(mixed_model: ExportedModel) -> None
 
 
 def test_a_batch_of_whole_numbers_in_a_float_feature(mixed_model: ExportedModel) -> None:
-    """JSON integers where a float is expected are read as floats, a batch's as its rows
-    are packed into one array as its single row's are."""
+    """JSON integers in a float feature are read as floats in a batch, whose rows are
+    packed into one float64 array, as in a single row."""
     decoder = decoder_of(mixed_model)
     body = orjson.dumps([{"size": 12, "count": 3, "colour": "red"}, _mixed_row(size=99)])
     decoded = decoder.decode_plain_records(body)

@@ -111,7 +111,8 @@ WELL_FORMED = {
     "packed-one-row": packed([[12.5, 3]], ["red"]),
     "packed-ints": packed([[12, 3], [40, 7]], ["red", "blue"], "INT64"),
     "packed-ints-one-row": packed([[12, 3]], ["red"], "INT64"),
-    # The int feature in a float datatype: the one-row form, whose datatypes are floats.
+    # The int feature in a float datatype: read as one typed tuple (shuffled, as one-value
+    # tensors), the one-row forms taking float datatypes only.
     "one-row-floats": _change(
         per_feature([99.5], [50.0], ["green"], id="row-9"), 1, datatype="FP64"
     ),
