@@ -76,6 +76,14 @@ def numbers(flat: list[Any], shape: tuple[int, int]) -> NDArray[np.float64] | No
         return None
 
 
+def whole_at(values: Sequence[float], columns: Sequence[int]) -> bool:
+    """Whether one row's finite floats at `columns` are whole numbers a JSON parser keeps
+    exact: Python's checks of a few values cost far less than numpy calls."""
+    return not columns or all(
+        values[column].is_integer() and abs(values[column]) <= INT_LIMIT for column in columns
+    )
+
+
 def whole(ints: NDArray[np.float64]) -> bool:
     """Whether every value (each one finite) is a whole number a JSON parser keeps exact."""
     return bool(((ints == np.round(ints)) & (np.abs(ints) <= INT_LIMIT)).all())
@@ -142,12 +150,8 @@ class NumericRule:
 
     def row_holds(self, values: Sequence[float]) -> bool:
         """`rows_hold` for one row of finite floats already held within `bounds` (as
-        parsed): Python's checks of a few whole numbers cost far less than numpy calls."""
-        int_columns = self.int_columns
-        return not int_columns or all(
-            values[column].is_integer() and abs(values[column]) <= INT_LIMIT
-            for column in int_columns
-        )
+        parsed)."""
+        return whole_at(values, self.int_columns)
 
     def outside(self, wide: NDArray[np.float64]) -> Outside:
         """Where the values of checked numeric rows lie outside their schema ranges

@@ -29,7 +29,7 @@ from tabml.contract import LABEL_OUTPUT, NUMERIC_INPUT, PROBABILITIES_OUTPUT
 from tabml.serve.decode import Feed, RowDecoder, locator
 from tabml.serve.http import parse_json
 from tabml.serve.model import FeatureSpec, OnnxModel
-from tabml.serve.numbers import INT_LIMIT, Outside, numbers
+from tabml.serve.numbers import Outside, numbers, whole_at
 from tabml.serve.numbers import whole as numbers_whole
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
 from tabml.serve.v2_large import (
@@ -288,10 +288,7 @@ class V2Decoder:
             # bounds; only whole numbers are left to check.
             if rows == 1:
                 values = list(map(_first, map(_data, tensors)))
-                if whole and not all(
-                    values[position].is_integer() and abs(values[position]) <= INT_LIMIT
-                    for position in whole
-                ):
+                if not whole_at(values, whole):
                     return None
                 return np.array([values], dtype=np.float32)
             block = np.array(list(map(_data, tensors)), dtype=np.float64)
@@ -327,13 +324,7 @@ class V2Decoder:
         if not (
             all(map(operator.le, self._lower, data))
             and all(map(operator.le, data, self._upper))
-            and (
-                not whole
-                or all(
-                    data[position].is_integer() and abs(data[position]) <= INT_LIMIT
-                    for position in whole
-                )
-            )
+            and whole_at(data, whole)
         ):
             return None
         return np.array([data], dtype=np.float32)
