@@ -36,6 +36,7 @@ import orjson
 from numpy.typing import NDArray
 
 from tabml.contract import NUMERIC_INPUT
+from tabml.serve.json_columns import json_columns
 
 # The value of TABML_PREDICTION_LOG that means standard output.
 STDOUT = "-"
@@ -226,14 +227,14 @@ class PredictionLog:
         assignments and joined once, so no Python statement runs per number."""
         rows = stop - start
         slots: list[list[bytes]] = [[self._timestamp(when) for when in self._times[start:stop]]]
-        slots.extend(_json_columns(numbers[start:stop]))
+        slots.extend(json_columns(numbers[start:stop]))
         for values in self._categories:
             slots.append([_json_value(value) for value in values[start:stop]])
         encoded = self._encoded_labels
         slots.append(
             [encoded.get(label) or orjson.dumps(label) for label in self._labels[start:stop]]
         )
-        slots.extend(_json_columns(shares[start:stop]))
+        slots.extend(json_columns(shares[start:stop]))
         ends = [_LINE_END] * rows
         for row, end in self._marked_ends.items():
             if start <= row < stop:
@@ -272,18 +273,6 @@ def open_sink(target: str) -> tuple[BinaryIO, int | None]:
         sink = path.open("ab", buffering=0)
     mode = os.fstat(sink.fileno()).st_mode
     return sink, None if stat.S_ISREG(mode) else select.PIPE_BUF
-
-
-def _json_columns(block: NDArray[np.float32]) -> list[list[bytes]]:
-    """Each column of a 2-D float array as its rows' JSON numbers (NaN as null), from
-    one dump."""
-    width = block.shape[1]
-    if not width:
-        return []
-    text = orjson.dumps(np.ravel(block), option=orjson.OPT_SERIALIZE_NUMPY)
-    # "[1.5,null,0.1,2.0]" holds numbers and nulls only: commas split it.
-    flat = text[1:-1].split(b",")
-    return [flat[column::width] for column in range(width)]
 
 
 def _json_value(value: Any) -> bytes:

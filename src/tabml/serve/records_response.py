@@ -20,6 +20,8 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from tabml.serve.json_columns import json_columns
+
 # Fewer rows than this are written from dicts. Measured in µs, dicts against template:
 # 1 row 1.3 against 2.3, 4 rows 2.7 against 2.9, 6 rows 3.6 against 3.4.
 TEMPLATE_MIN_ROWS = 5
@@ -35,9 +37,9 @@ class RecordsResponse:
         head = orjson.dumps({"model_name": name, "model_version": version})
         self._head = head[:-1] + b',"predictions":['
         # `%` in a class name is literal text of the template, so it is doubled.
-        keys = [orjson.dumps(label).replace(b"%", b"%%") for label in self.classes]
+        self._labels = {label: orjson.dumps(label) for label in self.classes}
+        keys = [text.replace(b"%", b"%%") for text in self._labels.values()]
         self._row = b'{"label":%b,"probabilities":{' + b",".join(k + b":%b" for k in keys) + b"}}"
-        self._labels = {name: orjson.dumps(name) for name in self.classes}
 
     def body(self, labels: list[str], probabilities: NDArray[np.float32]) -> bytes:
         """The JSON body for `labels` and their [rows, classes] `probabilities`."""
@@ -49,15 +51,11 @@ class RecordsResponse:
         except KeyError:  # a label the metadata does not list: written as it is
             return orjson.dumps(self.payload(labels, probabilities))
         width = len(self.classes)
-        numbers = orjson.dumps(
-            probabilities.astype(np.float64).ravel(), option=orjson.OPT_SERIALIZE_NUMPY
-        )
-        values = numbers[1:-1].split(b",")
         # Row by row: the label, then the class probabilities in the classes' order.
         filled: list[bytes] = [b""] * (rows * (width + 1))
         filled[0 :: width + 1] = encoded
-        for column in range(width):
-            filled[column + 1 :: width + 1] = values[column::width]
+        for column, values in enumerate(json_columns(probabilities.astype(np.float64))):
+            filled[column + 1 :: width + 1] = values
         return self._head + b",".join([self._row] * rows) % tuple(filled) + b"]}"
 
     def payload(self, labels: list[str], probabilities: NDArray[np.float32]) -> dict[str, Any]:
