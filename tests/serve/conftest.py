@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,6 +164,17 @@ def mixed_model(tmp_path_factory: pytest.TempPathFactory, serve_params: Params) 
     return export_model(
         frame, parse_schema(MIXED_SCHEMA), serve_params, tmp_path_factory.mktemp("mixed_model")
     )
+
+
+def with_metadata(
+    model: ExportedModel, folder: Path, edit: Callable[[dict[str, Any]], None]
+) -> Path:
+    """A copy of `model` in `folder`, its metadata.json changed by `edit`."""
+    metadata = json.loads(json.dumps(model.metadata))
+    edit(metadata)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    (folder / "model.onnx").write_bytes((model.directory / "model.onnx").read_bytes())
+    return folder
 
 
 # --- an in-process client that speaks ASGI directly -------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,13 @@ from tabml.serve.metrics import Metrics
 from tabml.serve.model import ModelLoadError, ModelOutputError, OnnxModel
 from tabml.serve.prediction_log import FLUSH_SECONDS
 from tabml.serve.settings import Settings
-from tests.serve.conftest import AsgiClient, ExportedModel, ManualClockLoop, make_client
+from tests.serve.conftest import (
+    AsgiClient,
+    ExportedModel,
+    ManualClockLoop,
+    make_client,
+    with_metadata,
+)
 
 TOLERANCE = 1e-5  # float32 inference against scikit-learn's float64
 
@@ -346,17 +351,6 @@ def test_startup_fails_with_the_reason_when_the_model_is_missing(tmp_path: Any) 
     with AsgiClient(ServingApp(Settings(model_dir=tmp_path))) as failed:
         assert failed.startup["type"] == "lifespan.startup.failed"
         assert "metadata.json" in failed.startup["message"]
-
-
-def with_metadata(
-    model: ExportedModel, folder: Path, edit: Callable[[dict[str, Any]], None]
-) -> Path:
-    """A copy of `model` in `folder`, its metadata.json changed by `edit`."""
-    metadata = json.loads(json.dumps(model.metadata))
-    edit(metadata)
-    (folder / "metadata.json").write_text(json.dumps(metadata))
-    (folder / "model.onnx").write_bytes((model.directory / "model.onnx").read_bytes())
-    return folder
 
 
 def test_startup_fails_when_metadata_and_graph_disagree(

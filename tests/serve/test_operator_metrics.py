@@ -3,15 +3,15 @@ mix to hold the predicted class mix against."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 
 from tabml.serve.app import ServingApp
 from tabml.serve.settings import Settings
-from tests.serve.conftest import AsgiClient, ExportedModel, make_client
+from tests.serve.conftest import AsgiClient, ExportedModel, make_client, with_metadata
 from tests.serve.test_api import metric
 
 
@@ -50,11 +50,10 @@ def test_training_class_ratio_comes_from_the_metadata(
 def test_an_older_export_without_the_class_mix_still_serves(
     tmp_path: Path, breast_cancer_model: ExportedModel
 ) -> None:
-    metadata = json.loads(json.dumps(breast_cancer_model.metadata))
-    del metadata["target"]["training_class_ratio"]
-    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
-    (tmp_path / "model.onnx").write_bytes(
-        (breast_cancer_model.directory / "model.onnx").read_bytes()
+    with_metadata(
+        breast_cancer_model,
+        tmp_path,
+        lambda metadata: metadata["target"].pop("training_class_ratio"),
     )
     with AsgiClient(ServingApp(Settings(model_dir=tmp_path))) as client:
         assert client.startup == {"type": "lifespan.startup.complete"}
@@ -66,12 +65,10 @@ def test_an_older_export_without_the_class_mix_still_serves(
 def test_a_class_share_outside_zero_to_one_is_refused(
     tmp_path: Path, breast_cancer_model: ExportedModel
 ) -> None:
-    metadata = json.loads(json.dumps(breast_cancer_model.metadata))
-    metadata["target"]["training_class_ratio"]["benign"] = 1.5
-    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
-    (tmp_path / "model.onnx").write_bytes(
-        (breast_cancer_model.directory / "model.onnx").read_bytes()
-    )
+    def out_of_range(metadata: dict[str, Any]) -> None:
+        metadata["target"]["training_class_ratio"]["benign"] = 1.5
+
+    with_metadata(breast_cancer_model, tmp_path, out_of_range)
     with AsgiClient(ServingApp(Settings(model_dir=tmp_path))) as failed:
         assert failed.startup["type"] == "lifespan.startup.failed"
         assert "target.training_class_ratio.benign" in failed.startup["message"]
