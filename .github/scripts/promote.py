@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release_info import TAG_PREFIX, git, read_model_tags
+from resolve_base import commit_of
 
 # The workflow whose attestations promote.py trusts.
 RELEASE_WORKFLOW = ".github/workflows/release.yml"
@@ -177,12 +178,7 @@ def order_problem(stage: str, version: str, image: Image, *, base: str, ran: boo
 
 def check_base(base: str) -> None:
     """`base` names a commit of this clone."""
-    known = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
-        capture_output=True,
-        check=False,
-    )
-    if known.returncode != 0:
+    if commit_of(base) is None:
         raise PromotionError(
             "Bad input base",
             f"input base is {base!r}: no such commit in this clone; it must name the default "
