@@ -70,6 +70,7 @@ import pandas as pd
 import yaml
 
 from tabml import DISTRIBUTION
+from tabml.adopt.tools import find_uv
 from tabml.config import load_schema
 from tabml.stages.ingest import bundled_frame
 
@@ -224,24 +225,30 @@ def make_copy(source: Path, dest: Path, env: dict[str, str]) -> Path:
     return dest
 
 
-def locked_environment(source: Path, venv: Path, env: dict[str, str]) -> dict[str, str]:
+def locked_environment(
+    uv: str, source: Path, venv: Path, env: dict[str, str], *, label: str
+) -> dict[str, str]:
     """`env` running `source`'s code with the dependencies its own uv.lock pins: a
     virtualenv made by `uv sync --locked` (the project and its dependencies, no dependency
     groups), its bin first on PATH. A dependency change is then measured on the side
     that makes it, not credited to both. Its bytecode is compiled up front, as a used
     environment has it: otherwise each stage would compile what it imports, every run
-    where PYTHONDONTWRITEBYTECODE is set."""
-    uv = os.environ.get("UV") or shutil.which("uv")
-    if uv is None:
-        raise SystemExit("pipeline.py: --cold-repro needs uv on PATH (make setup installs it)")
-    run_quiet(
-        [
-            *(uv, "sync", "--locked", "--no-default-groups", "--compile-bytecode", "--quiet"),
-            *("--python", sys.executable),
-        ],
-        source,
-        {**env, "UV_PROJECT_ENVIRONMENT": str(venv)},
-    )
+    where PYTHONDONTWRITEBYTECODE is set. A failed sync stops the run, naming `label`."""
+    try:
+        run_quiet(
+            [
+                *(uv, "sync", "--locked", "--no-default-groups", "--compile-bytecode", "--quiet"),
+                *("--python", sys.executable),
+            ],
+            source,
+            {**env, "UV_PROJECT_ENVIRONMENT": str(venv)},
+        )
+    except subprocess.CalledProcessError as error:
+        said = (error.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise SystemExit(
+            f"pipeline.py: {label}: `uv sync --locked` exited {error.returncode}: "
+            + (said[-1] if said else "(no message)")
+        ) from None
     return {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
 
 
@@ -744,9 +751,11 @@ def run_benchmarks(args: argparse.Namespace, source: Path, work: Path) -> dict[s
     return report
 
 
-def run_cold_repro(args: argparse.Namespace) -> None:
-    """The before/after comparison, merged into the report already in args.out."""
-    existing = args.out / "pipeline.json"
+def run_cold_repro(args: argparse.Namespace, existing: Path) -> None:
+    """The before/after comparison, merged into the report `existing` in args.out."""
+    uv = find_uv()
+    if uv is None:
+        raise SystemExit("pipeline.py: --cold-repro needs uv ($UV or PATH; make setup installs it)")
     report = json.loads(existing.read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="tabml-bench-") as tmp:
         work = Path(tmp)
@@ -762,14 +771,9 @@ def run_cold_repro(args: argparse.Namespace) -> None:
         sides = {}
         for side, source in (("before", before), ("after", after)):
             log(f"{side}: uv sync --locked into a virtualenv of its own")
-            try:
-                environment = locked_environment(source, work / f"venv_{side}", child_env())
-            except subprocess.CalledProcessError as error:
-                said = (error.stderr or b"").decode(errors="replace").strip().splitlines()
-                raise SystemExit(
-                    f"pipeline.py: {labels[side]}: `uv sync --locked` exited {error.returncode}: "
-                    + (said[-1] if said else "(no message)")
-                ) from None
+            environment = locked_environment(
+                uv, source, work / f"venv_{side}", child_env(), label=labels[side]
+            )
             sides[side] = (source, environment)
         log(f"cold dvc repro, {labels['before']} and {labels['after']}")
         results = bench_cold_repro(sides, work, args.repeat)
@@ -819,11 +823,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if args.cold_repro is not None:
-        run_cold_repro(args)
+        run_cold_repro(args, existing)
         log(f"wrote {args.out / 'pipeline.json'} and {args.out / 'pipeline.md'}")
         return 0
     if args.render_only:
-        report = json.loads((args.out / "pipeline.json").read_text(encoding="utf-8"))
+        report = json.loads(existing.read_text(encoding="utf-8"))
         write_atomic(args.out / "pipeline.md", markdown(report))
         return 0
     started = time.perf_counter()
