@@ -450,9 +450,19 @@ class Promotion:
     image: Image
     lineage: Lineage
     release_url: str
+    # The stage tags as plan read them, once for the order check and the tag to add.
+    stage_tags: tuple[StageTag, ...]
 
 
-def check_order(stage: str, version: str, image: Image, *, commit: str, base: str) -> None:
+def check_order(
+    stage: str,
+    version: str,
+    image: Image,
+    *,
+    commit: str,
+    base: str,
+    stage_tags: Iterable[StageTag],
+) -> None:
     """The stage before `stage` has deployed the version's image (`order_problem`), and
     GTO has not taken the version (at `commit`) out of it since (`withdrawal`)."""
     before = previous_stage(stage)
@@ -462,7 +472,7 @@ def check_order(stage: str, version: str, image: Image, *, commit: str, base: st
     problem = order_problem(stage, version, image, base=base, ran=ran)
     if problem:
         raise PromotionError("Stage order", problem)
-    withdrawn = withdrawal(before, commit, read_stage_tags())
+    withdrawn = withdrawal(before, commit, stage_tags)
     if withdrawn is not None:
         raise PromotionError(
             "Stage order",
@@ -500,7 +510,8 @@ def plan(version: str, stage: str, github: GitHub, base: str) -> Promotion:
         )
     notes = release.get("body") or ""
     image = image_from_notes(notes, tag)
-    check_order(stage, version, image, commit=commit, base=base)
+    stage_tags = tuple(read_stage_tags())
+    check_order(stage, version, image, commit=commit, base=base, stage_tags=stage_tags)
     return Promotion(
         version=version,
         stage=stage,
@@ -508,6 +519,7 @@ def plan(version: str, stage: str, github: GitHub, base: str) -> Promotion:
         image=image,
         lineage=lineage_from_notes(notes),
         release_url=release.get("html_url") or tag,
+        stage_tags=stage_tags,
     )
 
 
@@ -569,7 +581,7 @@ def commit_overlay(base: str, path: Path, text: str, message: str) -> str | None
 def planned_stage_tag(promotion: Promotion) -> tuple[str, bool]:
     """The stage tag for the promotion, and whether it exists: the stage's current tag
     when it already names this version (a re-run adds none), else the next one."""
-    now = current(promotion.stage, read_stage_tags())
+    now = current(promotion.stage, promotion.stage_tags)
     if now is not None and now.assigned and now.commit == promotion.commit:
         return now.name, True
     return stage_tag_name(promotion.stage, next_counter(all_tag_names())), False
