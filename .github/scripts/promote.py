@@ -686,7 +686,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             "overlays' history (and apply's pull request builds on it)",
         )
     applying = commands.choices["apply"]
-    applying.add_argument("--base-branch", default="main", help="the branch it merges into")
+    applying.add_argument(
+        "--base-branch", default="main", help="the branch apply's pull request merges into"
+    )
     applying.add_argument(
         "--expect-digest", default="", help="fail unless the release names this digest"
     )

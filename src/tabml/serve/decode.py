@@ -1,5 +1,5 @@
 """REST rows: POST /predict's body checked against the feature schema and turned into
-the onnxruntime feed (its response: `records_response`).
+the onnxruntime feed (`records_response` writes the response).
 
 The feed is one [rows, numeric features] float32 array and one column per categorical
 feature. A numeric value must keep the numeric rule (`numbers`), which holds it to its

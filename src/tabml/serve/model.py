@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -79,7 +80,7 @@ class TargetInfo(_Loose):
     @classmethod
     def _each_class_once(cls, classes: list[str]) -> list[str]:
         # A probability column per class: a name given twice would make two columns one key.
-        repeated = sorted({name for name in classes if classes.count(name) > 1})
+        repeated = sorted(name for name, count in Counter(classes).items() if count > 1)
         if repeated:
             raise ValueError(f"each class must be listed once; {repeated} are listed twice or more")
         return classes

@@ -7,9 +7,10 @@ feature. `V2Decoder` checks them and builds the same onnxruntime feed as the RES
 give, with the categorical and numeric checks of `decode.RowDecoder` and the numeric rule
 of `numbers`.
 
-Most requests are well formed, so `decode_body` first tries a typed parse (msgspec, or
-for a large body simdjson, `v2_large`) that accepts only requests every check passes;
-anything else goes to `decode`, whose checks name every problem.
+Most requests are well formed, so `decode_body` first tries a typed parse (msgspec: a
+single row in metadata order as one fixed tuple, else a tagged union of tensors; for a
+large body simdjson, `v2_large`) that accepts only requests every check passes; anything
+else goes to `decode`, whose checks name every problem.
 """
 
 from __future__ import annotations
