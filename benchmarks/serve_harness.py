@@ -274,10 +274,45 @@ def connections_for(url: str, body: Path, rate: float, work: Path) -> int:
     return max(1, round(guess * rate / max(probe.rps, 1.0)))
 
 
-def at_rate(url: str, body: Path, rate: float, seconds: float, work: Path) -> Load:
-    """Closed-loop load held near `rate` requests/s: each connection waits between requests."""
-    connections = connections_for(url, body, rate, work)
-    return wrk(url, body, connections=connections, seconds=seconds, work=work, delay_ms=DELAY_MS)
+def held_rates(
+    targets: dict[str, tuple[str, Path, float]], seconds: float, work: Path, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Each target (name -> url, body, rate) held at its rate `rounds` times, the targets
+    taken in turn within each round: per target, the run with the median p99, with every
+    round's p99 (`rounds_p99_ms`) and rate (`rounds_rps`).
+
+    A p99 from one few-second run is the 1% slowest of some 16,000 requests, so a single
+    stall of the shared host moves it; the peak loads are medians over rounds for the
+    same reason, and taken in turn, every target sees every minute of the drift.
+    """
+    connections = {
+        name: connections_for(url, body, rate, work) for name, (url, body, rate) in targets.items()
+    }
+    runs: dict[str, list[Load]] = {name: [] for name in targets}
+    for round_ in range(rounds):
+        for name, (url, body, _) in targets.items():
+            load = wrk(
+                url,
+                body,
+                connections=connections[name],
+                seconds=seconds,
+                work=work,
+                delay_ms=DELAY_MS,
+            )
+            runs[name].append(load)
+            print(
+                f"   round {round_ + 1} {name}: {load.rps:,.0f} req/s  p99 {load.p99_ms:.2f} ms",
+                flush=True,
+            )
+    held: dict[str, dict[str, Any]] = {}
+    for name, taken in runs.items():
+        ranked = sorted(taken, key=lambda load: load.p99_ms)
+        held[name] = {
+            **asdict(ranked[len(ranked) // 2]),
+            "rounds_p99_ms": [load.p99_ms for load in taken],
+            "rounds_rps": [load.rps for load in taken],
+        }
+    return held
 
 
 # --- timing ----------------------------------------------------------------------------
