@@ -659,13 +659,13 @@ def to_markdown(figures: dict[str, Any]) -> str:
             ("batch", "records"),
         ):
             ratio = tabml["loads"][workload]["rps"] / numeric_batch
-            wanted = 3 if workload.startswith("v2") else None
+            times = 3 if workload.startswith("v2") else None
             targets.append(
                 (
                     f"1000-row rows/s vs MLServer on one numeric tensor ({label})",
                     ratio,
-                    f">= {wanted}x" if wanted else "(shown)",
-                    ratio >= wanted if wanted else True,
+                    f">= {times}x" if times else "(shown)",
+                    ratio >= times if times else True,
                 )
             )
     starlette = servers.get("starlette_onnx")
