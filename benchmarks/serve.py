@@ -587,24 +587,27 @@ def variant(server: Server, name: str, **env: str) -> Server:
 # --- the report ------------------------------------------------------------------------
 
 
-def half_peak_runs(tabml: dict[str, Any], row_rps: float) -> str:
+def half_peak_runs(tabml: dict[str, Any]) -> str:
     """The sentence on the held-rate runs behind the p99-at-half-peak targets."""
     rounds = tabml["half_peak_row"].get("rounds_p99_ms")
     if rounds is None:  # a run from before the half-peak runs were taken in rounds
         return (
             f"Half-peak run: {tabml['half_peak_row']['rps']:,.0f} req/s (wanted "
-            f"{row_rps / 2:,.0f})."
+            f"{tabml['loads']['row']['rps'] / 2:,.0f})."
         )
     each = "; ".join(
-        f"{label} at {tabml[name]['rps']:,.0f} req/s: "
+        f"{label} at {tabml[name]['rps']:,.0f} req/s (wanted "
+        f"{tabml['loads'][peak]['rps'] / 2:,.0f}): "
         + ", ".join(f"{p99:.2f}" for p99 in tabml[name]["rounds_p99_ms"])
-        for name, label in (("half_peak_row", "`/predict`"), ("half_peak_v2_row", "V2"))
+        for name, peak, label in (
+            ("half_peak_row", "row", "`/predict`"),
+            ("half_peak_v2_row", "v2_row", "V2"),
+        )
         if name in tabml
     )
     return (
         f"Half-peak runs: each rate held {len(rounds)} times, `/predict` and V2 in turn; "
-        f"the targets' p99 is the median of the {len(rounds)} (wanted "
-        f"{row_rps / 2:,.0f} req/s for `/predict`). p99 of each run in ms, {each}."
+        f"the targets' p99 is the median of the {len(rounds)}. p99 of each run in ms, {each}."
     )
 
 
@@ -789,7 +792,7 @@ def to_markdown(figures: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        half_peak_runs(tabml, row_rps) + f" Soak: {environment['soak_seconds']:g} s at "
+        half_peak_runs(tabml) + f" Soak: {environment['soak_seconds']:g} s at "
         f"{tabml['soak']['rps']:,.0f} req/s "
         f"(wanted {tabml['soak']['target_rps']:,.0f}, 80% "
         f"of peak), {tabml['soak']['errors']} errors, RSS "

@@ -278,8 +278,9 @@ def held_rates(
     targets: dict[str, tuple[str, Path, float]], seconds: float, work: Path, rounds: int
 ) -> dict[str, dict[str, Any]]:
     """Each target (name -> url, body, rate) held at its rate `rounds` times, the targets
-    taken in turn within each round: per target, the run with the median p99, with every
-    round's p99 (`rounds_p99_ms`) and rate (`rounds_rps`).
+    taken in turn within each round: per target, the run with the median p99 (the upper
+    one for an even count), with every round's p99 (`rounds_p99_ms`) and rate
+    (`rounds_rps`) and the errors of all rounds.
 
     A p99 from one few-second run is the 1% slowest of some 16,000 requests, so a single
     stall of the shared host moves it; the peak loads are medians over rounds for the
@@ -311,6 +312,7 @@ def held_rates(
             **asdict(ranked[len(ranked) // 2]),
             "rounds_p99_ms": [load.p99_ms for load in taken],
             "rounds_rps": [load.rps for load in taken],
+            "errors": sum(load.errors for load in taken),
         }
     return held
 
