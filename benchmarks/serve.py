@@ -464,14 +464,19 @@ def run(
             url, pid = every[0].url, processes["tabml"].pid
             peak = tabml["loads"]["row"]["rps"]
             v2_url = url + "/v2/models/tabml-classifier/infer"
+            v2_peak = tabml["loads"]["v2_row"]["rps"]
             halves = {
                 "half_peak_row": (url + "/predict", bodies["row"], peak / 2),
-                "half_peak_v2_row": (v2_url, bodies["v2_row"], tabml["loads"]["v2_row"]["rps"] / 2),
+                "half_peak_v2_row": (v2_url, bodies["v2_row"], v2_peak / 2),
             }
             tabml.update(held_rates(halves, seconds, work, rounds))
             for name in halves:
-                half = f"{tabml[name]['rps']:,.0f} req/s p99 {tabml[name]['p99_ms']:.2f} ms"
-                print(f"== tabml {name} (median p99 of {rounds} rounds): {half}", flush=True)
+                held = tabml[name]
+                print(
+                    f"== {name}, median p99 of {rounds} rounds: {held['rps']:,.0f} req/s "
+                    f"p99 {held['p99_ms']:.2f} ms",
+                    flush=True,
+                )
             tabml["soak"] = soak(
                 url + "/predict", pid, bodies["row"], peak * 0.8, soak_seconds, work
             )
