@@ -278,9 +278,8 @@ def held_rates(
     targets: dict[str, tuple[str, Path, float]], seconds: float, work: Path, rounds: int
 ) -> dict[str, dict[str, Any]]:
     """Each target (name -> url, body, rate) held at its rate `rounds` times, the targets
-    taken in turn within each round: per target, the run with the median p99 (the upper
-    one for an even count), with every round's p99 (`rounds_p99_ms`) and rate
-    (`rounds_rps`) and the errors of all rounds.
+    taken in turn within each round: per target, the run with the median p99
+    (`median_run`) and every round's p99 (`rounds_p99_ms`).
 
     A p99 from one few-second run is the 1% slowest of some 16,000 requests, so a single
     stall of the shared host moves it; the peak loads are medians over rounds for the
@@ -305,16 +304,24 @@ def held_rates(
                 f"   round {round_ + 1} {name}: {load.rps:,.0f} req/s  p99 {load.p99_ms:.2f} ms",
                 flush=True,
             )
-    held: dict[str, dict[str, Any]] = {}
-    for name, taken in runs.items():
-        ranked = sorted(taken, key=lambda load: load.p99_ms)
-        held[name] = {
-            **asdict(ranked[len(ranked) // 2]),
+    return {
+        name: {
+            **median_run(taken, lambda load: load.p99_ms),
             "rounds_p99_ms": [load.p99_ms for load in taken],
-            "rounds_rps": [load.rps for load in taken],
-            "errors": sum(load.errors for load in taken),
         }
-    return held
+        for name, taken in runs.items()
+    }
+
+
+def median_run(taken: list[Load], key: Callable[[Load], float]) -> dict[str, Any]:
+    """The run of `taken` with the median `key` (the upper one for an even count), with
+    every run's rate (`rounds_rps`) and the errors of all runs."""
+    ranked = sorted(taken, key=key)
+    return {
+        **asdict(ranked[len(ranked) // 2]),
+        "rounds_rps": [load.rps for load in taken],
+        "errors": sum(load.errors for load in taken),
+    }
 
 
 # --- timing ----------------------------------------------------------------------------
@@ -371,16 +378,13 @@ def interleaved_loads(
                     f"p99 {load.p99_ms:.2f} ms  errors {load.errors}",
                     flush=True,
                 )
-    medians: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, workloads in runs.items():
-        medians[name] = {}
-        for workload, taken in workloads.items():
-            ranked = sorted(taken, key=lambda load: load.rps)
-            median = asdict(ranked[len(ranked) // 2])
-            median["rounds_rps"] = [load.rps for load in taken]
-            median["errors"] = sum(load.errors for load in taken)
-            medians[name][workload] = median
-    return medians
+    return {
+        name: {
+            workload: median_run(taken, lambda load: load.rps)
+            for workload, taken in workloads.items()
+        }
+        for name, workloads in runs.items()
+    }
 
 
 def side_by_side(
