@@ -36,6 +36,8 @@ from pipeline import (
     source_info,
 )
 from tabml.config import load_params, load_schema
+from tabml.onnx_graph import to_onnx
+from tabml.parity import check_parity, parity_report
 from tabml.stages import export, train
 from tabml.stages.ingest import bundled_frame
 
@@ -49,19 +51,22 @@ def export_default_model(out: Path) -> str:
     schema = load_schema(REPO_ROOT / SCHEMA_FILE)
     frame = bundled_frame("breast_cancer")
     pipeline = train.fit(frame, schema, params.train)
-    onnx_bytes = export.to_onnx(pipeline, schema, params.export)
-    parity = export.check_parity(
-        onnx_bytes, pipeline, frame, schema, params.export.parity_tolerance
+    onnx_bytes = to_onnx(
+        pipeline, schema, graph_name=params.train.estimator, opset=params.export.target_opset
     )
+    tolerance = params.export.parity_tolerance
+    parity = check_parity(onnx_bytes, pipeline, frame, schema, tolerance)
     metadata = export.build_metadata(
         onnx_bytes=onnx_bytes,
         schema=schema,
         params=params,
-        model=pipeline,
         metrics={},
-        parity=parity,
+        parity=parity_report(parity, tolerance, [str(c) for c in pipeline.classes_]),
         data_version="benchmark",
         data_rows=len(frame),
+        class_ratio=export.training_class_ratio(
+            frame[schema.target.name], frame.iloc[:0][schema.target.name], schema.target.classes
+        ),
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.onnx").write_bytes(onnx_bytes)

@@ -82,15 +82,30 @@ def _split(args: argparse.Namespace, params: Params) -> str:
 def _train(args: argparse.Namespace, params: Params) -> str:
     from tabml.stages import train
 
-    train.run(args.train, load_schema(args.schema), params.train, args.model)
-    return f"trained {params.train.estimator}, wrote {args.model}"
+    train.run(
+        args.train,
+        load_schema(args.schema),
+        params.train,
+        args.model,
+        graph_out=args.graph,
+        opset=params.export.target_opset,
+    )
+    return f"trained {params.train.estimator}, wrote {args.model} and {args.graph}"
 
 
 def _evaluate(args: argparse.Namespace, params: Params) -> str:
     from tabml.stages import evaluate
 
     result = evaluate.run(
-        args.model, args.test, load_schema(args.schema), params.evaluate, args.metrics, args.plots
+        args.model,
+        args.test,
+        load_schema(args.schema),
+        params.evaluate,
+        args.metrics,
+        args.plots,
+        graph_path=args.graph,
+        parity_tolerance=params.export.parity_tolerance,
+        parity_out=args.parity,
     )
     return json.dumps(result.metrics)
 
@@ -99,7 +114,8 @@ def _export(args: argparse.Namespace, params: Params) -> str:
     from tabml.stages import export
 
     metadata = export.run(
-        model_path=args.model,
+        graph_path=args.graph,
+        parity_path=args.parity,
         test_path=args.test,
         raw_path=args.raw,
         validated_path=args.validated,
@@ -289,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         "models/model.joblib",
     )
     metrics = "metrics/metrics.json"
+    # The pipeline's ONNX graph as train converts it, and evaluate's check of it.
+    graph, parity = "models/pipeline.onnx", "reports/parity.json"
 
     sub = stages.add_parser(
         "init",
@@ -338,18 +356,22 @@ def build_parser() -> argparse.ArgumentParser:
     path(sub, "--schema", resolved)
     path(sub, "--train", train_data)
     path(sub, "--test", test_data)
-    sub = stage("train", _train, "fit the preprocessing + estimator pipeline")
+    sub = stage("train", _train, "fit the preprocessing + estimator pipeline, convert it to ONNX")
     path(sub, "--train", train_data)
     path(sub, "--schema", resolved)
     path(sub, "--model", model)
-    sub = stage("evaluate", _evaluate, "test-set metrics and plot data")
+    path(sub, "--graph", graph)
+    sub = stage("evaluate", _evaluate, "test-set metrics, plot data, ONNX parity check")
     path(sub, "--model", model)
+    path(sub, "--graph", graph)
     path(sub, "--test", test_data)
     path(sub, "--schema", resolved)
     path(sub, "--metrics", metrics)
     path(sub, "--plots", "plots")
-    sub = stage("export", _export, "ONNX model with a parity check, and its metadata")
-    path(sub, "--model", model)
+    path(sub, "--parity", parity)
+    sub = stage("export", _export, "the checked ONNX model, and its metadata")
+    path(sub, "--graph", graph)
+    path(sub, "--parity", parity)
     path(sub, "--test", test_data)
     path(sub, "--raw", raw)
     path(sub, "--validated", validated)

@@ -1,5 +1,6 @@
-"""The contract between the export stage and serving: how the exported ONNX graph takes
-its inputs and names its outputs, and how a missing category reaches it.
+"""The contract between the exported ONNX graph and serving: how the graph (converted in
+onnx_graph.py) takes its inputs and names its outputs, and how a missing category
+reaches it.
 
 Both sides import it; it imports nothing, so serving shares it without importing the
 training code.

@@ -18,6 +18,7 @@ TRACKED_BY_DVC = [
     "data/split/train.parquet",
     "data/split/test.parquet",
     "models/model.joblib",
+    "models/pipeline.onnx",
     "models/model.onnx",
     "models/metadata.json",
     "models/model_card.md",

@@ -25,6 +25,8 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, Params, load_params, load_schema, parse_schema
+from tabml.onnx_graph import to_onnx
+from tabml.parity import check_parity, parity_report
 from tabml.serve.app import ServingApp
 from tabml.serve.settings import Settings
 from tabml.stages import export, train
@@ -70,21 +72,21 @@ def export_model(
     frame: pd.DataFrame, schema: DataSchema, params: Params, out: Path
 ) -> ExportedModel:
     pipeline = train.fit(frame, schema, params.train)
-    onnx_bytes = export.to_onnx(pipeline, schema, params.export)
-    parity = export.check_parity(
-        onnx_bytes, pipeline, frame, schema, params.export.parity_tolerance
+    onnx_bytes = to_onnx(
+        pipeline, schema, graph_name=params.train.estimator, opset=params.export.target_opset
     )
+    tolerance = params.export.parity_tolerance
+    parity = check_parity(onnx_bytes, pipeline, frame, schema, tolerance)
     metadata = export.build_metadata(
         onnx_bytes=onnx_bytes,
         schema=schema,
         params=params,
-        model=pipeline,
         metrics={
             "accuracy": float(
                 (pipeline.predict(frame[list(schema.features)]) == frame[schema.target.name]).mean()
             )
         },
-        parity=parity,
+        parity=parity_report(parity, tolerance, [str(c) for c in pipeline.classes_]),
         data_version="test-data-version",
         data_rows=len(frame),
         class_ratio=export.training_class_ratio(

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from tabml.config import DataSchema, EvaluateParams, TrainParams, parse_schema
+from tabml.onnx_graph import to_onnx
+from tabml.parity import ParityError
 from tabml.stages.evaluate import (
     classification_metrics,
     curve_rows,
@@ -78,6 +80,7 @@ def test_evaluate_and_run_write_metrics_and_plots(
     assert importance[0]["importance"] > 0
 
     joblib.dump(model, tmp_path / "model.joblib")
+    (tmp_path / "pipeline.onnx").write_bytes(to_onnx(model, tiny_schema, graph_name="m", opset=17))
     tiny_frame.to_parquet(tmp_path / "test.parquet")
     run(
         tmp_path / "model.joblib",
@@ -86,8 +89,16 @@ def test_evaluate_and_run_write_metrics_and_plots(
         PARAMS,
         tmp_path / "metrics.json",
         tmp_path / "plots",
+        graph_path=tmp_path / "pipeline.onnx",
+        parity_tolerance=1e-5,
+        parity_out=tmp_path / "reports" / "parity.json",
     )
     assert json.loads((tmp_path / "metrics.json").read_text()) == result.metrics
+    parity = json.loads((tmp_path / "reports" / "parity.json").read_text())
+    assert parity["rows"] == len(tiny_frame) and parity["labels_equal"]
+    assert 0 <= parity["max_abs_diff"] <= parity["tolerance"] == 1e-5
+    # The graph's probability columns, as scikit-learn orders them.
+    assert parity["classes"] == [str(c) for c in model.classes_]
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
         "calibration.json",
         "confusion_matrix.json",
@@ -133,3 +144,31 @@ def test_permutation_drops_are_scikit_learns_permutation_importance(
     )
     drops = permutation_drops(model, features, y_true, params)
     np.testing.assert_array_equal(drops, expected.importances)
+
+
+def test_a_graph_that_answers_otherwise_stops_evaluate_before_it_writes(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    """The graph of another fit (other hyperparameters) is not the evaluated model's."""
+    model = fit(tiny_frame, tiny_schema, TrainParams(estimator="logistic_regression"))
+    other = fit(
+        tiny_frame,
+        tiny_schema,
+        TrainParams(estimator="logistic_regression", logistic_regression={"C": 0.001}),
+    )
+    joblib.dump(model, tmp_path / "model.joblib")
+    (tmp_path / "pipeline.onnx").write_bytes(to_onnx(other, tiny_schema, graph_name="m", opset=17))
+    tiny_frame.to_parquet(tmp_path / "test.parquet")
+    with pytest.raises(ParityError, match=r"above export.parity_tolerance = 1e-05"):
+        run(
+            tmp_path / "model.joblib",
+            tmp_path / "test.parquet",
+            tiny_schema,
+            PARAMS,
+            tmp_path / "out" / "metrics.json",
+            tmp_path / "out" / "plots",
+            graph_path=tmp_path / "pipeline.onnx",
+            parity_tolerance=1e-5,
+            parity_out=tmp_path / "out" / "parity.json",
+        )
+    assert not (tmp_path / "out").exists()

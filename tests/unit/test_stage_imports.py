@@ -26,7 +26,8 @@ def modules_after_import(module: str) -> set[str]:
         ("tabml.cli", {"sklearn", "pandas", "pandera", "fairlearn", "onnx"}),
         ("tabml.stages.ingest", {"sklearn", "pandas", "numpy"}),
         ("tabml.stages.split", {"sklearn", "pandera"}),
-        ("tabml.stages.train", {"sklearn", "joblib"}),
+        ("tabml.stages.train", {"sklearn", "joblib", "skl2onnx"}),
+        ("tabml.stages.export", {"sklearn", "joblib", "skl2onnx", "onnx", "onnxruntime"}),
         ("tabml.stages.model_card", {"sklearn", "fairlearn", "joblib"}),
     ],
 )
@@ -127,6 +128,37 @@ def test_model_card_command_loads_no_model_library(tmp_path: Path, repo_root: Pa
     loaded = modules_after_command(argv, repo_root)
     assert loaded & {"sklearn", "fairlearn", "joblib", "onnx", "onnxruntime"} == set()
     assert (tmp_path / "card.md").is_file()
+
+
+def test_export_command_loads_no_model_library(tmp_path: Path, repo_root: Path) -> None:
+    """export publishes the graph train converted, with evaluate's parity report: it
+    never loads the scikit-learn pipeline, nor converts or runs the graph."""
+    import json
+
+    from tabml.stages.ingest import bundled_frame
+
+    frame = bundled_frame("breast_cancer")
+    frame.to_csv(tmp_path / "raw.csv", index=False)
+    frame.to_parquet(tmp_path / "validated.parquet")
+    test = frame.iloc[455:].reset_index(drop=True)
+    test.to_parquet(tmp_path / "test.parquet")
+    (tmp_path / "pipeline.onnx").write_bytes(b"graph")
+    report = {"rows": len(test), "max_abs_diff": 1e-7, "labels_equal": True}
+    report |= {"tolerance": 1e-5, "classes": ["benign", "malignant"]}
+    (tmp_path / "parity.json").write_text(json.dumps(report))
+    (tmp_path / "metrics.json").write_text('{"accuracy": 0.9}')
+    argv = [
+        *("--params", str(repo_root / "params.yaml"), "export"),
+        *("--graph", str(tmp_path / "pipeline.onnx"), "--parity", str(tmp_path / "parity.json")),
+        *("--test", str(tmp_path / "test.parquet"), "--raw", str(tmp_path / "raw.csv")),
+        *("--validated", str(tmp_path / "validated.parquet")),
+        *("--metrics", str(tmp_path / "metrics.json")),
+        *("--schema", str(repo_root / "schemas" / "breast_cancer.yaml")),
+        *("--onnx", str(tmp_path / "model.onnx"), "--metadata", str(tmp_path / "meta.json")),
+    ]
+    loaded = modules_after_command(argv, repo_root)
+    assert loaded & {"sklearn", "skl2onnx", "joblib", "onnx", "onnxruntime", "scipy"} == set()
+    assert (tmp_path / "model.onnx").read_bytes() == b"graph"
 
 
 def test_dvc_reads_yaml_in_c_and_reads_this_projects_files_alike(repo_root: Path) -> None:

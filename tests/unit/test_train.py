@@ -5,13 +5,16 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import joblib
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, TrainParams
 from tabml.errors import InputError
+from tabml.parity import onnx_predict
 from tabml.stages import train
 from tabml.stages.train import build_pipeline, column_median, fit, model_input, read_train
 
@@ -72,6 +75,30 @@ def test_training_is_deterministic(
     first = pickle.dumps(fit(tiny_frame, tiny_schema, params))
     second = pickle.dumps(fit(tiny_frame, tiny_schema, params))
     assert first == second
+
+
+def test_run_saves_the_pipeline_and_its_graph(
+    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
+) -> None:
+    tiny_frame.to_parquet(tmp_path / "train.parquet")
+    params = TrainParams(estimator="random_forest")
+    pipeline = train.run(
+        tmp_path / "train.parquet",
+        tiny_schema,
+        params,
+        tmp_path / "models" / "model.joblib",
+        graph_out=tmp_path / "graphs" / "pipeline.onnx",
+        opset=15,
+    )
+    features = model_input(tiny_frame, tiny_schema)
+    saved = joblib.load(tmp_path / "models" / "model.joblib")
+    np.testing.assert_array_equal(saved.predict_proba(features), pipeline.predict_proba(features))
+    graph = (tmp_path / "graphs" / "pipeline.onnx").read_bytes()
+    loaded = onnx.load_from_string(graph)
+    assert loaded.graph.name == "random_forest"
+    assert {item.domain: item.version for item in loaded.opset_import}[""] == 15
+    _, proba = onnx_predict(graph, tiny_frame, tiny_schema)
+    np.testing.assert_allclose(proba, pipeline.predict_proba(features), atol=1e-5)
 
 
 def test_hyperparameters_reach_the_estimator(

@@ -1,4 +1,6 @@
-"""evaluate: test-set metrics (DVC metrics) and the data behind the DVC plots.
+"""evaluate: test-set metrics (DVC metrics), the data behind the DVC plots, and the
+check that the ONNX graph train converted answers as the pipeline does on the same rows
+(tabml.parity), so the metrics hold for the model serving runs.
 
 Binary problems score the positive class (the schema's last class); multiclass
 problems average per-class scores as params.yaml says and draw micro-averaged
@@ -23,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
 from tabml.config import DataSchema, EvaluateParams
+from tabml.parity import check_parity, parity_report
 from tabml.stages.train import model_input
 
 DECIMALS = 6
@@ -220,11 +223,23 @@ def run(
     params: EvaluateParams,
     metrics_out: Path,
     plots_dir: Path,
+    *,
+    graph_path: Path,
+    parity_tolerance: float,
+    parity_out: Path,
 ) -> Evaluation:
-    result = evaluate(joblib.load(model_path), pd.read_parquet(test_path), schema, params)
+    """Metrics and plots of the pipeline on the test set, and the parity of its ONNX
+    graph (`graph_path`) with it there: ParityError above `parity_tolerance`."""
+    model: Pipeline = joblib.load(model_path)
+    test = pd.read_parquet(test_path)
+    parity = check_parity(graph_path.read_bytes(), model, test, schema, parity_tolerance)
+    result = evaluate(model, test, schema, params)
     metrics_out.parent.mkdir(parents=True, exist_ok=True)
     metrics_out.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
     plots_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in result.plots.items():
         (plots_dir / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    report = parity_report(parity, parity_tolerance, [str(c) for c in model.classes_])
+    parity_out.parent.mkdir(parents=True, exist_ok=True)
+    parity_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return result

@@ -1,0 +1,96 @@
+"""Parity: the ONNX graph serving runs answers as the fitted scikit-learn pipeline does.
+
+evaluate runs the check on the test set, where its metrics are measured, so those
+metrics describe the served graph too; it fails when the probabilities differ by more
+than `export.parity_tolerance` on any test row, so a model that would serve different
+answers is never published. Its report is what export records in the metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from numpy.typing import NDArray
+
+from tabml.config import DataSchema
+from tabml.contract import LABEL_OUTPUT, NUMERIC_INPUT, PROBABILITIES_OUTPUT
+from tabml.errors import PipelineError
+from tabml.stages.train import model_input
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+# The report's significant digits for the largest difference: float32 inference differs
+# in its last digits from one CPU to another, and the report is kept in git.
+DIFF_DIGITS = 3
+
+
+class ParityError(PipelineError):
+    """ONNX and scikit-learn disagree on the test set by more than the tolerance."""
+
+
+@dataclass(frozen=True)
+class Parity:
+    rows: int
+    max_abs_diff: float
+    worst_row: int
+    labels_equal: bool
+
+
+def onnx_inputs(frame: pd.DataFrame, schema: DataSchema) -> dict[str, NDArray[Any]]:
+    """The feed the graph takes: the numeric features as one [rows, n] float32 array,
+    and one [rows, 1] string array per categorical feature."""
+    features = model_input(frame, schema)
+    feed: dict[str, NDArray[Any]] = {}
+    if schema.numeric_features:
+        numeric = features[schema.numeric_features].to_numpy(dtype=np.float32)
+        feed[NUMERIC_INPUT] = np.ascontiguousarray(numeric)
+    for name in schema.categorical_features:
+        feed[name] = features[name].to_numpy(dtype=str).reshape(-1, 1)
+    return feed
+
+
+def onnx_predict(
+    onnx_bytes: bytes, frame: pd.DataFrame, schema: DataSchema
+) -> tuple[NDArray[Any], NDArray[np.float32]]:
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    labels, proba = session.run([LABEL_OUTPUT, PROBABILITIES_OUTPUT], onnx_inputs(frame, schema))
+    return np.asarray(labels), np.asarray(proba)
+
+
+def check_parity(
+    onnx_bytes: bytes, model: Pipeline, frame: pd.DataFrame, schema: DataSchema, tolerance: float
+) -> Parity:
+    features = model_input(frame, schema)
+    expected = model.predict_proba(features)
+    labels, proba = onnx_predict(onnx_bytes, features, schema)
+    diff = np.abs(proba.astype(np.float64) - expected)
+    worst = int(diff.max(axis=1).argmax())
+    parity = Parity(
+        rows=len(frame),
+        max_abs_diff=float(diff.max()),
+        worst_row=worst,
+        labels_equal=bool((labels.astype(str) == model.predict(features).astype(str)).all()),
+    )
+    if parity.max_abs_diff > tolerance:
+        raise ParityError(
+            f"ONNX and scikit-learn probabilities differ by {parity.max_abs_diff:.3g} on test "
+            f"row {worst}, above export.parity_tolerance = {tolerance:g}"
+        )
+    return parity
+
+
+def parity_report(parity: Parity, tolerance: float, classes: list[str]) -> dict[str, Any]:
+    """What export records of the check; `classes` are the probability columns of both
+    the pipeline and the graph, in order."""
+    return {
+        "rows": parity.rows,
+        "max_abs_diff": float(f"{parity.max_abs_diff:.{DIFF_DIGITS}g}"),
+        "labels_equal": parity.labels_equal,
+        "tolerance": tolerance,
+        "classes": classes,
+    }
