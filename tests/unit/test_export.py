@@ -20,6 +20,7 @@ from tabml.stages.export import (
     RECORDED_DISTRIBUTIONS,
     checked_parity,
     file_md5,
+    label_counts,
     run,
     training_class_ratio,
 )
@@ -111,16 +112,32 @@ def test_run_writes_onnx_and_metadata(
 
 
 def test_training_class_ratio_is_the_whole_less_the_test_set() -> None:
-    everything = pd.Series(["a", "a", "a", "b", "b", "c", 1, 1])
-    test = pd.Series(["a", "b", "c", 1])
+    everything = {"a": 3, "b": 2, "c": 1, "1": 2}
+    test = {"a": 1, "b": 1, "c": 1, "1": 1}
     ratio = training_class_ratio(everything, test, ["1", "a", "b", "c", "never"])
     assert ratio == {"1": 0.25, "a": 0.5, "b": 0.25, "c": 0.0, "never": 0.0}
 
 
 def test_training_class_ratio_needs_a_training_row() -> None:
-    labels = pd.Series(["a", "b"])
-    with pytest.raises(PipelineError, match="no training rows"):
-        training_class_ratio(labels, labels, ["a", "b"])
+    with pytest.raises(PipelineError, match=r"no training rows \(2 validated rows, 2 test rows\)"):
+        training_class_ratio({"a": 1, "b": 1}, {"a": 1, "b": 1}, ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (["no", "yes", "no"], {"no": 2, "yes": 1}),
+        ([1, 0, 1, 1], {"1": 3, "0": 1}),
+        ([True, False, True, True], {"True": 3, "False": 1}),
+    ],
+)
+def test_labels_are_counted_as_text_as_pandas_would_write_them(
+    tmp_path: Path, labels: list[Any], expected: dict[str, int]
+) -> None:
+    frame = pd.DataFrame({"label": labels, "x": range(len(labels))})
+    frame.to_parquet(tmp_path / "t.parquet")
+    assert label_counts(tmp_path / "t.parquet", "label") == expected
+    assert expected == frame["label"].astype(str).value_counts().to_dict()
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tabml import DISTRIBUTION
@@ -45,24 +45,31 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def label_counts(path: Path, target: str) -> dict[str, int]:
+    """Rows per label in the Parquet file `path`'s column `target`, each label as text
+    (as the pipeline's `classes_` are). Read with pyarrow alone: export imports no pandas."""
+    column = pq.ParquetFile(path).read(columns=[target], use_pandas_metadata=False).column(0)
+    counts: dict[str, int] = {}
+    for item in pc.value_counts(column).to_pylist():
+        label = str(item["values"])
+        counts[label] = counts.get(label, 0) + int(item["counts"])
+    return counts
+
+
 def training_class_ratio(
-    all_labels: pd.Series, test_labels: pd.Series, classes: list[str]
+    all_counts: dict[str, int], test_counts: dict[str, int], classes: list[str]
 ) -> dict[str, float]:
     """Share of each class among the training rows: the split is a partition of the
     validated data, so training's label counts are the whole's less the test set's.
     Serving exports these shares to hold the predicted class mix against."""
-    counts = (
-        all_labels.astype(str)
-        .value_counts()
-        .sub(test_labels.astype(str).value_counts(), fill_value=0)
-    )
-    total = counts.sum()
+    counts = {label: count - test_counts.get(label, 0) for label, count in all_counts.items()}
+    total = sum(counts.values())
     if total <= 0:
         raise PipelineError(
-            f"export: no training rows ({len(all_labels)} validated rows, "
-            f"{len(test_labels)} test rows); the class mix needs at least one"
+            f"export: no training rows ({sum(all_counts.values())} validated rows, "
+            f"{sum(test_counts.values())} test rows); the class mix needs at least one"
         )
-    return {label: round(float(counts.get(label, 0)) / float(total), 6) for label in classes}
+    return {label: round(counts.get(label, 0) / total, 6) for label in classes}
 
 
 # What evaluate's parity report holds, each key with the type export needs.
@@ -157,17 +164,17 @@ def run(
 ) -> dict[str, Any]:
     onnx_bytes = graph_path.read_bytes()
     target = schema.target.name
-    test_labels = pd.read_parquet(test_path, columns=[target])[target]
+    test_counts = label_counts(test_path, target)
     try:
         report = json.loads(parity_path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise PipelineError(
             f"{parity_path}: a parity report is JSON, and this is not ({error})"
         ) from error
-    parity = checked_parity(report, str(parity_path), len(test_labels))
+    parity = checked_parity(report, str(parity_path), sum(test_counts.values()))
     class_ratio = training_class_ratio(
-        pd.read_parquet(validated_path, columns=[target])[target],
-        test_labels,
+        label_counts(validated_path, target),
+        test_counts,
         [str(c) for c in parity["classes"]],
     )
     metadata = build_metadata(
