@@ -34,6 +34,10 @@ class _Strict(BaseModel):
 
 # The field separators a CSV data file may use, by the name a person gives them.
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}
+# params.yaml and the schema are parsed by libyaml when PyYAML has it (its wheels do): the
+# same values as the pure-Python loader (a test holds them equal on the project's
+# files) in a sixth of the time, which every pipeline stage's process pays.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class DataParams(_Strict):
@@ -282,7 +286,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(loaded, dict):

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tabml.config import ConfigError, load_params, load_schema, parse_params, parse_schema
+from tabml.config import (
+    SAFE_LOADER,
+    ConfigError,
+    load_params,
+    load_schema,
+    parse_params,
+    parse_schema,
+)
 
 
 @pytest.fixture
@@ -96,6 +103,14 @@ def test_missing_required_section(raw_params: dict[str, Any]) -> None:
     del raw_params["train"]
     with pytest.raises(ConfigError, match="train: required key is missing"):
         parse_params(raw_params)
+
+
+def test_the_project_files_read_alike_in_c_and_in_python(repo_root: Path) -> None:
+    assert SAFE_LOADER is yaml.CSafeLoader, "PyYAML without libyaml: files parse in Python"
+    paths = [repo_root / "params.yaml", *sorted((repo_root / "schemas").glob("*.yaml"))]
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=SAFE_LOADER) == yaml.safe_load(text), path.name
 
 
 def test_missing_and_malformed_files(tmp_path: Path) -> None:
