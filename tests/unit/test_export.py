@@ -152,6 +152,10 @@ def test_labels_are_counted_as_text_as_pandas_would_write_them(
         ),
         ({**REPORT, "classes": "no"}, r"classes = 'no', but a parity report's classes is list"),
         ({**REPORT, "rows": 31}, r"rows = 31, but the test set has 30 rows"),
+        (
+            {**REPORT, "max_abs_diff": 0.5},
+            r"max_abs_diff = 0.5, above its tolerance 1e-05: the graph failed its check",
+        ),
     ],
 )
 def test_a_parity_report_that_does_not_fit_is_named(report: Any, message: str) -> None:

@@ -100,6 +100,11 @@ def checked_parity(report: Any, source: str, test_rows: int) -> dict[str, Any]:
             f"{source}: rows = {report['rows']}, but the test set has {test_rows} rows: "
             "the report is of other data (run evaluate again)"
         )
+    if report["max_abs_diff"] > report["tolerance"]:
+        raise PipelineError(
+            f"{source}: max_abs_diff = {report['max_abs_diff']:g}, above its tolerance "
+            f"{report['tolerance']:g}: the graph failed its check and is not published"
+        )
     return report
 
 
