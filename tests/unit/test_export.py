@@ -38,6 +38,22 @@ def write_report(path: Path, **changes: Any) -> None:
     path.write_text(json.dumps({**REPORT, **changes}), encoding="utf-8")
 
 
+def run_in(folder: Path, schema: DataSchema, params: Params) -> dict[str, Any]:
+    """export's run on the inputs in `folder`, as dvc.yaml names them, into folder/out."""
+    return run(
+        graph_path=folder / "pipeline.onnx",
+        parity_path=folder / "parity.json",
+        test_path=folder / "test.parquet",
+        raw_path=folder / "raw.csv",
+        validated_path=folder / "validated.parquet",
+        metrics_path=folder / "metrics.json",
+        schema=schema,
+        params=params,
+        onnx_out=folder / "out" / "model.onnx",
+        metadata_out=folder / "out" / "meta.json",
+    )
+
+
 def test_file_md5_is_the_hash_dvc_records(tmp_path: Path) -> None:
     path = tmp_path / "data.csv"
     path.write_bytes(b"a,b\r\n1,2\n" * 1000)
@@ -55,18 +71,7 @@ def test_run_writes_onnx_and_metadata(
     tiny_frame.to_parquet(tmp_path / "validated.parquet")
     tiny_frame.to_csv(tmp_path / "raw.csv", index=False)
     (tmp_path / "metrics.json").write_text('{"accuracy": 0.9}')
-    metadata = run(
-        graph_path=tmp_path / "pipeline.onnx",
-        parity_path=tmp_path / "parity.json",
-        test_path=tmp_path / "test.parquet",
-        raw_path=tmp_path / "raw.csv",
-        validated_path=tmp_path / "validated.parquet",
-        metrics_path=tmp_path / "metrics.json",
-        schema=tiny_schema,
-        params=default_params,
-        onnx_out=tmp_path / "out" / "model.onnx",
-        metadata_out=tmp_path / "out" / "meta.json",
-    )
+    metadata = run_in(tmp_path, tiny_schema, default_params)
     written = json.loads((tmp_path / "out" / "meta.json").read_text())
     assert written == metadata
     assert (tmp_path / "out" / "model.onnx").read_bytes() == graph
@@ -172,16 +177,5 @@ def test_a_parity_report_that_is_not_json_is_named(
     with pytest.raises(
         PipelineError, match=r"parity.json: a parity report is JSON, and this is not"
     ):
-        run(
-            graph_path=tmp_path / "pipeline.onnx",
-            parity_path=tmp_path / "parity.json",
-            test_path=tmp_path / "test.parquet",
-            raw_path=tmp_path / "raw.csv",
-            validated_path=tmp_path / "validated.parquet",
-            metrics_path=tmp_path / "metrics.json",
-            schema=tiny_schema,
-            params=default_params,
-            onnx_out=tmp_path / "out" / "model.onnx",
-            metadata_out=tmp_path / "out" / "meta.json",
-        )
+        run_in(tmp_path, tiny_schema, default_params)
     assert not (tmp_path / "out").exists()
