@@ -41,9 +41,9 @@ MODEL_PATHS = (
     ".github/scripts/**",
 )
 # The libraries that compute the pipeline's outputs: those its stages import (data,
-# validation, fitting, persistence, export and its check, the model card's metrics),
-# and scipy, which scikit-learn's estimators fit with. A new version of any of them can
-# change the model or its metrics without a line of this repository changing.
+# validation, fitting, persistence, the ONNX conversion and its check, the model card's
+# metrics), and scipy, which scikit-learn's estimators fit with. A new version of any of
+# them can change the model or its metrics without a line of this repository changing.
 MODEL_LIBRARIES = frozenset(
     {
         "numpy",
