@@ -23,6 +23,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ from pipeline import (
 )
 from tabml.config import load_params, load_schema
 from tabml.onnx_graph import to_onnx
-from tabml.parity import check_parity, parity_report
+from tabml.parity import check_parity
+from tabml.parity_report import build_report
 from tabml.stages import export, train
 from tabml.stages.ingest import bundled_frame
 
@@ -61,11 +63,19 @@ def export_default_model(out: Path) -> str:
         schema=schema,
         params=params,
         metrics={},
-        parity=parity_report(parity, tolerance, [str(c) for c in pipeline.classes_]),
+        parity=build_report(
+            parity,
+            tolerance=tolerance,
+            classes=[str(c) for c in pipeline.classes_],
+            graph=onnx_bytes,
+        ),
         data_version="benchmark",
         data_rows=len(frame),
+        # Every row trained the model: the class mix is the frame's, no test rows out.
         class_ratio=export.training_class_ratio(
-            frame[schema.target.name], frame.iloc[:0][schema.target.name], schema.target.classes
+            dict(Counter(frame[schema.target.name].astype(str))),
+            {},
+            schema.target.classes,
         ),
     )
     out.mkdir(parents=True, exist_ok=True)

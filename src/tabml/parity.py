@@ -3,12 +3,12 @@
 evaluate runs the check on the test set, where its metrics are measured, so those
 metrics describe the served graph too; it fails when the probabilities differ by more
 than `export.parity_tolerance` on any test row, so a model that would serve different
-answers is never published. Its report is what export records in the metadata.
+answers is never published. Its report (tabml.parity_report) is what export checks
+and records in the metadata.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,27 +18,11 @@ from numpy.typing import NDArray
 
 from tabml.config import DataSchema
 from tabml.contract import LABEL_OUTPUT, NUMERIC_INPUT, PROBABILITIES_OUTPUT
-from tabml.errors import PipelineError
+from tabml.parity_report import Parity, ParityError, within
 from tabml.stages.train import model_input
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
-
-# The report's significant digits for the largest difference: float32 inference differs
-# in its last digits from one CPU to another, and the report is kept in git.
-DIFF_DIGITS = 3
-
-
-class ParityError(PipelineError):
-    """ONNX and scikit-learn disagree on the test set by more than the tolerance."""
-
-
-@dataclass(frozen=True)
-class Parity:
-    rows: int
-    max_abs_diff: float
-    worst_row: int
-    labels_equal: bool
 
 
 def onnx_inputs(frame: pd.DataFrame, schema: DataSchema) -> dict[str, NDArray[Any]]:
@@ -76,21 +60,9 @@ def check_parity(
         worst_row=worst,
         labels_equal=bool((labels.astype(str) == model.predict(features).astype(str)).all()),
     )
-    if parity.max_abs_diff > tolerance:
+    if not within(parity.max_abs_diff, tolerance):
         raise ParityError(
             f"ONNX and scikit-learn probabilities differ by {parity.max_abs_diff:.3g} on test "
             f"row {worst}, above export.parity_tolerance = {tolerance:g}"
         )
     return parity
-
-
-def parity_report(parity: Parity, tolerance: float, classes: list[str]) -> dict[str, Any]:
-    """What export records of the check; `classes` are the probability columns of both
-    the pipeline and the graph, in order."""
-    return {
-        "rows": parity.rows,
-        "max_abs_diff": float(f"{parity.max_abs_diff:.{DIFF_DIGITS}g}"),
-        "labels_equal": parity.labels_equal,
-        "tolerance": tolerance,
-        "classes": classes,
-    }

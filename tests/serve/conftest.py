@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,8 @@ from sklearn.pipeline import Pipeline
 
 from tabml.config import DataSchema, Params, load_params, load_schema, parse_schema
 from tabml.onnx_graph import to_onnx
-from tabml.parity import check_parity, parity_report
+from tabml.parity import check_parity
+from tabml.parity_report import build_report
 from tabml.serve.app import ServingApp
 from tabml.serve.settings import Settings
 from tabml.stages import export, train
@@ -86,11 +88,19 @@ def export_model(
                 (pipeline.predict(frame[list(schema.features)]) == frame[schema.target.name]).mean()
             )
         },
-        parity=parity_report(parity, tolerance, [str(c) for c in pipeline.classes_]),
+        parity=build_report(
+            parity,
+            tolerance=tolerance,
+            classes=[str(c) for c in pipeline.classes_],
+            graph=onnx_bytes,
+        ),
         data_version="test-data-version",
         data_rows=len(frame),
+        # Every row trained the model: the class mix is the frame's, no test rows out.
         class_ratio=export.training_class_ratio(
-            frame[schema.target.name], frame.iloc[:0][schema.target.name], schema.target.classes
+            dict(Counter(frame[schema.target.name].astype(str))),
+            {},
+            schema.target.classes,
         ),
     )
     out.mkdir(parents=True, exist_ok=True)

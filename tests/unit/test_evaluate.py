@@ -12,7 +12,7 @@ import pytest
 
 from tabml.config import DataSchema, EvaluateParams, TrainParams, parse_schema
 from tabml.onnx_graph import to_onnx
-from tabml.parity import ParityError
+from tabml.parity_report import ParityError
 from tabml.stages.evaluate import (
     classification_metrics,
     curve_rows,

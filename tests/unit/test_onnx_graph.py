@@ -54,7 +54,7 @@ def test_onnx_handles_missing_and_unseen_values(
 
 
 @pytest.mark.parametrize("estimator", FAMILIES)
-def test_a_feature_empty_in_every_row_still_exports(
+def test_a_feature_empty_in_every_row_still_converts(
     estimator: str, tiny_frame: pd.DataFrame, tiny_schema: DataSchema
 ) -> None:
     # A schema may allow a feature to be missing everywhere (max_null_fraction 1.0); the

@@ -136,6 +136,7 @@ def test_export_command_loads_no_model_library(tmp_path: Path, repo_root: Path) 
     counts the labels with pyarrow alone."""
     import json
 
+    from tabml.parity_report import Parity, build_report
     from tabml.stages.ingest import bundled_frame
 
     frame = bundled_frame("breast_cancer")
@@ -144,8 +145,9 @@ def test_export_command_loads_no_model_library(tmp_path: Path, repo_root: Path) 
     test = frame.iloc[455:].reset_index(drop=True)
     test.to_parquet(tmp_path / "test.parquet")
     (tmp_path / "pipeline.onnx").write_bytes(b"graph")
-    report = {"rows": len(test), "max_abs_diff": 1e-7, "labels_equal": True}
-    report |= {"tolerance": 1e-5, "classes": ["benign", "malignant"]}
+    parity = Parity(rows=len(test), max_abs_diff=1e-7, worst_row=0, labels_equal=True)
+    classes = ["benign", "malignant"]
+    report = build_report(parity, tolerance=1e-5, classes=classes, graph=b"graph")
     (tmp_path / "parity.json").write_text(json.dumps(report))
     (tmp_path / "metrics.json").write_text('{"accuracy": 0.9}')
     argv = [

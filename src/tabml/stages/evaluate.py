@@ -25,7 +25,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
 from tabml.config import DataSchema, EvaluateParams
-from tabml.parity import check_parity, parity_report
+from tabml.parity import check_parity
+from tabml.parity_report import build_report
 from tabml.stages.train import model_input
 
 DECIMALS = 6
@@ -232,14 +233,16 @@ def run(
     graph (`graph_path`) with it there: ParityError above `parity_tolerance`."""
     model: Pipeline = joblib.load(model_path)
     test = pd.read_parquet(test_path)
-    parity = check_parity(graph_path.read_bytes(), model, test, schema, parity_tolerance)
+    graph = graph_path.read_bytes()
+    parity = check_parity(graph, model, test, schema, parity_tolerance)
     result = evaluate(model, test, schema, params)
     metrics_out.parent.mkdir(parents=True, exist_ok=True)
     metrics_out.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
     plots_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in result.plots.items():
         (plots_dir / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    report = parity_report(parity, parity_tolerance, [str(c) for c in model.classes_])
+    classes = [str(c) for c in model.classes_]
+    report = build_report(parity, tolerance=parity_tolerance, classes=classes, graph=graph)
     parity_out.parent.mkdir(parents=True, exist_ok=True)
     parity_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return result

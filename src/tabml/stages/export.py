@@ -30,6 +30,7 @@ from tabml import DISTRIBUTION
 from tabml.config import DataSchema, Params
 from tabml.contract import LABEL_OUTPUT, PROBABILITIES_OUTPUT
 from tabml.errors import PipelineError
+from tabml.parity_report import read_report
 
 # Installed distributions whose versions metadata.json records, by distribution name:
 # this project's own is DISTRIBUTION, which need not be its import name.
@@ -72,42 +73,6 @@ def training_class_ratio(
     return {label: round(counts.get(label, 0) / total, 6) for label in classes}
 
 
-# What evaluate's parity report holds, each key with the type export needs.
-PARITY_KEYS: dict[str, type | tuple[type, ...]] = {
-    "rows": int,
-    "max_abs_diff": (int, float),
-    "labels_equal": bool,
-    "tolerance": (int, float),
-    "classes": list,
-}
-
-
-def checked_parity(report: Any, source: str, test_rows: int) -> dict[str, Any]:
-    """evaluate's parity report `report` (read from `source`), checked to be the report
-    of the `test_rows`-row test set export publishes with."""
-    if not isinstance(report, dict):
-        raise PipelineError(f"{source}: a parity report is a JSON object, not {report!r}")
-    for key, kind in PARITY_KEYS.items():
-        value = report.get(key)
-        # bool is an int to isinstance; a count or a difference is never true or false.
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise PipelineError(
-                f"{source}: {key} = {value!r}, but a parity report's {key} is "
-                f"{kind.__name__ if isinstance(kind, type) else 'a number'}"
-            )
-    if report["rows"] != test_rows:
-        raise PipelineError(
-            f"{source}: rows = {report['rows']}, but the test set has {test_rows} rows: "
-            "the report is of other data (run evaluate again)"
-        )
-    if report["max_abs_diff"] > report["tolerance"]:
-        raise PipelineError(
-            f"{source}: max_abs_diff = {report['max_abs_diff']:g}, above its tolerance "
-            f"{report['tolerance']:g}: the graph failed its check and is not published"
-        )
-    return report
-
-
 def build_metadata(
     *,
     onnx_bytes: bytes,
@@ -120,7 +85,7 @@ def build_metadata(
     class_ratio: dict[str, float],
 ) -> dict[str, Any]:
     """Everything serving and governance need to know about one exported model;
-    `parity` is evaluate's report (`checked_parity`) and `class_ratio` training's
+    `parity` is evaluate's report (`parity_report.read_report`) and `class_ratio` training's
     label mix (`training_class_ratio`)."""
     features = []
     for name, spec in schema.features.items():
@@ -170,13 +135,13 @@ def run(
     onnx_bytes = graph_path.read_bytes()
     target = schema.target.name
     test_counts = label_counts(test_path, target)
-    try:
-        report = json.loads(parity_path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise PipelineError(
-            f"{parity_path}: a parity report is JSON, and this is not ({error})"
-        ) from error
-    parity = checked_parity(report, str(parity_path), sum(test_counts.values()))
+    parity = read_report(
+        parity_path,
+        graph=onnx_bytes,
+        test_rows=sum(test_counts.values()),
+        tolerance=params.export.parity_tolerance,
+        schema_classes=[str(c) for c in schema.target.classes],
+    )
     class_ratio = training_class_ratio(
         label_counts(validated_path, target),
         test_counts,
