@@ -59,6 +59,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
@@ -464,11 +465,11 @@ def source_info(root: Path, ref: str | None) -> dict[str, Any]:
     """Which code was measured: a commit, or the work tree and the files it had changed."""
     if ref is not None:
         return {"source": f"git archive {ref}", "revision": git_output(root, "rev-parse", ref)}
-    changed = git_output(root, "status", "--porcelain", "--untracked-files=no")
+    changed = git_output(root, "diff", "--name-only", "HEAD")
     return {
         "source": "work tree (tracked files)",
         "revision": git_output(root, "rev-parse", "HEAD"),
-        "changed_files": [line[3:] for line in changed.splitlines()],
+        "changed_files": changed.splitlines(),
     }
 
 
@@ -497,7 +498,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Produced by `benchmarks/pipeline.py` in {report.get('benchmark_seconds', 0):.0f} s; "
         "every figure in `pipeline.json`.",
         "",
-        f"Each command ran {report.get('repeat', 1)} time(s); the tables show the fastest run "
+        f"Each command ran {repeat_counts(report)}; the tables show the fastest run "
         "(the least disturbed by other work on the machine), the JSON every run. "
         "Peak MB is the largest resident set of the command's process tree (`ru_maxrss`; "
         "for `dvc repro` that includes the stage processes it starts). Wall seconds depend "
@@ -518,6 +519,24 @@ def markdown(report: dict[str, Any]) -> str:
         *partial_runs_table(report.get("partial_runs", [])),
     ]
     return "\n".join(lines) + "\n"
+
+
+def repeat_counts(report: dict[str, Any]) -> str:
+    """How many times the commands ran: a size kept from an earlier run (`--keep-sizes`)
+    may have run another number of times than this run's `--repeat`."""
+    runs = {
+        f"the {size['rows']:,}-row commands": max(map(len, size["samples"].values()))
+        for size in report["sizes"]
+        if size.get("samples")
+    }
+    default = report.get("default_repro", {}).get("samples", {}).get("cold")
+    if default:
+        runs["the default data's `dvc repro`"] = len(default)
+    if not runs:
+        return f"{report.get('repeat', 1)} time(s)"
+    usual = Counter(runs.values()).most_common(1)[0][0]
+    others = [f"{what}: {count}" for what, count in runs.items() if count != usual]
+    return f"{usual} time(s)" + (f" ({'; '.join(others)})" if others else "")
 
 
 def cold_repro_table(comparison: dict[str, Any] | None) -> list[str]:
