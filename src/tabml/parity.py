@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from tabml.config import DataSchema
 from tabml.contract import LABEL_OUTPUT, NUMERIC_INPUT, PROBABILITIES_OUTPUT
-from tabml.parity_report import Parity, ParityError, within
+from tabml.parity_report import Parity, ParityError, significant, within
 from tabml.stages.train import model_input
 
 if TYPE_CHECKING:
@@ -56,13 +56,13 @@ def check_parity(
     worst = int(diff.max(axis=1).argmax())
     parity = Parity(
         rows=len(frame),
-        max_abs_diff=float(diff.max()),
+        max_abs_diff=significant(float(diff.max())),
         worst_row=worst,
         labels_equal=bool((labels.astype(str) == model.predict(features).astype(str)).all()),
     )
     if not within(parity.max_abs_diff, tolerance):
         raise ParityError(
-            f"ONNX and scikit-learn probabilities differ by {parity.max_abs_diff:.3g} on test "
+            f"ONNX and scikit-learn probabilities differ by {parity.max_abs_diff:g} on test "
             f"row {worst}, above export.parity_tolerance = {tolerance:g}"
         )
     return parity

@@ -40,6 +40,12 @@ class Parity:
     labels_equal: bool
 
 
+def significant(difference: float) -> float:
+    """`difference` to DIFF_DIGITS significant digits: the figure the check judges and
+    the report keeps, so that export judges a report exactly as evaluate judged it."""
+    return float(f"{difference:.{DIFF_DIGITS}g}")
+
+
 def within(difference: float, tolerance: float) -> bool:
     """Whether a largest difference passes; NaN (a graph that gives NaN) never does."""
     return difference <= tolerance
@@ -57,7 +63,7 @@ def build_report(
     return {
         "graph_md5": graph_md5(graph),
         "rows": parity.rows,
-        "max_abs_diff": float(f"{parity.max_abs_diff:.{DIFF_DIGITS}g}"),
+        "max_abs_diff": parity.max_abs_diff,
         "labels_equal": parity.labels_equal,
         "tolerance": tolerance,
         "classes": classes,
@@ -67,6 +73,9 @@ def build_report(
 def _check_types(report: Any, source: str) -> None:
     if not isinstance(report, dict):
         raise PipelineError(f"{source}: a parity report is a JSON object, not {report!r}")
+    unknown = sorted(set(report) - set(KEYS))
+    if unknown:
+        raise PipelineError(f"{source}: {unknown[0]} is not a key of a parity report {list(KEYS)}")
     for key, kind in KEYS.items():
         if key not in report:
             raise PipelineError(f"{source}: {key} is missing; a parity report has {list(KEYS)}")
@@ -105,10 +114,15 @@ def checked_report(
             )
     classes = checked["classes"]
     names = all(isinstance(name, str) for name in classes)
-    if not names or len(set(classes)) != len(classes) or not set(classes) <= set(schema_classes):
+    if not names or len(set(classes)) != len(classes) or set(classes) != set(schema_classes):
         raise PipelineError(
-            f"{source}: classes = {classes!r}, but a parity report's classes are distinct "
-            f"names from the schema's classes {schema_classes!r}"
+            f"{source}: classes = {classes!r}, but a parity report's classes are the "
+            f"schema's classes {schema_classes!r}, each once"
+        )
+    if checked["max_abs_diff"] < 0:
+        raise PipelineError(
+            f"{source}: max_abs_diff = {checked['max_abs_diff']!r}, but a largest absolute "
+            "difference is at least 0"
         )
     if not within(checked["max_abs_diff"], checked["tolerance"]):
         raise PipelineError(
@@ -126,6 +140,8 @@ def read_report(
         report = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PipelineError(f"{path}: no parity report (evaluate writes it)") from None
+    except OSError as error:
+        raise PipelineError(f"{path}: the parity report cannot be read ({error})") from None
     except ValueError as error:
         raise PipelineError(f"{path}: a parity report is JSON, and this is not ({error})") from None
     return checked_report(

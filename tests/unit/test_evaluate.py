@@ -12,7 +12,7 @@ import pytest
 
 from tabml.config import DataSchema, EvaluateParams, TrainParams, parse_schema
 from tabml.onnx_graph import to_onnx
-from tabml.parity_report import ParityError
+from tabml.parity_report import ParityError, read_report
 from tabml.stages.evaluate import (
     classification_metrics,
     curve_rows,
@@ -94,9 +94,15 @@ def test_evaluate_and_run_write_metrics_and_plots(
         parity_out=tmp_path / "reports" / "parity.json",
     )
     assert json.loads((tmp_path / "metrics.json").read_text()) == result.metrics
-    parity = json.loads((tmp_path / "reports" / "parity.json").read_text())
-    assert parity["rows"] == len(tiny_frame) and parity["labels_equal"]
-    assert 0 <= parity["max_abs_diff"] <= parity["tolerance"] == 1e-5
+    # What evaluate writes is what export accepts for this graph, data and tolerance.
+    parity = read_report(
+        tmp_path / "reports" / "parity.json",
+        graph=(tmp_path / "pipeline.onnx").read_bytes(),
+        test_rows=len(tiny_frame),
+        tolerance=1e-5,
+        schema_classes=tiny_schema.target.classes,
+    )
+    assert parity["labels_equal"] and 0 <= parity["max_abs_diff"] <= 1e-5
     # The graph's probability columns, as scikit-learn orders them.
     assert parity["classes"] == [str(c) for c in model.classes_]
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [

@@ -25,6 +25,8 @@ from tabml.stages.export import (
     training_class_ratio,
 )
 
+GRAPH = b"the graph train wrote"
+
 
 def write_report(folder: Path, graph: bytes, **changes: Any) -> None:
     """evaluate's report of a passed check of `graph` on 30 test rows, with `changes`."""
@@ -140,15 +142,27 @@ def test_labels_are_counted_as_text_as_pandas_would_write_them(
     assert expected == frame["label"].astype(str).value_counts().to_dict()
 
 
-def test_a_report_of_another_graph_publishes_nothing(
-    tmp_path: Path, tiny_frame: pd.DataFrame, tiny_schema: DataSchema, default_params: Params
+@pytest.mark.parametrize(
+    ("checked", "changes", "message"),
+    [
+        (b"the graph evaluate checked", {}, r"graph_md5 = '[0-9a-f]{32}', but the md5"),
+        (GRAPH, {"tolerance": 1e-3}, r"tolerance = 0.001, but export.parity_tolerance is 1e-05"),
+        (GRAPH, {"classes": ["no", "maybe"]}, r"classes = \['no', 'maybe'\], but"),
+    ],
+)
+def test_a_report_of_another_graph_tolerance_or_classes_publishes_nothing(
+    tmp_path: Path,
+    tiny_frame: pd.DataFrame,
+    tiny_schema: DataSchema,
+    default_params: Params,
+    checked: bytes,
+    changes: dict[str, Any],
+    message: str,
 ) -> None:
-    (tmp_path / "pipeline.onnx").write_bytes(b"the graph train wrote after evaluate ran")
-    write_report(tmp_path, b"the graph evaluate checked")
+    (tmp_path / "pipeline.onnx").write_bytes(GRAPH)
+    write_report(tmp_path, checked, **changes)
     tiny_frame.head(30).to_parquet(tmp_path / "test.parquet")
     tiny_frame.to_parquet(tmp_path / "validated.parquet")
-    with pytest.raises(
-        PipelineError, match=r"parity.json: graph_md5 = '[0-9a-f]{32}', but the md5"
-    ):
+    with pytest.raises(PipelineError, match=r"parity.json: " + message):
         run_in(tmp_path, tiny_schema, default_params)
     assert not (tmp_path / "out").exists()

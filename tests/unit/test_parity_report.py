@@ -10,10 +10,17 @@ from typing import Any
 import pytest
 
 from tabml.errors import PipelineError
-from tabml.parity_report import Parity, build_report, checked_report, read_report, within
+from tabml.parity_report import (
+    Parity,
+    build_report,
+    checked_report,
+    read_report,
+    significant,
+    within,
+)
 
 GRAPH = b"the graph's bytes"
-PARITY = Parity(rows=30, max_abs_diff=2.1434567e-07, worst_row=4, labels_equal=True)
+PARITY = Parity(rows=30, max_abs_diff=2.14e-07, worst_row=4, labels_equal=True)
 EXPECTED: dict[str, Any] = {
     "graph": GRAPH,
     "test_rows": 30,
@@ -27,7 +34,7 @@ def report(**changes: Any) -> dict[str, Any]:
     return {**built, **changes}
 
 
-def test_the_report_names_the_graph_and_keeps_three_digits_of_the_difference() -> None:
+def test_the_report_names_the_graph_it_checked() -> None:
     assert report() == {
         "graph_md5": hashlib.md5(GRAPH).hexdigest(),
         "rows": 30,
@@ -46,6 +53,12 @@ def test_what_evaluate_writes_export_reads(tmp_path: Path) -> None:
 def test_nan_is_never_within_the_tolerance() -> None:
     assert within(1e-6, 1e-5) and not within(2e-5, 1e-5)
     assert not within(float("nan"), 1e-5)
+
+
+def test_the_difference_is_judged_and_kept_to_three_significant_digits() -> None:
+    assert significant(2.1434567e-07) == 2.14e-07
+    assert significant(1.00049e-05) == 1e-05  # within a 1e-5 tolerance, as the report says
+    assert significant(0.0) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -73,10 +86,17 @@ def test_nan_is_never_within_the_tolerance() -> None:
         (report(classes=["no", "no"]), r"classes = \['no', 'no'\], but a parity report's"),
         (
             report(classes=["no", "maybe"]),
-            r"classes = \['no', 'maybe'\], but a parity report's classes are distinct names "
-            r"from the schema's classes \['no', 'yes'\]",
+            r"classes = \['no', 'maybe'\], but a parity report's classes are the schema's "
+            r"classes \['no', 'yes'\], each once",
         ),
         (report(classes=["no", 1]), r"classes = \['no', 1\], but"),
+        (report(classes=[]), r"classes = \[\], but"),
+        (report(classes=["no"]), r"classes = \['no'\], but"),
+        (report(extra=1), r"extra is not a key of a parity report \['graph_md5'"),
+        (
+            report(max_abs_diff=-1),
+            r"max_abs_diff = -1, but a largest absolute difference is at least 0",
+        ),
         (
             report(max_abs_diff=0.5),
             r"max_abs_diff = 0.5, above its tolerance 1e-05: the graph failed its check",
