@@ -462,6 +462,29 @@ def test_metrics_count_requests_latency_and_classes(
     assert f'version="{version}"' in text
 
 
+@pytest.mark.parametrize("classes", [2, 3, 5])
+def test_predicted_classes_are_counted_whatever_the_batches_hold(classes: int) -> None:
+    # Batches are counted class by class while few classes have been seen, else by a
+    # Counter; a class first seen in a later batch, or in one row, counts all the same.
+    names = [f"class {index}" for index in range(classes)]
+    batches = [
+        names[:1] * 3,
+        names[:2] + names[:1],
+        names[-1:],
+        [names[index % classes] for index in range(17)],
+        list(reversed(names)) * 2,
+    ]
+    metrics = Metrics()
+    for batch in batches:
+        metrics.observe_predictions(batch)
+    text = generate_latest(metrics.registry).decode()
+    everything = [label for batch in batches for label in batch]
+    for name in names:
+        counted = metric(text, f'tabml_predicted_class_total{{class="{name}"}}')
+        assert counted == everything.count(name)
+    assert metric(text, "tabml_prediction_batch_rows_sum") == len(everything)
+
+
 def test_latency_histogram_buckets_are_cumulative_and_inclusive() -> None:
     metrics = Metrics()
     for seconds in (0.0005, 0.0007, 0.003, 7.0):  # on a bound, between bounds, past the last

@@ -65,6 +65,8 @@ class Metrics:
         5.0,
     )
     BATCH_BUCKETS = (1.0, 10.0, 100.0, 1000.0, 10_000.0)
+    # Up to this many classes seen so far, a batch's labels are counted class by class.
+    COUNTED_BY_CLASS = 3
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -137,8 +139,18 @@ class Metrics:
         batch.buckets[bisect.bisect_left(self.BATCH_BUCKETS, rows)] += 1
         if rows == 1:
             self._classes[labels[0]] += 1
-        else:
-            self._classes.update(labels)
+            return
+        seen = list(self._classes)
+        if len(seen) <= self.COUNTED_BY_CLASS:
+            # list.count compares each label in C, where a Counter hashes each one (the
+            # model's labels are new strings every time). 1,000 labels of 2 classes: 23
+            # against 48 µs; of 4 classes, 43 against 49.
+            counts = [labels.count(label) for label in seen]
+            if sum(counts) == rows:
+                for label, count in zip(seen, counts, strict=True):
+                    self._classes[label] += count
+                return
+        self._classes.update(labels)  # a class not seen before, or many classes
 
     def collect(self) -> Iterator[Metric]:
         """The metric families, for the registry (called when /metrics is read)."""
