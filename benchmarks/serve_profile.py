@@ -57,7 +57,7 @@ def in_process(bodies: dict[str, Path]) -> dict[str, dict[str, float]]:
     app.load()
     gc.collect()
     gc.freeze()  # as the app's startup does
-    model, decoder, v2, records = app._require_model()
+    model, decoder, v2, records = app.require_model()
     loop = asyncio.new_event_loop()
     figures: dict[str, dict[str, float]] = {}
     workloads = {

@@ -310,8 +310,10 @@ class ServingApp:
             [(b"retry-after", b"1"), (b"connection", b"close")],
         )
 
-    def _require_model(self) -> tuple[OnnxModel, RowDecoder, V2Decoder, RecordsResponse]:
-        """What load() made of the model: the model, both decoders and the REST responses."""
+    def require_model(self) -> tuple[OnnxModel, RowDecoder, V2Decoder, RecordsResponse]:
+        """What load() made of the model: the model, both decoders and the REST responses;
+        503 until a model is loaded. Handlers call it, and so does the request profile
+        (benchmarks/serve_profile.py), which times each part of a request alone."""
         if (
             self.model is None
             or self.decoder is None
@@ -322,7 +324,7 @@ class ServingApp:
         return self.model, self.decoder, self.v2_decoder, self.records_response
 
     def _model_named(self, name: str, version: str | None) -> OnnxModel:
-        model, _, _, _ = self._require_model()
+        model, _, _, _ = self.require_model()
         if name != model.name:
             raise HTTPError(404, f"model {name!r} not found; this server serves {model.name!r}")
         if version is not None and version != model.version:
@@ -336,7 +338,7 @@ class ServingApp:
     # --- handlers ----------------------------------------------------------------
 
     async def predict(self, receive: Receive) -> Response:
-        model, decoder, _, records = self._require_model()
+        model, decoder, _, records = self.require_model()
         body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         plain = decoder.decode_plain_records(body)
         outside: Outside = None  # the plain path takes only values within their ranges
@@ -357,7 +359,7 @@ class ServingApp:
         return Response(200, records.body(prediction.labels, prediction.probabilities))
 
     async def infer_v2(self, receive: Receive) -> Response:
-        model, decoder, v2_decoder, _ = self._require_model()
+        model, decoder, v2_decoder, _ = self.require_model()
         body = await read_body(receive, self.settings.max_body_bytes, self.body_deadlines)
         feed, _, outputs, outside, request_id = v2_decoder.decode_body(body)
         prediction = self._predict(
@@ -400,14 +402,14 @@ class ServingApp:
         return json_response({"status": "ok"})
 
     async def ready(self, receive: Receive) -> Response:
-        self._require_model()
+        self.require_model()
         return json_response({"status": "ok"})
 
     async def health_v2(self, receive: Receive) -> Response:
         return json_response({"live": True})
 
     async def ready_v2(self, receive: Receive) -> Response:
-        self._require_model()
+        self.require_model()
         return json_response({"ready": True})
 
     async def v2_server(self, receive: Receive) -> Response:
@@ -415,11 +417,11 @@ class ServingApp:
         return json_response(server)
 
     async def metadata(self, receive: Receive) -> Response:
-        self._require_model()
+        self.require_model()
         return Response(200, self._metadata_body)
 
     async def model_card(self, receive: Receive) -> Response:
-        self._require_model()
+        self.require_model()
         if self._model_card_body is None:
             raise HTTPError(
                 404,
@@ -428,7 +430,7 @@ class ServingApp:
         return Response(200, self._model_card_body, b"text/markdown; charset=utf-8")
 
     async def openapi(self, receive: Receive) -> Response:
-        self._require_model()
+        self.require_model()
         return Response(200, self._openapi_body)
 
     async def prometheus(self, receive: Receive) -> Response:
