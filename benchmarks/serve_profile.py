@@ -10,11 +10,14 @@ Two measurements, both written to benchmarks/results/serve_profile.json and .md:
   core, so that the machine's drift lands on both; the ratio of their requests/s is
   their ratio of cost per request. With `--before SRC` (a `src` folder of an earlier
   commit, e.g. from `git archive <rev> src | tar -x -C /tmp/before`), each workload is
-  compared before and after; /predict and V2 single rows are compared in this tree. With
-  `--mlserver`, V2 1000-row batches are compared with MLServer's on one numeric tensor
-  (its fastest setting, as `serve.py` runs it).
+  compared before and after, the "before" servers serving the models folder given with
+  `--before-models` (the model that commit built; default: this tree's); /predict and V2
+  single rows are compared in this tree. With `--mlserver`, V2 1000-row batches are
+  compared with MLServer's on one numeric tensor (its fastest setting, as `serve.py`
+  runs it).
 
-    uv run python benchmarks/serve_profile.py --before /tmp/before/src --mlserver
+    uv run python benchmarks/serve_profile.py --before /tmp/before/src \
+        --before-models /tmp/before/models --mlserver
 """
 
 from __future__ import annotations
@@ -138,6 +141,7 @@ def side_by_side(
     work: Path,
     before: Path | None,
     *,
+    before_models: Path | None,
     mlserver: bool,
     rounds: int,
     seconds: float,
@@ -171,8 +175,9 @@ def side_by_side(
         ),
     }
     if before is not None:
-        servers["before"] = tabml("before", PYTHONPATH=str(before))
-        servers["before_2"] = tabml("before_2", PYTHONPATH=str(before))
+        models = {"TABML_MODEL_DIR": str(before_models or ROOT / "models")}
+        servers["before"] = tabml("before", PYTHONPATH=str(before), **models)
+        servers["before_2"] = tabml("before_2", PYTHONPATH=str(before), **models)
         for workload, path in (
             ("row", "/predict"),
             ("v2_row", V2_PATH),
@@ -272,12 +277,20 @@ def to_markdown(figures: dict[str, Any]) -> str:
         + ". Absolute requests/s are of two servers sharing one core on a shared machine; "
         "the ratios are the figures.",
     ]
+    if environment.get("before"):
+        models = environment.get("before_models") or "this tree's models"
+        lines += ["", f"Before: the code of {environment['before']}, serving {models}."]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, help="a src folder of an earlier commit")
+    parser.add_argument(
+        "--before-models",
+        type=Path,
+        help="the models folder the earlier commit built (default: this tree's)",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--skip-http", action="store_true", help="only the in-process profile")
@@ -296,6 +309,7 @@ def main() -> None:
                 bodies,
                 work,
                 arguments.before,
+                before_models=arguments.before_models,
                 mlserver=arguments.mlserver,
                 rounds=arguments.rounds,
                 seconds=arguments.seconds,
@@ -308,6 +322,7 @@ def main() -> None:
         "seconds": arguments.seconds,
         "load_average": load,
         "before": str(arguments.before) if arguments.before else None,
+        "before_models": str(arguments.before_models) if arguments.before_models else None,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serve_profile.json").write_text(json.dumps(figures, indent=2) + "\n")
