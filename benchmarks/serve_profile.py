@@ -11,13 +11,14 @@ Two measurements, both written to benchmarks/results/serve_profile.json and .md:
   their ratio of cost per request. With `--before SRC` (a `src` folder of an earlier
   commit, e.g. from `git archive <rev> src | tar -x -C /tmp/before`), each workload is
   compared before and after, the "before" servers serving the models folder given with
-  `--before-models` (the model that commit built; default: this tree's); /predict and V2
-  single rows are compared in this tree. With `--mlserver`, V2 1000-row batches are
-  compared with MLServer's on one numeric tensor (its fastest setting, as `serve.py`
-  runs it).
+  `--before-models` (the model that commit built, e.g. `dvc checkout` at it in a clone
+  with the cache; default: this tree's), and `--before-label` names that commit in the
+  results; /predict and V2 single rows are compared in this tree. With `--mlserver`, V2
+  1000-row batches are compared with MLServer's on one numeric tensor (its fastest
+  setting, as `serve.py` runs it).
 
     uv run python benchmarks/serve_profile.py --before /tmp/before/src \
-        --before-models /tmp/before/models --mlserver
+        --before-models /tmp/before/models --before-label 7d67f5a --mlserver
 """
 
 from __future__ import annotations
@@ -278,8 +279,9 @@ def to_markdown(figures: dict[str, Any]) -> str:
         "the ratios are the figures.",
     ]
     if environment.get("before"):
-        models = environment.get("before_models") or "this tree's models"
-        lines += ["", f"Before: the code of {environment['before']}, serving {models}."]
+        label = environment.get("before_label") or "an earlier commit"
+        models = "the models it built" if environment.get("before_models") else "this tree's"
+        lines += ["", f"Before: the code of {label}, serving {models}."]
     return "\n".join(lines) + "\n"
 
 
@@ -291,6 +293,7 @@ def main() -> None:
         type=Path,
         help="the models folder the earlier commit built (default: this tree's)",
     )
+    parser.add_argument("--before-label", help="what the results call the earlier commit")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--skip-http", action="store_true", help="only the in-process profile")
@@ -323,6 +326,7 @@ def main() -> None:
         "load_average": load,
         "before": str(arguments.before) if arguments.before else None,
         "before_models": str(arguments.before_models) if arguments.before_models else None,
+        "before_label": arguments.before_label,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serve_profile.json").write_text(json.dumps(figures, indent=2) + "\n")
