@@ -280,7 +280,7 @@ def to_markdown(figures: dict[str, Any]) -> str:
     ]
     if environment.get("before"):
         label = environment.get("before_label") or "an earlier commit"
-        models = "the models it built" if environment.get("before_models") else "this tree's"
+        models = "the models it built" if environment.get("before_models") else "this tree's models"
         lines += ["", f"Before: the code of {label}, serving {models}."]
     return "\n".join(lines) + "\n"
 
