@@ -30,7 +30,7 @@ from tabml import DISTRIBUTION
 from tabml.config import DataSchema, Params
 from tabml.contract import LABEL_OUTPUT, PROBABILITIES_OUTPUT
 from tabml.errors import PipelineError
-from tabml.parity_report import read_report
+from tabml.parity_report import graph_md5, read_report
 
 # Installed distributions whose versions metadata.json records, by distribution name:
 # this project's own is DISTRIBUTION, which need not be its import name.
@@ -95,7 +95,8 @@ def build_metadata(
     return {
         "model": {
             "name": params.export.model_name,
-            "version": hashlib.md5(onnx_bytes, usedforsecurity=False).hexdigest(),
+            # The graph's md5, as the parity report names the graph it checked.
+            "version": graph_md5(onnx_bytes),
             "format": "onnx",
             "file": "model.onnx",
             "estimator": params.train.estimator,
