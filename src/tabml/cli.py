@@ -106,6 +106,7 @@ def _evaluate(args: argparse.Namespace, params: Params) -> str:
         graph_path=args.graph,
         parity_tolerance=params.export.parity_tolerance,
         parity_out=args.parity,
+        predictions_out=args.predictions,
     )
     return json.dumps(result.metrics)
 
@@ -305,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
         "models/model.joblib",
     )
     metrics = "metrics/metrics.json"
+    # evaluate's per-row predictions on the test split, which model_card reads.
+    predictions = "reports/test_predictions.parquet"
     # The pipeline's ONNX graph as train converts it, and evaluate's check of it.
     graph, parity = "models/pipeline.onnx", "reports/parity.json"
 
@@ -369,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     path(sub, "--metrics", metrics)
     path(sub, "--plots", "plots")
     path(sub, "--parity", parity)
+    path(sub, "--predictions", predictions)
     sub = stage("export", _export, "the checked ONNX model, and its metadata")
     path(sub, "--graph", graph)
     path(sub, "--parity", parity)
@@ -384,8 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         _model_card,
         "the model card: metrics with intervals, slices, fairness, importance",
     )
-    # evaluate's confusion-matrix data: each test row's actual and predicted class.
-    path(sub, "--predictions", "plots/confusion_matrix.json")
+    path(sub, "--predictions", predictions)
     path(sub, "--train", train_data)
     path(sub, "--test", test_data)
     path(sub, "--schema", resolved)

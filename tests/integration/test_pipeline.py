@@ -34,6 +34,7 @@ OUTPUTS = [
     "plots/confusion_matrix.json",
     "plots/feature_importance.json",
     "reports/parity.json",
+    "reports/test_predictions.parquet",
     "models/model.onnx",
     "models/metadata.json",
     "models/model_card.md",
@@ -49,6 +50,7 @@ GIT_TRACKED = [
     "plots/confusion_matrix.json",
     "plots/feature_importance.json",
     "reports/parity.json",
+    "reports/test_predictions.parquet",
     "reports/model_card.json",
 ]
 
@@ -56,11 +58,11 @@ GIT_TRACKED = [
 def fresh_clone_stages(project: Project) -> list[str]:
     """The stages `dvc repro` runs in a fresh clone.
 
-    evaluate's outputs (metrics, plots, the parity report) are committed to git, so a
-    fresh clone already has them as dvc.lock records them and DVC skips the stage. With
-    a CSV file as the source, ingest's output is that file byte for byte, which DVC
-    caches while it verifies the `dvc add`ed source, so it checks the output out instead
-    of running ingest. Everything else is rebuilt.
+    evaluate's outputs (metrics, plots, the parity report, the test predictions) are
+    committed to git, so a fresh clone already has them as dvc.lock records them and DVC
+    skips the stage. With a CSV file as the source, ingest's output is that file byte
+    for byte, which DVC caches while it verifies the `dvc add`ed source, so it checks
+    the output out instead of running ingest. Everything else is rebuilt.
     """
     data = load_params(project.path / "params.yaml").data
     copied = data.source == "file" and str(data.path).lower().endswith(".csv")

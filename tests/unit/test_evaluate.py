@@ -51,6 +51,61 @@ def test_multiclass_metrics_average() -> None:
     assert metrics["recall"] == pytest.approx(2 / 3, abs=1e-6)
 
 
+def _metrics_on_names(
+    y: np.ndarray, proba: np.ndarray, classes: list[str], average: str
+) -> dict[str, float]:
+    """The metrics as scikit-learn computes them on the label names themselves."""
+    from sklearn import metrics as skm
+
+    predicted = np.asarray(classes)[proba.argmax(axis=1)]
+    binary = len(classes) == 2
+    args: dict[str, object] = (
+        {"pos_label": classes[-1], "average": "binary"} if binary else {"average": average}
+    )
+    order = np.argsort(classes)
+    names, by_name = [classes[i] for i in order], proba[:, order]
+    auc = (
+        skm.roc_auc_score(y == classes[-1], proba[:, -1])
+        if binary
+        else skm.roc_auc_score(y, by_name, multi_class="ovr", labels=names, average=average)
+    )
+    return {
+        "accuracy": skm.accuracy_score(y, predicted),
+        "balanced_accuracy": skm.balanced_accuracy_score(y, predicted),
+        "precision": skm.precision_score(y, predicted, zero_division=0, **args),
+        "recall": skm.recall_score(y, predicted, zero_division=0, **args),
+        "f1": skm.f1_score(y, predicted, zero_division=0, **args),
+        "roc_auc": auc,
+        "log_loss": skm.log_loss(y, by_name, labels=names),
+    }
+
+
+@pytest.mark.parametrize("average", ["macro", "weighted", "micro"])
+@pytest.mark.parametrize(
+    "classes", [["yes", "no"], ["no", "yes"], ["zeta", "alpha", "mid"], ["a", "b", "c", "d"]]
+)
+def test_metrics_are_scikit_learns_on_the_label_names(classes: list[str], average: str) -> None:
+    """Scored as class indices, the metrics are those of the names, in any class order,
+    with a class the model never predicts."""
+    rng = np.random.default_rng(len(classes))
+    y = rng.choice(np.asarray(classes), 300)
+    proba = rng.dirichlet(np.ones(len(classes)), 300)
+    proba[:, 1] = 0  # the second class is never predicted
+    proba /= proba.sum(axis=1, keepdims=True)
+    metrics = classification_metrics(y, proba, classes, average)
+    expected = _metrics_on_names(y, proba, classes, average)
+    assert {name: metrics[name] for name in expected} == pytest.approx(
+        {name: round(value, 6) for name, value in expected.items()}, abs=1.5e-6
+    )
+    assert metrics["test_rows"] == 300
+
+
+def test_a_label_outside_the_classes_is_named() -> None:
+    proba = np.array([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.raises(ValueError, match=r"test label 'maybe' is not one of .*\['no', 'yes'\]"):
+        classification_metrics(np.array(["no", "maybe"]), proba, ["no", "yes"], "macro")
+
+
 def test_curves_are_bounded_and_thinned() -> None:
     rng = np.random.default_rng(0)
     y = rng.choice(["no", "yes"], 2000)
@@ -61,7 +116,6 @@ def test_curves_are_bounded_and_thinned() -> None:
     assert len(rows["precision_recall"]) <= 50
     assert rows["roc"][0] == {"fpr": 0.0, "tpr": 0.0}
     assert rows["roc"][-1] == {"fpr": 1.0, "tpr": 1.0}
-    assert len(rows["confusion_matrix"]) == 2000
     assert len(rows["calibration"]) <= 10
     for row in rows["calibration"]:
         assert 0 <= row["mean_predicted"] <= 1
@@ -92,7 +146,11 @@ def test_evaluate_and_run_write_metrics_and_plots(
         graph_path=tmp_path / "pipeline.onnx",
         parity_tolerance=1e-5,
         parity_out=tmp_path / "reports" / "parity.json",
+        predictions_out=tmp_path / "predictions" / "test.parquet",
     )
+    written = pd.read_parquet(tmp_path / "predictions" / "test.parquet")
+    pd.testing.assert_frame_equal(written, result.predictions)
+    assert list(written["actual"].astype(str)) == list(tiny_frame["label"].astype(str))
     assert json.loads((tmp_path / "metrics.json").read_text()) == result.metrics
     # What evaluate writes is what export accepts for this graph, data and tolerance.
     parity = read_report(
@@ -126,7 +184,21 @@ def test_multiclass_evaluation_uses_schema_class_order(tiny_frame: pd.DataFrame)
     model = fit(frame, schema, TrainParams(estimator="random_forest"))
     result = evaluate(model, frame, schema, PARAMS)
     assert result.metrics["accuracy"] > 0.9
-    assert {row["actual"] for row in result.plots["confusion_matrix"]} == {"low", "mid", "high"}
+    confusion = result.plots["confusion_matrix"]
+    # Every pair of classes once, in the schema's order, and the counts those of the rows.
+    assert [(row["actual"], row["predicted"]) for row in confusion] == [
+        (actual, predicted)
+        for actual in ["low", "mid", "high"]
+        for predicted in ["low", "mid", "high"]
+    ]
+    pairs = result.predictions.astype(str).value_counts()
+    assert {(row["actual"], row["predicted"]): row["count"] for row in confusion} == {
+        (actual, predicted): int(pairs.get((actual, predicted), 0))
+        for actual in ["low", "mid", "high"]
+        for predicted in ["low", "mid", "high"]
+    }
+    assert sum(row["count"] for row in confusion) == len(frame)
+    assert list(result.predictions["predicted"].cat.categories) == ["low", "mid", "high"]
 
 
 @pytest.mark.parametrize("estimator", ["logistic_regression", "random_forest"])
@@ -176,5 +248,6 @@ def test_a_graph_that_answers_otherwise_stops_evaluate_before_it_writes(
             graph_path=tmp_path / "pipeline.onnx",
             parity_tolerance=1e-5,
             parity_out=tmp_path / "out" / "parity.json",
+            predictions_out=tmp_path / "out" / "predictions.parquet",
         )
     assert not (tmp_path / "out").exists()

@@ -39,7 +39,7 @@ def card_params(default_params: Params, **card: Any) -> Params:
 
 
 def predicted(model: Any, test: pd.DataFrame, schema: DataSchema) -> Any:
-    """Each test row's predicted class, as evaluate's confusion-matrix data gives it."""
+    """Each test row's predicted class, as evaluate's predictions give it."""
     return model.predict(model_input(test, schema)).astype(str)
 
 
@@ -281,13 +281,16 @@ def test_fairness_is_fairlearns(tiny_schema: DataSchema) -> None:
 
 
 def test_predictions_of_another_test_split_are_refused(tiny_frame: pd.DataFrame) -> None:
-    rows = [{"actual": str(a), "predicted": "yes"} for a in tiny_frame["label"]]
-    assert list(predicted_classes(rows, tiny_frame, "label")) == ["yes"] * 120
+    predictions = pd.DataFrame({"actual": tiny_frame["label"].astype(str), "predicted": "yes"})
+    assert list(predicted_classes(predictions, tiny_frame, "label")) == ["yes"] * 120
     with pytest.raises(InputError, match=r"predictions: 60 rows whose actual classes are not"):
-        predicted_classes(rows[:60], tiny_frame, "label")
-    flipped = [{**rows[0], "actual": "no" if rows[0]["actual"] == "yes" else "yes"}, *rows[1:]]
+        predicted_classes(predictions[:60], tiny_frame, "label")
+    flipped = predictions.copy()
+    flipped.loc[0, "actual"] = "no" if flipped.loc[0, "actual"] == "yes" else "yes"
     with pytest.raises(InputError, match=r"not the 120 test rows' labels; rerun the evaluate"):
         predicted_classes(flipped, tiny_frame, "label")
+    with pytest.raises(InputError, match=r"predictions: no 'predicted' column; rerun the eval"):
+        predicted_classes(predictions[["actual"]], tiny_frame, "label")
 
 
 def test_bootstrap_is_deterministic_whatever_its_chunks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,12 +82,13 @@ def test_data_stage_commands_leave_unused_libraries_unimported(
 
 
 def test_model_card_command_loads_no_model_library(tmp_path: Path, repo_root: Path) -> None:
-    """The card reads each test row's predicted class from evaluate's confusion-matrix
-    data; it never loads the model, so neither scikit-learn nor fairlearn (which imports
-    it) is imported."""
+    """The card reads each test row's predicted class from evaluate's predictions; it
+    never loads the model, so neither scikit-learn nor fairlearn (which imports it) is
+    imported."""
     import json
 
     import numpy as np
+    import pandas as pd
 
     from tabml.config import load_schema
     from tabml.stages.ingest import bundled_frame
@@ -98,11 +99,8 @@ def test_model_card_command_loads_no_model_library(tmp_path: Path, repo_root: Pa
     train.to_parquet(tmp_path / "train.parquet")
     test.to_parquet(tmp_path / "test.parquet")
     predicted = np.random.default_rng(0).choice(schema.target.classes, len(test))
-    rows = [
-        {"actual": str(actual), "predicted": str(label)}
-        for actual, label in zip(test[schema.target.name], predicted, strict=True)
-    ]
-    (tmp_path / "predictions.json").write_text(json.dumps(rows))
+    predictions = {"actual": test[schema.target.name].astype(str), "predicted": predicted}
+    pd.DataFrame(predictions).to_parquet(tmp_path / "predictions.parquet")
     metadata = {
         "model": {"version": "m" * 32},
         "data": {"version": "d" * 32, "rows": len(frame)},
@@ -118,7 +116,7 @@ def test_model_card_command_loads_no_model_library(tmp_path: Path, repo_root: Pa
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     argv = [
         *("--params", str(tmp_path / "params.yaml"), "model-card"),
-        *("--predictions", str(tmp_path / "predictions.json")),
+        *("--predictions", str(tmp_path / "predictions.parquet")),
         *("--train", str(tmp_path / "train.parquet"), "--test", str(tmp_path / "test.parquet")),
         *("--schema", str(repo_root / "schemas" / "breast_cancer.yaml")),
         *("--metadata", str(tmp_path / "metadata.json")),

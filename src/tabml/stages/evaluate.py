@@ -1,6 +1,7 @@
-"""evaluate: test-set metrics (DVC metrics), the data behind the DVC plots, and the
-check that the ONNX graph train converted answers as the pipeline does on the same rows
-(tabml.parity), so the metrics hold for the model serving runs.
+"""evaluate: test-set metrics (DVC metrics), the data behind the DVC plots, each test
+row's predicted class (which the model card reads), and the check that the ONNX graph
+train converted answers as the pipeline does on the same rows (tabml.parity), so the
+metrics hold for the model serving runs.
 
 Binary problems score the positive class (the schema's last class); multiclass
 problems average per-class scores as params.yaml says and draw micro-averaged
@@ -25,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
 from tabml.config import DataSchema, EvaluateParams
-from tabml.parity import check_parity
+from tabml.parity import check_scored_parity
 from tabml.parity_report import build_report
 from tabml.stages.train import model_input
 
@@ -36,18 +37,34 @@ DECIMALS = 6
 class Evaluation:
     metrics: dict[str, float | int]
     plots: dict[str, list[dict[str, Any]]]
+    # Each test row's actual and predicted class, in order (model_card reads them).
+    predictions: pd.DataFrame
 
 
 def _round(value: float) -> float:
     return round(float(value), DECIMALS)
 
 
-def _thin(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """At most `limit` rows, evenly spaced, always keeping the first and the last."""
-    if len(rows) <= limit:
-        return rows
-    keep = np.unique(np.linspace(0, len(rows) - 1, limit).round().astype(int))
-    return [rows[i] for i in keep]
+def _curve(
+    axes: tuple[str, str], xs: NDArray[np.float64], ys: NDArray[np.float64], limit: int
+) -> list[dict[str, float]]:
+    """A curve's points as rows keyed by `axes`: at most `limit`, evenly spaced, always
+    keeping the first and the last. Thinned before the rows are built: a precision-recall
+    curve has a point per distinct score, two million on a 2M-row test split."""
+    keep = np.arange(len(xs))
+    if len(xs) > limit:
+        keep = np.unique(np.linspace(0, len(xs) - 1, limit).round().astype(int))
+    x_axis, y_axis = axes
+    return [{x_axis: _round(x), y_axis: _round(y)} for x, y in zip(xs[keep], ys[keep], strict=True)]
+
+
+def _class_codes(y: NDArray[Any], classes: list[str]) -> NDArray[np.intp]:
+    """Each label's index in `classes`; ValueError names a label that is not one."""
+    codes = pd.Index(classes).get_indexer(pd.Index(y))
+    if (codes < 0).any():
+        unknown = str(y[int(np.argmax(codes < 0))])
+        raise ValueError(f"test label {unknown!r} is not one of the schema's classes {classes}")
+    return codes
 
 
 def classification_metrics(
@@ -55,30 +72,32 @@ def classification_metrics(
 ) -> dict[str, float | int]:
     """Threshold and ranking metrics; `proba` columns follow `classes`.
 
-    A binary problem's positive class is the last of `classes`.
+    A binary problem's positive class is the last of `classes`. The labels are scored as
+    their indices in `classes`: scikit-learn sorts the labels it is given to find the
+    classes, several times per metric, and on a 2M-row test split sorting strings took
+    21 s of evaluate's 41 to 48, against 1.9 s for these metrics on indices
+    (docs/benchmarks.md). The scores are the same: every metric here treats labels as
+    names, whatever they sort as.
     """
-    y_pred = np.asarray(classes)[proba.argmax(axis=1)]
+    truth = _class_codes(y_true, classes)
+    predicted = proba.argmax(axis=1)
+    labels = list(range(len(classes)))
     binary = len(classes) == 2
     label_args: dict[str, Any] = (
-        {"pos_label": classes[-1], "average": "binary"} if binary else {"average": average}
+        {"pos_label": labels[-1], "average": "binary"} if binary else {"average": average}
     )
-    # scikit-learn's probability metrics want columns in sorted label order.
-    order = np.argsort(classes)
-    sorted_classes, sorted_proba = [classes[i] for i in order], proba[:, order]
     if binary:
-        roc_auc = skm.roc_auc_score(y_true == classes[-1], proba[:, -1])
+        roc_auc = skm.roc_auc_score(truth == labels[-1], proba[:, -1])
     else:
-        roc_auc = skm.roc_auc_score(
-            y_true, sorted_proba, multi_class="ovr", labels=sorted_classes, average=average
-        )
+        roc_auc = skm.roc_auc_score(truth, proba, multi_class="ovr", labels=labels, average=average)
     return {
-        "accuracy": _round(skm.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": _round(skm.balanced_accuracy_score(y_true, y_pred)),
-        "precision": _round(skm.precision_score(y_true, y_pred, zero_division=0, **label_args)),
-        "recall": _round(skm.recall_score(y_true, y_pred, zero_division=0, **label_args)),
-        "f1": _round(skm.f1_score(y_true, y_pred, zero_division=0, **label_args)),
+        "accuracy": _round(skm.accuracy_score(truth, predicted)),
+        "balanced_accuracy": _round(skm.balanced_accuracy_score(truth, predicted)),
+        "precision": _round(skm.precision_score(truth, predicted, zero_division=0, **label_args)),
+        "recall": _round(skm.recall_score(truth, predicted, zero_division=0, **label_args)),
+        "f1": _round(skm.f1_score(truth, predicted, zero_division=0, **label_args)),
         "roc_auc": _round(roc_auc),
-        "log_loss": _round(skm.log_loss(y_true, sorted_proba, labels=sorted_classes)),
+        "log_loss": _round(skm.log_loss(truth, proba, labels=labels)),
         "test_rows": len(y_true),
     }
 
@@ -101,27 +120,46 @@ def curve_rows(
     precision, recall, _ = skm.precision_recall_curve(truth, score)
     # Calibration of the positive class (binary) or of every class score (multiclass).
     observed, predicted = calibration_curve(truth, score, n_bins=params.calibration_bins)
-    y_pred = np.asarray(classes)[proba.argmax(axis=1)]
     return {
-        "roc": _thin(
-            [{"fpr": _round(f), "tpr": _round(t)} for f, t in zip(fpr, tpr, strict=True)],
-            params.curve_points,
-        ),
-        "precision_recall": _thin(
-            [
-                {"recall": _round(r), "precision": _round(p)}
-                for r, p in zip(recall[::-1], precision[::-1], strict=True)
-            ],
-            params.curve_points,
+        "roc": _curve(("fpr", "tpr"), fpr, tpr, params.curve_points),
+        "precision_recall": _curve(
+            ("recall", "precision"), recall[::-1], precision[::-1], params.curve_points
         ),
         "calibration": [
             {"mean_predicted": _round(p), "fraction_positive": _round(o)}
             for p, o in zip(predicted, observed, strict=True)
         ],
-        "confusion_matrix": [
-            {"actual": str(a), "predicted": str(p)} for a, p in zip(y_true, y_pred, strict=True)
-        ],
     }
+
+
+def confusion_plot_rows(
+    truth: NDArray[np.intp], predicted: NDArray[np.intp], classes: list[str]
+) -> list[dict[str, Any]]:
+    """How many test rows of each actual class (`truth`, indices in `classes`) were
+    predicted as each class: one row per pair, zeros included, which the project's
+    `confusion_counts` DVC template draws. Rows per pair rather than per test row, so
+    the file stays the same size on any test split (a row per test row was 110 MB on
+    a 2M-row test split, tracked in git)."""
+    counts = np.bincount(truth * len(classes) + predicted, minlength=len(classes) ** 2)
+    pairs = [(actual, predicted) for actual in classes for predicted in classes]
+    return [
+        {"actual": actual, "predicted": predicted, "count": int(count)}
+        for (actual, predicted), count in zip(pairs, counts, strict=True)
+    ]
+
+
+def prediction_frame(
+    truth: NDArray[np.intp], predicted: NDArray[np.intp], classes: list[str]
+) -> pd.DataFrame:
+    """Each test row's actual and predicted class, in order, as categoricals of
+    `classes` (a parquet file of a few hundred KB for two million rows)."""
+    categories = pd.Index(classes)
+    return pd.DataFrame(
+        {
+            "actual": pd.Categorical.from_codes(truth, categories=categories),
+            "predicted": pd.Categorical.from_codes(predicted, categories=categories),
+        }
+    )
 
 
 def _log_loss(onehot: NDArray[np.float64], proba: NDArray[np.float64]) -> float:
@@ -202,18 +240,35 @@ def feature_importance(
 def evaluate(
     model: Pipeline, test: pd.DataFrame, schema: DataSchema, params: EvaluateParams
 ) -> Evaluation:
-    classes = [str(c) for c in model.classes_]
     features = model_input(test, schema)
+    return evaluate_scored(model, test, features, model.predict_proba(features), schema, params)
+
+
+def evaluate_scored(
+    model: Pipeline,
+    test: pd.DataFrame,
+    features: pd.DataFrame,
+    proba: NDArray[np.float64],
+    schema: DataSchema,
+    params: EvaluateParams,
+) -> Evaluation:
+    """`evaluate` for test rows already turned into model input (`features`) and scored
+    (`proba`, the pipeline's predict_proba of them, as run has them for the parity
+    check)."""
+    classes = [str(c) for c in model.classes_]
     y_true = test[schema.target.name].astype(str).to_numpy()
-    proba = model.predict_proba(features)
     # Order probability columns as the schema lists classes, so the positive class of
     # a binary problem is the schema's last class whatever the estimator's order.
     order = [classes.index(c) for c in schema.target.classes]
     proba = proba[:, order]
+    truth, predicted = _class_codes(y_true, schema.target.classes), proba.argmax(axis=1)
     plots = curve_rows(y_true, proba, schema.target.classes, params)
+    plots["confusion_matrix"] = confusion_plot_rows(truth, predicted, schema.target.classes)
     plots["feature_importance"] = feature_importance(model, features, y_true, params)
     return Evaluation(
-        classification_metrics(y_true, proba, schema.target.classes, params.average), plots
+        classification_metrics(y_true, proba, schema.target.classes, params.average),
+        plots,
+        prediction_frame(truth, predicted, schema.target.classes),
     )
 
 
@@ -228,17 +283,25 @@ def run(
     graph_path: Path,
     parity_tolerance: float,
     parity_out: Path,
+    predictions_out: Path,
 ) -> Evaluation:
-    """Metrics and plots of the pipeline on the test set, and the parity of its ONNX
-    graph (`graph_path`) with it there: ParityError above `parity_tolerance`."""
+    """Metrics, plots and per-row predictions of the pipeline on the test set, and the
+    parity of its ONNX graph (`graph_path`) with it there: ParityError above
+    `parity_tolerance`."""
     model: Pipeline = joblib.load(model_path)
     test = pd.read_parquet(test_path)
     graph = graph_path.read_bytes()
-    parity = check_parity(graph, model, test, schema, parity_tolerance)
-    result = evaluate(model, test, schema, params)
+    # The test rows are turned into model input and scored once, for both the parity
+    # check and the metrics.
+    features = model_input(test, schema)
+    proba = model.predict_proba(features)
+    parity = check_scored_parity(graph, model, features, proba, schema, parity_tolerance)
+    result = evaluate_scored(model, test, features, proba, schema, params)
     metrics_out.parent.mkdir(parents=True, exist_ok=True)
     metrics_out.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
     plots_dir.mkdir(parents=True, exist_ok=True)
+    predictions_out.parent.mkdir(parents=True, exist_ok=True)
+    result.predictions.to_parquet(predictions_out, index=False)
     for name, rows in result.plots.items():
         (plots_dir / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     classes = [str(c) for c in model.classes_]

@@ -7,8 +7,8 @@ most evaluate.importance_max_rows rows), known limitations, lineage
 (model and data versions and the test metrics, as metadata.json records them, in a
 JSON block that a machine reads back) and params.
 The card data is also written as JSON so that it can be diffed and served.
-The model's predictions are the evaluate stage's (its confusion-matrix data holds each
-test row's predicted class): the card never loads the model, as scikit-learn's import
+The model's predictions are the evaluate stage's (a parquet file of each test row's
+actual and predicted class): the card never loads the model, as scikit-learn's import
 alone costs about a CPU-second.
 Metrics, intervals, slices and fairness use at most model_card.max_rows test rows, a
 seeded sample of a larger test split, so the card's cost is bounded on any data size.
@@ -336,19 +336,25 @@ def check_params(params: Params, metadata: dict[str, Any]) -> None:
         )
 
 
-def predicted_classes(rows: list[dict[str, Any]], test: pd.DataFrame, target: str) -> NDArray[Any]:
-    """Each test row's predicted class, from the rows of evaluate's confusion-matrix plot
-    data (the actual and the predicted class of every test row, in order), once their
-    actual classes show that they belong to this test split."""
+def predicted_classes(predictions: pd.DataFrame, test: pd.DataFrame, target: str) -> NDArray[Any]:
+    """Each test row's predicted class, from evaluate's predictions (the actual and the
+    predicted class of every test row, in order), once their actual classes show that
+    they belong to this test split."""
+    missing = [name for name in ("actual", "predicted") if name not in predictions.columns]
+    if missing:
+        raise InputError(
+            f"predictions: no {' or '.join(repr(name) for name in missing)} column; "
+            "rerun the evaluate stage"
+        )
     actual = test[target].astype(str).to_numpy()
-    if len(rows) != len(actual) or any(
-        row["actual"] != label for row, label in zip(rows, actual, strict=False)
+    if len(predictions) != len(actual) or not np.array_equal(
+        predictions["actual"].astype(str).to_numpy(), actual
     ):
         raise InputError(
-            f"predictions: {len(rows)} rows whose actual classes are not the {len(actual)} "
-            "test rows' labels; rerun the evaluate stage"
+            f"predictions: {len(predictions)} rows whose actual classes are not the "
+            f"{len(actual)} test rows' labels; rerun the evaluate stage"
         )
-    return np.asarray([row["predicted"] for row in rows], dtype=object)
+    return predictions["predicted"].astype(str).to_numpy(dtype=object)
 
 
 def sample_rows(test: pd.DataFrame, params: ModelCardParams) -> pd.DataFrame:
@@ -567,9 +573,8 @@ def run(
     from tabml.tables import read_by_column
 
     test = read_by_column(test_path)
-    rows = json.loads(predictions_path.read_text(encoding="utf-8"))
     card = build_card(
-        predicted=predicted_classes(rows, test, schema.target.name),
+        predicted=predicted_classes(pd.read_parquet(predictions_path), test, schema.target.name),
         train=read_by_column(train_path),
         test=test,
         schema=schema,
