@@ -750,7 +750,8 @@ def run_benchmarks(args: argparse.Namespace, source: Path, work: Path) -> dict[s
         report["default_repro"] = bench_default_repro(source, work, args.repeat, env)
     else:
         report["default_repro"] = earlier.get("default_repro", {})
-    report["partial_runs"] = earlier.get("partial_runs", [])
+    # Measured by hand, not by this script: carried over whatever this run measures.
+    report["partial_runs"] = previous_report(args.out).get("partial_runs", [])
     kept = [size for size in earlier.get("sizes", []) if size["rows"] not in args.sizes]
     measured: list[dict[str, Any]] = []
     for rows in args.sizes:
