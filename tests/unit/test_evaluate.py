@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -11,12 +12,14 @@ import pandas as pd
 import pytest
 
 from tabml.config import DataSchema, EvaluateParams, TrainParams, parse_schema
+from tabml.errors import InputError
 from tabml.onnx_graph import to_onnx
 from tabml.parity_report import ParityError, read_report
 from tabml.stages.evaluate import (
     classification_metrics,
     curve_rows,
     evaluate,
+    evaluate_scored,
     permutation_drops,
     run,
 )
@@ -102,7 +105,7 @@ def test_metrics_are_scikit_learns_on_the_label_names(classes: list[str], averag
 
 def test_a_label_outside_the_classes_is_named() -> None:
     proba = np.array([[0.9, 0.1], [0.2, 0.8]])
-    with pytest.raises(ValueError, match=r"test label 'maybe' is not one of .*\['no', 'yes'\]"):
+    with pytest.raises(InputError, match=r"test label 'maybe' is not one of .*\['no', 'yes'\]"):
         classification_metrics(np.array(["no", "maybe"]), proba, ["no", "yes"], "macro")
 
 
@@ -199,6 +202,38 @@ def test_multiclass_evaluation_uses_schema_class_order(tiny_frame: pd.DataFrame)
     }
     assert sum(row["count"] for row in confusion) == len(frame)
     assert list(result.predictions["predicted"].cat.categories) == ["low", "mid", "high"]
+
+
+class _EvenOdds:
+    """A fitted classifier's stand-in that gives every row even odds, as a forest of
+    an even number of trees can."""
+
+    classes_ = np.array(["a", "b"])
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return np.full((len(features), 2), 0.5)
+
+
+def test_a_tie_is_predicted_as_the_model_predicts_it() -> None:
+    """With the schema's classes in another order than the model's, a tie goes to the
+    model's first class, as its predict and the graph's label give it, in the metrics,
+    the confusion counts and the model card's predictions alike."""
+    schema = parse_schema(
+        {
+            "target": {"name": "label", "classes": ["b", "a"]},
+            "features": {"size": {"dtype": "float"}},
+        }
+    )
+    test = pd.DataFrame({"size": np.arange(4.0), "label": ["a", "a", "a", "b"]})
+    model: Any = _EvenOdds()
+    features = model_input(test, schema)
+    result = evaluate_scored(model, test, features, model.predict_proba(features), schema, PARAMS)
+    assert list(result.predictions["predicted"].astype(str)) == ["a"] * 4
+    assert result.metrics["accuracy"] == 0.75
+    counts = {
+        (row["actual"], row["predicted"]): row["count"] for row in result.plots["confusion_matrix"]
+    }
+    assert counts == {("b", "b"): 0, ("b", "a"): 1, ("a", "b"): 0, ("a", "a"): 3}
 
 
 @pytest.mark.parametrize("estimator", ["logistic_regression", "random_forest"])

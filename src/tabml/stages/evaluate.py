@@ -23,9 +23,9 @@ from scipy.special import xlogy
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import label_binarize
 
 from tabml.config import DataSchema, EvaluateParams
+from tabml.errors import InputError
 from tabml.parity import check_scored_parity
 from tabml.parity_report import build_report
 from tabml.stages.train import model_input
@@ -59,18 +59,25 @@ def _curve(
 
 
 def _class_codes(y: NDArray[Any], classes: list[str]) -> NDArray[np.intp]:
-    """Each label's index in `classes`; ValueError names a label that is not one."""
+    """Each label's index in `classes`; InputError names a label that is not one."""
     codes = pd.Index(classes).get_indexer(pd.Index(y))
     if (codes < 0).any():
         unknown = str(y[int(np.argmax(codes < 0))])
-        raise ValueError(f"test label {unknown!r} is not one of the schema's classes {classes}")
+        raise InputError(f"test label {unknown!r} is not one of the schema's classes {classes}")
     return codes
 
 
 def classification_metrics(
-    y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str], average: str
+    y_true: NDArray[Any],
+    proba: NDArray[np.float64],
+    classes: list[str],
+    average: str,
+    *,
+    predicted: NDArray[np.intp] | None = None,
 ) -> dict[str, float | int]:
-    """Threshold and ranking metrics; `proba` columns follow `classes`.
+    """Threshold and ranking metrics; `proba` columns follow `classes`, and `predicted`
+    is each row's predicted class as an index in `classes` (by default the first
+    highest probability's).
 
     A binary problem's positive class is the last of `classes`. The labels are scored as
     their indices in `classes`: scikit-learn sorts the labels it is given to find the
@@ -80,7 +87,8 @@ def classification_metrics(
     names, whatever they sort as.
     """
     truth = _class_codes(y_true, classes)
-    predicted = proba.argmax(axis=1)
+    if predicted is None:
+        predicted = proba.argmax(axis=1)
     labels = list(range(len(classes)))
     binary = len(classes) == 2
     label_args: dict[str, Any] = (
@@ -108,7 +116,7 @@ def _scores_for_curves(
     """Binary: the positive class. Multiclass: every (row, class) pair (micro average)."""
     if len(classes) == 2:
         return np.asarray(y_true == classes[-1]), proba[:, -1]
-    onehot = label_binarize(y_true, classes=classes).astype(bool)
+    onehot = _class_codes(y_true, classes)[:, np.newaxis] == np.arange(len(classes))
     return onehot.ravel(), proba.ravel()
 
 
@@ -138,8 +146,8 @@ def confusion_plot_rows(
     """How many test rows of each actual class (`truth`, indices in `classes`) were
     predicted as each class: one row per pair, zeros included, which the project's
     `confusion_counts` DVC template draws. Rows per pair rather than per test row, so
-    the file stays the same size on any test split (a row per test row was 110 MB on
-    a 2M-row test split, tracked in git)."""
+    the file does not grow with the test split but for its counts' digits (a row per
+    test row was 110 MB on a 2M-row test split, tracked in git)."""
     counts = np.bincount(truth * len(classes) + predicted, minlength=len(classes) ** 2)
     pairs = [(actual, predicted) for actual in classes for predicted in classes]
     return [
@@ -152,7 +160,8 @@ def prediction_frame(
     truth: NDArray[np.intp], predicted: NDArray[np.intp], classes: list[str]
 ) -> pd.DataFrame:
     """Each test row's actual and predicted class, in order, as categoricals of
-    `classes` (a parquet file of a few hundred KB for two million rows)."""
+    `classes`: in parquet, dictionary-encoded, a few bits a row (528 KB for two million
+    rows of two random classes)."""
     categories = pd.Index(classes)
     return pd.DataFrame(
         {
@@ -255,20 +264,23 @@ def evaluate_scored(
     """`evaluate` for test rows already turned into model input (`features`) and scored
     (`proba`, the pipeline's predict_proba of them, as run has them for the parity
     check)."""
-    classes = [str(c) for c in model.classes_]
+    classes, model_classes = schema.target.classes, [str(c) for c in model.classes_]
     y_true = test[schema.target.name].astype(str).to_numpy()
+    # The predicted class as the pipeline's predict and the graph's label pick it: the
+    # first highest probability in the model's class order, which decides ties.
+    schema_index = np.asarray([classes.index(c) for c in model_classes])
+    predicted = schema_index[proba.argmax(axis=1)]
     # Order probability columns as the schema lists classes, so the positive class of
     # a binary problem is the schema's last class whatever the estimator's order.
-    order = [classes.index(c) for c in schema.target.classes]
-    proba = proba[:, order]
-    truth, predicted = _class_codes(y_true, schema.target.classes), proba.argmax(axis=1)
-    plots = curve_rows(y_true, proba, schema.target.classes, params)
-    plots["confusion_matrix"] = confusion_plot_rows(truth, predicted, schema.target.classes)
+    proba = proba[:, [model_classes.index(c) for c in classes]]
+    truth = _class_codes(y_true, classes)
+    plots = curve_rows(y_true, proba, classes, params)
+    plots["confusion_matrix"] = confusion_plot_rows(truth, predicted, classes)
     plots["feature_importance"] = feature_importance(model, features, y_true, params)
     return Evaluation(
-        classification_metrics(y_true, proba, schema.target.classes, params.average),
+        classification_metrics(y_true, proba, classes, params.average, predicted=predicted),
         plots,
-        prediction_frame(truth, predicted, schema.target.classes),
+        prediction_frame(truth, predicted, classes),
     )
 
 
@@ -291,8 +303,8 @@ def run(
     model: Pipeline = joblib.load(model_path)
     test = pd.read_parquet(test_path)
     graph = graph_path.read_bytes()
-    # The test rows are turned into model input and scored once, for both the parity
-    # check and the metrics.
+    # The test rows are turned into model input and their probabilities computed once,
+    # for both the parity check and the metrics.
     features = model_input(test, schema)
     proba = model.predict_proba(features)
     parity = check_scored_parity(graph, model, features, proba, schema, parity_tolerance)
