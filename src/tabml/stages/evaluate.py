@@ -68,29 +68,28 @@ def _class_codes(y: NDArray[Any], classes: list[str]) -> NDArray[np.intp]:
 
 
 def classification_metrics(
-    y_true: NDArray[Any],
-    proba: NDArray[np.float64],
-    classes: list[str],
-    average: str,
-    *,
-    predicted: NDArray[np.intp] | None = None,
+    y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str], average: str
 ) -> dict[str, float | int]:
-    """Threshold and ranking metrics; `proba` columns follow `classes`, and `predicted`
-    is each row's predicted class as an index in `classes` (by default the first
-    highest probability's).
+    """Threshold and ranking metrics; `proba` columns follow `classes`, and each row is
+    predicted as the first of its highest probabilities.
 
-    A binary problem's positive class is the last of `classes`. The labels are scored as
-    their indices in `classes`: scikit-learn sorts the labels it is given to find the
-    classes, several times per metric, and on a 2M-row test split sorting strings took
-    21 s of evaluate's 41 to 48, against 1.9 s for these metrics on indices
-    (docs/benchmarks.md). The scores are the same: every metric here treats labels as
-    names, whatever they sort as.
-    """
+    A binary problem's positive class is the last of `classes`."""
     truth = _class_codes(y_true, classes)
-    if predicted is None:
-        predicted = proba.argmax(axis=1)
-    labels = list(range(len(classes)))
-    binary = len(classes) == 2
+    return _metrics_of_indices(truth, proba.argmax(axis=1), proba, average)
+
+
+def _metrics_of_indices(
+    truth: NDArray[np.intp], predicted: NDArray[np.intp], proba: NDArray[np.float64], average: str
+) -> dict[str, float | int]:
+    """`classification_metrics` of each row's actual and predicted class as an index in
+    the classes `proba`'s columns follow.
+
+    scikit-learn sorts the labels it is given to find the classes, several times per
+    metric: on a 2M-row test split sorting the label strings took 21 s of evaluate's 41
+    to 48, against 1.9 s for these metrics on indices (docs/benchmarks.md). The scores
+    are the same: every metric here treats labels as names, whatever they sort as."""
+    labels = list(range(proba.shape[1]))
+    binary = len(labels) == 2
     label_args: dict[str, Any] = (
         {"pos_label": labels[-1], "average": "binary"} if binary else {"average": average}
     )
@@ -106,28 +105,37 @@ def classification_metrics(
         "f1": _round(skm.f1_score(truth, predicted, zero_division=0, **label_args)),
         "roc_auc": _round(roc_auc),
         "log_loss": _round(skm.log_loss(truth, proba, labels=labels)),
-        "test_rows": len(y_true),
+        "test_rows": len(truth),
     }
 
 
 def _scores_for_curves(
-    y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str]
+    truth: NDArray[np.intp], proba: NDArray[np.float64]
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
-    """Binary: the positive class. Multiclass: every (row, class) pair (micro average)."""
-    if len(classes) == 2:
-        return np.asarray(y_true == classes[-1]), proba[:, -1]
-    onehot = _class_codes(y_true, classes)[:, np.newaxis] == np.arange(len(classes))
+    """Binary: the positive class (the last column). Multiclass: every (row, class) pair
+    (micro average). `truth` is each row's class as an index in `proba`'s columns."""
+    classes = proba.shape[1]
+    if classes == 2:
+        return truth == 1, proba[:, -1]
+    onehot = truth[:, np.newaxis] == np.arange(classes)
     return onehot.ravel(), proba.ravel()
 
 
 def curve_rows(
     y_true: NDArray[Any], proba: NDArray[np.float64], classes: list[str], params: EvaluateParams
 ) -> dict[str, list[dict[str, Any]]]:
-    truth, score = _scores_for_curves(y_true, proba, classes)
-    fpr, tpr, _ = skm.roc_curve(truth, score)
-    precision, recall, _ = skm.precision_recall_curve(truth, score)
+    """ROC, precision-recall and calibration rows; `proba` columns follow `classes`."""
+    return _curve_rows_of_indices(_class_codes(y_true, classes), proba, params)
+
+
+def _curve_rows_of_indices(
+    truth: NDArray[np.intp], proba: NDArray[np.float64], params: EvaluateParams
+) -> dict[str, list[dict[str, Any]]]:
+    positive, score = _scores_for_curves(truth, proba)
+    fpr, tpr, _ = skm.roc_curve(positive, score)
+    precision, recall, _ = skm.precision_recall_curve(positive, score)
     # Calibration of the positive class (binary) or of every class score (multiclass).
-    observed, predicted = calibration_curve(truth, score, n_bins=params.calibration_bins)
+    observed, predicted = calibration_curve(positive, score, n_bins=params.calibration_bins)
     return {
         "roc": _curve(("fpr", "tpr"), fpr, tpr, params.curve_points),
         "precision_recall": _curve(
@@ -274,11 +282,11 @@ def evaluate_scored(
     # a binary problem is the schema's last class whatever the estimator's order.
     proba = proba[:, [model_classes.index(c) for c in classes]]
     truth = _class_codes(y_true, classes)
-    plots = curve_rows(y_true, proba, classes, params)
+    plots = _curve_rows_of_indices(truth, proba, params)
     plots["confusion_matrix"] = confusion_plot_rows(truth, predicted, classes)
     plots["feature_importance"] = feature_importance(model, features, y_true, params)
     return Evaluation(
-        classification_metrics(y_true, proba, classes, params.average, predicted=predicted),
+        _metrics_of_indices(truth, predicted, proba, params.average),
         plots,
         prediction_frame(truth, predicted, classes),
     )
