@@ -23,6 +23,7 @@ from tabml.contract import MISSING_CATEGORY, NUMERIC_INPUT, OutOfRange
 from tabml.serve.model import FeatureSpec
 from tabml.serve.numbers import NumericRule, Outside, numbers
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
+from tabml.serve.records_parser import row_reader
 
 Feed = dict[str, NDArray[Any]]
 
@@ -49,6 +50,9 @@ class RowDecoder:
             operator.itemgetter(*self.numeric_names) if self.numeric else _no_values
         )
         self._plain_rows = _plain_rows_decoder(self.numeric, self.categorical, self.rule.bounds)
+        # The C reader of batches of plain numeric rows (`records_parser`); None where it
+        # does not apply or was not built.
+        self._read_rows = row_reader(self.features)
         # One row's numbers as native float64 bytes, the layout of a float64 array's row.
         self._pack_row = struct.Struct(f"={len(self.numeric)}d").pack
 
@@ -63,7 +67,19 @@ class RowDecoder:
         their ranges).
 
         msgspec parses the JSON straight into typed rows, so the common case skips
-        building a dict per row and checking each value's type in Python."""
+        building a dict per row and checking each value's type in Python. A batch of
+        numeric rows goes first to the C reader (`records_parser`), which reads the
+        numbers without a Python float each; a single row stays with msgspec, which holds
+        its numbers to their bounds as it parses them, in a third of the time numpy's
+        checks of one row take."""
+        if self._read_rows is not None and body[:1] == b"[":
+            read = self._read_rows(body, self.max_rows)
+            if read is not None:
+                packed, count, _ = read
+                wide = np.frombuffer(packed, dtype=np.float64).reshape(count, -1)
+                if not self.rule.rows_hold(wide):
+                    return None
+                return {NUMERIC_INPUT: wide.astype(np.float32)}, count, False
         try:
             parsed = self._plain_rows.decode(body)
         except msgspec.DecodeError:  # also raised for JSON that breaks the row types

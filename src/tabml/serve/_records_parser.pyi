@@ -1,0 +1,9 @@
+# The interface of _records_parser.c (compiled by hatch_build.py).
+
+class RowReader:
+    """Reads rows of the numeric keys (names whose JSON needs no escape) from bodies."""
+
+    def __init__(self, keys: tuple[bytes, ...], /) -> None: ...
+    def read(self, body: bytes, max_rows: int, /) -> tuple[bytes, int, bool] | None:
+        """float64 [rows, keys] bytes in the keys' order, the row count and whether the
+        body was one object, for a body of plain numeric rows; None for any other."""
