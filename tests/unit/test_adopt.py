@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from tabml.adopt import data as data_file
+from tabml.adopt.command import _remove_empty_dirs
 from tabml.adopt.names import (
     Names,
     canonical,
@@ -430,3 +432,26 @@ def test_model_card_text_describes_the_data_not_the_example() -> None:
     assert "the 3 rows of d.csv" in limitations[0]
     assert "s.yaml" in limitations[1]
     assert data_file.slice_columns(frame, "kind") == ["a", "b"]
+
+
+def test_the_old_package_folder_goes_with_its_caches_and_compiled_modules(
+    tmp_path: Path,
+) -> None:
+    # What the rename leaves behind that git does not track: the interpreter's caches and
+    # the extension module the editable install compiled beside its source.
+    old = tmp_path / "src" / "tabml"
+    (old / "serve" / "__pycache__").mkdir(parents=True)
+    (old / "serve" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"")
+    suffix = EXTENSION_SUFFIXES[0]
+    (old / "serve" / f"_records_parser{suffix}").write_bytes(b"")
+    _remove_empty_dirs(old)
+    assert not old.exists()
+
+
+def test_the_old_package_folder_stays_while_it_holds_other_files(tmp_path: Path) -> None:
+    old = tmp_path / "src" / "tabml"
+    (old / "serve").mkdir(parents=True)
+    (old / "serve" / f"_records_parser{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
+    (old / "serve" / "notes.txt").write_text("mine")
+    _remove_empty_dirs(old)
+    assert (old / "serve" / "notes.txt").read_text() == "mine"

@@ -12,6 +12,7 @@ import re
 import shutil
 import sys
 from collections.abc import Callable
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 from tabml.adopt import FIELDS, tools
@@ -52,11 +53,16 @@ def gather(args: argparse.Namespace, ask: Callable[[str], str] = input) -> InitR
 
 
 def _remove_empty_dirs(directory: Path) -> None:
-    """Remove `directory` when only interpreter caches are left in it."""
+    """Remove `directory` when only interpreter caches and compiled extension modules
+    are left in it: the editable install compiled those beside their source (the C
+    reader of request rows, hatch_build.py), and compiles them anew under the new name."""
     if not directory.is_dir():
         return
     for cache in list(directory.rglob("__pycache__")):
         shutil.rmtree(cache, ignore_errors=True)
+    for compiled in list(directory.rglob("*")):
+        if compiled.is_file() and compiled.name.endswith(tuple(EXTENSION_SUFFIXES)):
+            compiled.unlink()
     for sub in sorted(directory.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if sub.is_dir() and not any(sub.iterdir()):
             sub.rmdir()
