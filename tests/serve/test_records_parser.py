@@ -28,14 +28,19 @@ MAX_ROWS = 8
 SPACES = st.sampled_from(["", " ", "\n", "\t", "\r\n  "])
 
 
-@pytest.fixture(scope="module")
-def read() -> records_parser.ReadRows:
+def require_reader() -> None:
+    """Skip without the compiled reader; fail where the full suite is required."""
     if not records_parser.BUILT:
         unavailable(
             "the C reader of request rows",
             "tabml.serve._records_parser was not compiled (no C compiler at install)",
             install="a C compiler, then make setup",
         )
+
+
+@pytest.fixture(scope="module")
+def read() -> records_parser.ReadRows:
+    require_reader()
     reader = records_parser.row_reader([numeric(name) for name in NAMES])
     assert reader is not None
     return reader
@@ -313,12 +318,7 @@ def test_keys_in_another_order_than_the_features(read: records_parser.ReadRows) 
 
 
 def test_applies_to_numeric_features_named_without_escapes() -> None:
-    if not records_parser.BUILT:
-        unavailable(
-            "the C reader of request rows",
-            "tabml.serve._records_parser was not compiled (no C compiler at install)",
-            install="a C compiler, then make setup",
-        )
+    require_reader()
     assert records_parser.row_reader([numeric("a"), numeric("b")]) is not None
     category = FeatureSpec(name="c", dtype="category", onnx_type="string", allowed=["x"])
     assert records_parser.row_reader([numeric("a"), category]) is None
