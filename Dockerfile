@@ -26,8 +26,8 @@ COPY pyproject.toml uv.lock /src/
 RUN /opt/uv/bin/uv export --project /src --frozen --only-group serve --no-emit-project \
         --format requirements.txt --quiet -o /tmp/requirements.txt
 
-# The serving app's C reader of request rows (src/tabml/serve/_records_parser.c, read by
-# tabml.serve.records_parser), compiled for the base image's Python. The compiler stays
+# The serving app's C reader of request rows (src/tabml/serve/_body_readers.c, read by
+# tabml.serve.body_readers), compiled for the base image's Python. The compiler stays
 # in this stage: the final image gets the module alone. Debian's package versions are not
 # pinned: they change with the base image's release, and the module depends only on libc.
 FROM ${BASE_IMAGE} AS native
@@ -38,11 +38,11 @@ RUN apt-get update \
     && if [ ! -f "$include/Python.h" ]; then \
         apt-get install -y --no-install-recommends python3-dev; fi \
     && rm -rf /var/lib/apt/lists/*
-COPY src/tabml/serve/_records_parser.c /tmp/native/
+COPY src/tabml/serve/_body_readers.c /tmp/native/
 RUN suffix="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')" \
     && include="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
     && cc -O2 -shared -fPIC -Wall -I"$include" \
-        -o "/tmp/native/_records_parser$suffix" /tmp/native/_records_parser.c
+        -o "/tmp/native/_body_readers$suffix" /tmp/native/_body_readers.c
 
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
@@ -63,7 +63,7 @@ COPY src/tabml/validation.py /opt/app/tabml/validation.py
 COPY src/tabml/errors.py /opt/app/tabml/errors.py
 COPY src/tabml/serve/ /opt/app/tabml/serve/
 COPY src/tabml/score/ /opt/app/tabml/score/
-COPY --from=native /tmp/native/_records_parser*.so /opt/app/tabml/serve/
+COPY --from=native /tmp/native/_body_readers*.so /opt/app/tabml/serve/
 RUN /opt/venv/bin/python -m compileall -q /opt/app
 
 FROM ${BASE_IMAGE}

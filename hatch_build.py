@@ -1,10 +1,10 @@
 """Compiles the serving app's C reader of plain numeric rows
-(src/tabml/serve/_records_parser.c) when the project is built or installed.
+(src/tabml/serve/_body_readers.c) when the project is built or installed.
 
 A wheel carries the compiled module; an editable install (`uv sync`) gets it beside the
 source, where the import finds it. Without a working C compiler the build goes on
 without it and says so: the app then reads every body in Python, with the same answers
-(tabml.serve.records_parser); the test suite, where it must be complete, fails.
+(tabml.serve.body_readers); the test suite, where it must be complete, fails.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-MODULE = "tabml.serve._records_parser"
-SOURCE = Path("src/tabml/serve/_records_parser.c")
+MODULE = "tabml.serve._body_readers"
+SOURCE = Path("src/tabml/serve/_body_readers.c")
 
 
 def compile_module(root: Path, build_dir: Path) -> Path:
@@ -40,7 +40,7 @@ def compile_module(root: Path, build_dir: Path) -> Path:
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         root = Path(self.root)
-        name = f"_records_parser{sysconfig.get_config_var('EXT_SUFFIX')}"
+        name = f"_body_readers{sysconfig.get_config_var('EXT_SUFFIX')}"
         # Kept until the wheel is written (finalize), which reads the module from here.
         self.build_dir = Path(tempfile.mkdtemp(prefix="tabml-native-"))
         try:

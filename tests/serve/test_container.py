@@ -728,7 +728,7 @@ def test_image_serves_on_each_supported_python(
         "python",
         built.tag,
         "-c",
-        "import sys; from tabml.serve.records_parser import BUILT; "
+        "import sys; from tabml.serve.body_readers import BUILT; "
         "print('%d.%d' % sys.version_info[:2], BUILT)",
     ).stdout.split()
     # The C reader of request rows was compiled for the base's Python (Dockerfile).

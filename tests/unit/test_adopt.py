@@ -443,7 +443,7 @@ def test_the_old_package_folder_goes_with_its_caches_and_compiled_modules(
     (old / "serve" / "__pycache__").mkdir(parents=True)
     (old / "serve" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"")
     suffix = EXTENSION_SUFFIXES[0]
-    (old / "serve" / f"_records_parser{suffix}").write_bytes(b"")
+    (old / "serve" / f"_body_readers{suffix}").write_bytes(b"")
     _remove_empty_dirs(old)
     assert not old.exists()
 
@@ -451,7 +451,7 @@ def test_the_old_package_folder_goes_with_its_caches_and_compiled_modules(
 def test_the_old_package_folder_stays_while_it_holds_other_files(tmp_path: Path) -> None:
     old = tmp_path / "src" / "tabml"
     (old / "serve").mkdir(parents=True)
-    (old / "serve" / f"_records_parser{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
+    (old / "serve" / f"_body_readers{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
     (old / "serve" / "notes.txt").write_text("mine")
     _remove_empty_dirs(old)
     assert (old / "serve" / "notes.txt").read_text() == "mine"

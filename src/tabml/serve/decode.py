@@ -20,10 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tabml.contract import MISSING_CATEGORY, NUMERIC_INPUT, OutOfRange
+from tabml.serve.body_readers import row_reader
 from tabml.serve.model import FeatureSpec
 from tabml.serve.numbers import NumericRule, Outside, numbers
 from tabml.serve.problems import MAX_PROBLEMS, Problem, RequestError
-from tabml.serve.records_parser import row_reader
 
 Feed = dict[str, NDArray[Any]]
 
@@ -50,7 +50,7 @@ class RowDecoder:
             operator.itemgetter(*self.numeric_names) if self.numeric else _no_values
         )
         self._plain_rows = _plain_rows_decoder(self.numeric, self.categorical, self.rule.bounds)
-        # The C reader of batches of plain numeric rows (`records_parser`); None where it
+        # The C reader of batches of plain numeric rows (`body_readers`); None where it
         # does not apply or was not built.
         self._read_rows = row_reader(self.features)
         # One row's numbers as native float64 bytes, the layout of a float64 array's row.
@@ -68,7 +68,7 @@ class RowDecoder:
 
         msgspec parses the JSON straight into typed rows, so the common case skips
         building a dict per row and checking each value's type in Python. A batch of
-        numeric rows goes first to the C reader (`records_parser`), which reads the
+        numeric rows goes first to the C reader (`body_readers`), which reads the
         numbers without a Python float each; a single row stays with msgspec, which holds
         its numbers to their bounds as it parses them, in a third of the time numpy's
         checks of one row take."""

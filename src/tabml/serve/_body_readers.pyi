@@ -1,4 +1,4 @@
-# The interface of _records_parser.c (compiled by hatch_build.py).
+# The interface of _body_readers.c (compiled by hatch_build.py).
 
 class RowReader:
     """Reads rows of the numeric keys (names whose JSON needs no escape) from bodies."""

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tabml.serve import records_parser
+from tabml.serve import body_readers
 from tabml.serve.model import FeatureSpec
 from tests.availability import unavailable
 
@@ -30,18 +30,18 @@ SPACES = st.sampled_from(["", " ", "\n", "\t", "\r\n  "])
 
 def require_reader() -> None:
     """Skip without the compiled reader; fail where the full suite is required."""
-    if not records_parser.BUILT:
+    if not body_readers.BUILT:
         unavailable(
             "the C reader of request rows",
-            "tabml.serve._records_parser was not compiled (no C compiler at install)",
+            "tabml.serve._body_readers was not compiled (no C compiler at install)",
             install="a C compiler, then make setup",
         )
 
 
 @pytest.fixture(scope="module")
-def read() -> records_parser.ReadRows:
+def read() -> body_readers.ReadRows:
     require_reader()
-    reader = records_parser.row_reader([numeric(name) for name in NAMES])
+    reader = body_readers.row_reader([numeric(name) for name in NAMES])
     assert reader is not None
     return reader
 
@@ -90,7 +90,7 @@ def python_reading(body: bytes) -> tuple[bytes, int, bool]:
     return struct.pack(f"={len(values)}d", *values), len(rows), single
 
 
-def assert_reads_as_python(read: records_parser.ReadRows, body: bytes) -> bool:
+def assert_reads_as_python(read: body_readers.ReadRows, body: bytes) -> bool:
     """The reader declines `body` or reads it as Python does; whether it read it."""
     result = read(body, MAX_ROWS)
     if result is None:
@@ -178,21 +178,19 @@ def body_of(values: Sequence[str]) -> bytes:
 
 
 @pytest.mark.parametrize("literal", EDGE_NUMBERS)
-def test_edge_numbers_read_as_python_reads_them(
-    read: records_parser.ReadRows, literal: str
-) -> None:
+def test_edge_numbers_read_as_python_reads_them(read: body_readers.ReadRows, literal: str) -> None:
     assert assert_reads_as_python(read, body_of([literal] * len(NAMES)))
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(number_literals(), min_size=len(NAMES), max_size=len(NAMES)))
 def test_numbers_read_as_python_reads_them(
-    read: records_parser.ReadRows, literals: list[str]
+    read: body_readers.ReadRows, literals: list[str]
 ) -> None:
     assert assert_reads_as_python(read, body_of(literals))
 
 
-def test_halfway_cases_round_to_even(read: records_parser.ReadRows) -> None:
+def test_halfway_cases_round_to_even(read: body_readers.ReadRows) -> None:
     # Integers exactly halfway between two doubles above 2^53 (extended precision
     # rounds them once, then to double: the reader must not round twice).
     halfway = [str(2**53 + 1 + 2 * step) for step in range(len(NAMES))]
@@ -225,7 +223,7 @@ def plain_bodies(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(plain_bodies())
-def test_plain_bodies_are_read(read: records_parser.ReadRows, body: bytes) -> None:
+def test_plain_bodies_are_read(read: body_readers.ReadRows, body: bytes) -> None:
     assert assert_reads_as_python(read, body)
 
 
@@ -237,7 +235,7 @@ NOISE += [b" ", b"\\", b"n", b"\x00", b"\xa0", b"\x0b", b"null", b"NaN", b'"a"',
 @settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
 @given(plain_bodies(), st.data())
 def test_mutated_bodies_are_declined_or_read_as_python(
-    read: records_parser.ReadRows, body: bytes, data: st.DataObject
+    read: body_readers.ReadRows, body: bytes, data: st.DataObject
 ) -> None:
     for _ in range(data.draw(st.integers(1, 3))):
         at = data.draw(st.integers(0, len(body)))
@@ -289,11 +287,11 @@ DECLINED = {
 
 
 @pytest.mark.parametrize("body", DECLINED.values(), ids=DECLINED.keys())
-def test_declines_what_is_not_plain_rows(read: records_parser.ReadRows, body: bytes) -> None:
+def test_declines_what_is_not_plain_rows(read: body_readers.ReadRows, body: bytes) -> None:
     assert read(body, MAX_ROWS) is None
 
 
-def test_every_prefix_of_a_body_is_declined(read: records_parser.ReadRows) -> None:
+def test_every_prefix_of_a_body_is_declined(read: body_readers.ReadRows) -> None:
     body = body_of(["1.5", "-2", "3e2", "0.25", "7"] * 2)
     assert read(body, MAX_ROWS) is not None
     for end in range(len(body)):
@@ -301,7 +299,7 @@ def test_every_prefix_of_a_body_is_declined(read: records_parser.ReadRows) -> No
 
 
 def test_a_row_read_after_a_declined_one_is_not_thought_to_repeat_keys(
-    read: records_parser.ReadRows,
+    read: body_readers.ReadRows,
 ) -> None:
     # The reader keeps which keys a row has shown across calls: a body declined halfway
     # through a row must not make the next body's keys look seen.
@@ -309,7 +307,7 @@ def test_a_row_read_after_a_declined_one_is_not_thought_to_repeat_keys(
     assert assert_reads_as_python(read, body_of(["1", "2", "3", "4", "5"]))
 
 
-def test_keys_in_another_order_than_the_features(read: records_parser.ReadRows) -> None:
+def test_keys_in_another_order_than_the_features(read: body_readers.ReadRows) -> None:
     body = b'[{"x_1":5,"\xc3\xa9":4,"mean radius":3,"bb":2,"a":1}]'
     assert assert_reads_as_python(read, body)
 
@@ -319,21 +317,21 @@ def test_keys_in_another_order_than_the_features(read: records_parser.ReadRows) 
 
 def test_applies_to_numeric_features_named_without_escapes() -> None:
     require_reader()
-    assert records_parser.row_reader([numeric("a"), numeric("b")]) is not None
+    assert body_readers.row_reader([numeric("a"), numeric("b")]) is not None
     category = FeatureSpec(name="c", dtype="category", onnx_type="string", allowed=["x"])
-    assert records_parser.row_reader([numeric("a"), category]) is None
+    assert body_readers.row_reader([numeric("a"), category]) is None
     for name in ['say "hi"', "back\\slash", "tab\there"]:
-        assert records_parser.row_reader([numeric("a"), numeric(name)]) is None
-    assert records_parser.row_reader([]) is None
+        assert body_readers.row_reader([numeric("a"), numeric(name)]) is None
+    assert body_readers.row_reader([]) is None
 
 
-def test_arguments_are_checked(read: records_parser.ReadRows) -> None:
+def test_arguments_are_checked(read: body_readers.ReadRows) -> None:
     with pytest.raises(TypeError, match="body must be bytes"):
         read(bytearray(b"[]"), MAX_ROWS)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_rows must be at least 1"):
         read(b"[]", 0)
-    assert records_parser.RowReader is not None
+    assert body_readers.RowReader is not None
     with pytest.raises(TypeError, match="non-empty tuple of bytes"):
-        records_parser.RowReader(("a",))
+        body_readers.RowReader(("a",))
     with pytest.raises(TypeError, match="non-empty tuple of bytes"):
-        records_parser.RowReader(())
+        body_readers.RowReader(())

@@ -413,7 +413,7 @@ static PyType_Slot reader_slots[] = {
 };
 
 static PyType_Spec reader_spec = {
-    "tabml.serve._records_parser.RowReader",
+    "tabml.serve._body_readers.RowReader",
     sizeof(RowReader),
     0,
     Py_TPFLAGS_DEFAULT,
@@ -440,7 +440,7 @@ static struct PyModuleDef_Slot module_slots[] = {
 
 static struct PyModuleDef definition = {
     PyModuleDef_HEAD_INIT,
-    "_records_parser",
+    "_body_readers",
     "POST /predict's plain numeric rows, read in C.",
     0,
     NULL,
@@ -450,4 +450,4 @@ static struct PyModuleDef definition = {
     NULL,
 };
 
-PyMODINIT_FUNC PyInit__records_parser(void) { return PyModuleDef_Init(&definition); }
+PyMODINIT_FUNC PyInit__body_readers(void) { return PyModuleDef_Init(&definition); }

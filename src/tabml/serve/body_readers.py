@@ -1,4 +1,4 @@
-"""POST /predict's batches of plain numeric rows, read in C (`_records_parser.c`) where
+"""POST /predict's batches of plain numeric rows, read in C (`_body_readers.c`) where
 it was built.
 
 The C reader takes a body of rows that hold exactly the numeric features as plain JSON
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from tabml.serve.model import FeatureSpec
 
 try:
-    from tabml.serve._records_parser import RowReader
+    from tabml.serve._body_readers import RowReader
 except ImportError:  # installed without a C compiler: the Python path reads every body
     RowReader = None  # type: ignore[assignment,misc]
 
