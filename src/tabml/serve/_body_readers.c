@@ -1,13 +1,19 @@
-/* POST /predict's common body read in C: one JSON object of numbers keyed by feature
- * name, or an array of them, straight into float64 rows without a Python object per
- * value. Python's fastest parser here (msgspec, into typed rows) spends most of a
- * 1,000-row request making and unpacking 30,000 floats (docs/benchmarks.md).
+/* The serving app's most common request bodies, read in C without a Python object per
+ * value:
+ * - RowReader, POST /predict: one JSON object of numbers keyed by feature name, or an
+ *   array of them, straight into float64 rows. Python's fastest parser here (msgspec,
+ *   into typed rows) spends most of a 1,000-row request making and unpacking 30,000
+ *   floats (docs/benchmarks.md).
+ * - V2RowReader, the Open Inference Protocol's single row: one tensor per feature, each
+ *   holding one number, straight into the float32 row the graph takes. msgspec spends
+ *   most of such a request making a typed object per tensor.
  *
- * It reads only what every check of the Python path passes on its way to the range
- * check: rows holding exactly the given keys once each, as plain JSON numbers (no
- * nulls, strings or nesting). For anything else, invalid JSON included, it answers
+ * Each reads only what every check of the Python path passes: for RowReader, rows
+ * holding exactly the given keys once each, as plain JSON numbers (no nulls, strings or
+ * nesting), on their way to the range check; for V2RowReader, a request that passes
+ * every check, ranges included. For anything else, invalid JSON included, they answer
  * None and the caller goes on to the Python path, whose checks name every problem. So
- * it never refuses a body; it only declines to read one.
+ * they never refuse a body; they only decline to read one.
  *
  * Keys are compared as written. The caller passes only names whose JSON needs no
  * escape (no quote, backslash or control character): a key that matches one is then
@@ -420,14 +426,333 @@ static PyType_Spec reader_spec = {
     reader_slots,
 };
 
-static int module_exec(PyObject *module) {
-    PyObject *type = PyType_FromModuleAndSpec(module, &reader_spec, NULL);
+/* --- V2RowReader: one Open Inference Protocol row, a tensor per feature ------------ */
+
+typedef struct {
+    PyObject_HEAD
+    Keys keys;
+    double *lower;  /* each feature's range, within float32's */
+    double *upper;
+    char *integral; /* whether a feature's values must be whole numbers */
+} V2RowReader;
+
+/* Whole numbers a JSON parser keeps exact as a double (numbers.INT_LIMIT). */
+#define INT_LIMIT 9007199254740992.0
+
+/* Whether the JSON string at p is `quoted` (a literal with its quotes, as in "\"data\""). */
+#define AT_STRING(p, end, quoted) \
+    ((end) - (p) >= (Py_ssize_t)sizeof(quoted) - 1 && memcmp((p), (quoted), sizeof(quoted) - 1) == 0)
+
+/* A one-row shape, [1] or [1, 1], at p: the position after it, or NULL. */
+static inline const char *read_one_row_shape(const char *p) {
+    if (*p != '[') return NULL;
+    p = skip_space(p + 1);
+    if (*p != '1') return NULL;
+    p = skip_space(p + 1);
+    if (*p == ',') {
+        p = skip_space(p + 1);
+        if (*p != '1') return NULL;
+        p = skip_space(p + 1);
+    }
+    return *p == ']' ? p + 1 : NULL;
+}
+
+/* Which field of an input tensor the key at p is (its quotes and the colon after it
+ * read): 0 name, 1 shape, 2 datatype, 3 data; -1 for any other. */
+static inline int tensor_field(const char **at, const char *end) {
+    static const char *const quoted[] = {"\"name\"", "\"shape\"", "\"datatype\"", "\"data\""};
+    const char *p = *at;
+    for (int field = 0; field < 4; field++) {
+        size_t length = strlen(quoted[field]);
+        if (end - p >= (Py_ssize_t)length && memcmp(p, quoted[field], length) == 0) {
+            p = skip_space(p + length);
+            if (*p != ':') return -1;
+            *at = skip_space(p + 1);
+            return field;
+        }
+    }
+    return -1;
+}
+
+/* One input tensor at p, its value into values[its feature]: the position after it, p
+ * if it is not a well-formed one-row tensor of a feature not seen in this request, NULL
+ * on error (raised). */
+static const char *read_tensor(const char *p, const char *end, V2RowReader *reader,
+                               Py_ssize_t request, Py_ssize_t *guess, float *values) {
+    Keys *keys = &reader->keys;
+    const char *start = p;
+    Py_ssize_t index = -1;
+    double value = 0;
+    int seen = 0;
+    if (*p != '{') return start;
+    p = skip_space(p + 1);
+    for (int read = 0; read < 4; read++) {
+        int field;
+        if (read > 0) {
+            if (*p != ',') return start;
+            p = skip_space(p + 1);
+        }
+        field = tensor_field(&p, end);
+        if (field < 0 || seen & (1 << field)) return start;
+        seen |= 1 << field;
+        if (field == 0) {
+            index = match_key(p, end, keys, *guess);
+            if (index < 0 || keys->seen_in[index] == request) return start;
+            keys->seen_in[index] = request;
+            *guess = keys->after[index];
+            p += keys->length[index];
+        } else if (field == 1) {
+            p = read_one_row_shape(p);
+            if (p == NULL) return start;
+        } else if (field == 2) {
+            if (!(AT_STRING(p, end, "\"FP32\"") || AT_STRING(p, end, "\"FP64\"") ||
+                  AT_STRING(p, end, "\"FP16\""))) {
+                return start;
+            }
+            p += 6;
+        } else {
+            const char *after_number;
+            if (*p != '[') return start;
+            p = skip_space(p + 1);
+            after_number = read_number(p, &value);
+            if (after_number == NULL) return NULL;
+            if (after_number == p) return start;
+            p = skip_space(after_number);
+            if (*p != ']') return start;
+            p++;
+        }
+        p = skip_space(p);
+    }
+    if (*p != '}') return start;
+    /* The numeric rule (numbers.py) under the "reject" policy's ranges: NaN fails both
+     * comparisons. */
+    if (!(reader->lower[index] <= value && value <= reader->upper[index])) return start;
+    if (reader->integral[index] && (value != trunc(value) || fabs(value) > INT_LIMIT)) {
+        return start;
+    }
+    values[index] = (float)value;
+    return p + 1;
+}
+
+/* The request's id at p, a JSON string without escapes, into *id: the position after
+ * it, or NULL (with no error set) if it is not one. */
+static const char *read_id(const char *p, const char *end, PyObject **id) {
+    const char *text;
+    if (*p != '"') return NULL;
+    text = ++p;
+    /* Escapes go to the Python path; a control character is not JSON. */
+    while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) p++;
+    if (p == end || *p != '"') return NULL;
+    *id = PyUnicode_DecodeUTF8(text, p - text, NULL);
+    if (*id == NULL) {
+        PyErr_Clear(); /* not UTF-8: the Python path says so */
+        return NULL;
+    }
+    return p + 1;
+}
+
+/* The request's inputs at p into values: the position after them, p if they are not one
+ * well-formed tensor per feature, NULL on error (raised). */
+static const char *read_inputs(const char *p, const char *end, V2RowReader *reader,
+                               float *values) {
+    Keys *keys = &reader->keys;
+    const char *start = p;
+    Py_ssize_t request = ++keys->stamp;
+    Py_ssize_t guess = 0;
+    if (*p != '[') return start;
+    p = skip_space(p + 1);
+    for (Py_ssize_t tensor = 0; tensor < keys->count; tensor++) {
+        const char *next;
+        if (tensor > 0) {
+            if (*p != ',') return start;
+            p = skip_space(p + 1);
+        }
+        next = read_tensor(p, end, reader, request, &guess, values);
+        if (next == NULL) return NULL;
+        if (next == p) return start;
+        p = skip_space(next);
+    }
+    return *p == ']' ? p + 1 : start;
+}
+
+static PyObject *v2_reader_read(PyObject *self, PyObject *body) {
+    V2RowReader *reader = (V2RowReader *)self;
+    Keys *keys = &reader->keys;
+    PyObject *packed = NULL;
+    PyObject *id = NULL;
+    const char *p;
+    const char *end;
+    int has_inputs = 0;
+    if (keys->count == 0) {
+        PyErr_SetString(PyExc_ValueError, "V2RowReader was not given its keys");
+        return NULL;
+    }
+    if (!PyBytes_Check(body)) {
+        PyErr_SetString(PyExc_TypeError, "body must be bytes");
+        return NULL;
+    }
+    p = skip_space(PyBytes_AS_STRING(body));
+    end = PyBytes_AS_STRING(body) + PyBytes_GET_SIZE(body);
+    if (*p != '{') Py_RETURN_NONE;
+    packed = PyBytes_FromStringAndSize(NULL, keys->count * (Py_ssize_t)sizeof(float));
+    if (packed == NULL) return NULL;
+    p = skip_space(p + 1);
+    /* The request's fields in any order, each once: inputs, and id if given. */
+    for (int field = 0; field < 2; field++) {
+        if (field > 0) {
+            if (*p != ',') break;
+            p = skip_space(p + 1);
+        }
+        if (AT_STRING(p, end, "\"inputs\"") && !has_inputs) {
+            const char *next;
+            p = skip_space(p + 8);
+            if (*p != ':') goto declined;
+            p = skip_space(p + 1);
+            next = read_inputs(p, end, reader, (float *)PyBytes_AS_STRING(packed));
+            if (next == NULL) goto failed;
+            if (next == p) goto declined;
+            has_inputs = 1;
+            p = skip_space(next);
+        } else if (AT_STRING(p, end, "\"id\"") && id == NULL) {
+            p = skip_space(p + 4);
+            if (*p != ':') goto declined;
+            p = read_id(skip_space(p + 1), end, &id);
+            if (p == NULL) goto declined;
+            p = skip_space(p);
+        } else {
+            goto declined;
+        }
+    }
+    if (!has_inputs || *p != '}' || skip_space(p + 1) != end) goto declined;
+    if (id == NULL) id = Py_NewRef(Py_None);
+    return Py_BuildValue("(NN)", packed, id);
+declined:
+    Py_XDECREF(packed);
+    Py_XDECREF(id);
+    Py_RETURN_NONE;
+failed:
+    Py_XDECREF(packed);
+    Py_XDECREF(id);
+    return NULL;
+}
+
+static void free_v2_reader(V2RowReader *reader) {
+    free_keys(&reader->keys);
+    PyMem_Free(reader->lower);
+    PyMem_Free(reader->upper);
+    PyMem_Free(reader->integral);
+    reader->lower = reader->upper = NULL;
+    reader->integral = NULL;
+}
+
+/* A tuple of `count` floats into a new array; 0 on error (raised). */
+static int float_array(PyObject *tuple, Py_ssize_t count, const char *what, double **out) {
+    if (!PyTuple_Check(tuple) || PyTuple_GET_SIZE(tuple) != count) {
+        PyErr_Format(PyExc_TypeError, "%s must be a tuple of a float per key", what);
+        return 0;
+    }
+    *out = PyMem_Calloc((size_t)count, sizeof(double));
+    if (*out == NULL) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    for (Py_ssize_t index = 0; index < count; index++) {
+        double value = PyFloat_AsDouble(PyTuple_GET_ITEM(tuple, index));
+        if (value == -1.0 && PyErr_Occurred()) return 0;
+        (*out)[index] = value;
+    }
+    return 1;
+}
+
+static int v2_reader_init(PyObject *self, PyObject *args, PyObject *kwargs) {
+    V2RowReader *reader = (V2RowReader *)self;
+    PyObject *names, *lower, *upper, *integral;
+    Py_ssize_t count;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "V2RowReader takes no keyword arguments");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "OOOO:V2RowReader", &names, &lower, &upper, &integral)) {
+        return -1;
+    }
+    free_v2_reader(reader);
+    if (!make_keys(names, &reader->keys)) goto failed;
+    count = reader->keys.count;
+    if (!float_array(lower, count, "lower", &reader->lower) ||
+        !float_array(upper, count, "upper", &reader->upper)) {
+        goto failed;
+    }
+    if (!PyTuple_Check(integral) || PyTuple_GET_SIZE(integral) != count) {
+        PyErr_SetString(PyExc_TypeError, "integral must be a tuple of a bool per key");
+        goto failed;
+    }
+    reader->integral = PyMem_Calloc((size_t)count, 1);
+    if (reader->integral == NULL) {
+        PyErr_NoMemory();
+        goto failed;
+    }
+    for (Py_ssize_t index = 0; index < count; index++) {
+        int truth = PyObject_IsTrue(PyTuple_GET_ITEM(integral, index));
+        if (truth < 0) goto failed;
+        reader->integral[index] = (char)truth;
+    }
+    return 0;
+failed:
+    free_v2_reader(reader);
+    return -1;
+}
+
+static void v2_reader_dealloc(PyObject *self) {
+    PyTypeObject *type = Py_TYPE(self);
+    free_v2_reader((V2RowReader *)self);
+    type->tp_free(self);
+    Py_DECREF(type);
+}
+
+static PyMethodDef v2_reader_methods[] = {
+    {"read", (PyCFunction)v2_reader_read, METH_O,
+     "read(body) -> (float32 bytes, id) | None\n\n"
+     "The row of an inference request holding `inputs`, one tensor per key in any\n"
+     "order (each exactly name, shape [1] or [1, 1], datatype FP16, FP32 or FP64 and\n"
+     "data of one number within the key's bounds, whole where it must be), and\n"
+     "optionally a plain string `id`: float32 [keys] bytes in the keys' order and the\n"
+     "id or None. None for any other body."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot v2_reader_slots[] = {
+    {Py_tp_doc, "V2RowReader(keys, lower, upper, integral): reads single-row inference\n"
+                "requests of the numeric keys (a tuple of bytes, names whose JSON needs no\n"
+                "escape), each value held within [lower, upper] and, where integral,\n"
+                "a whole number within 2^53."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, v2_reader_init},
+    {Py_tp_dealloc, v2_reader_dealloc},
+    {Py_tp_methods, v2_reader_methods},
+    {0, NULL},
+};
+
+static PyType_Spec v2_reader_spec = {
+    "tabml.serve._body_readers.V2RowReader",
+    sizeof(V2RowReader),
+    0,
+    Py_TPFLAGS_DEFAULT,
+    v2_reader_slots,
+};
+
+static int add_type(PyObject *module, PyType_Spec *spec, const char *name) {
+    PyObject *type = PyType_FromModuleAndSpec(module, spec, NULL);
     if (type == NULL) return -1;
-    if (PyModule_AddObject(module, "RowReader", type) < 0) {
+    if (PyModule_AddObject(module, name, type) < 0) {
         Py_DECREF(type);
         return -1;
     }
     return 0;
+}
+
+static int module_exec(PyObject *module) {
+    if (add_type(module, &reader_spec, "RowReader") < 0) return -1;
+    return add_type(module, &v2_reader_spec, "V2RowReader");
 }
 
 static struct PyModuleDef_Slot module_slots[] = {
@@ -441,7 +766,7 @@ static struct PyModuleDef_Slot module_slots[] = {
 static struct PyModuleDef definition = {
     PyModuleDef_HEAD_INIT,
     "_body_readers",
-    "POST /predict's plain numeric rows, read in C.",
+    "The serving app's common request bodies, read in C.",
     0,
     NULL,
     module_slots,

@@ -7,3 +7,18 @@ class RowReader:
     def read(self, body: bytes, max_rows: int, /) -> tuple[bytes, int, bool] | None:
         """float64 [rows, keys] bytes in the keys' order, the row count and whether the
         body was one object, for a body of plain numeric rows; None for any other."""
+
+class V2RowReader:
+    """Reads single-row inference requests, a tensor per numeric key, from bodies."""
+
+    def __init__(
+        self,
+        keys: tuple[bytes, ...],
+        lower: tuple[float, ...],
+        upper: tuple[float, ...],
+        integral: tuple[bool, ...],
+        /,
+    ) -> None: ...
+    def read(self, body: bytes, /) -> tuple[bytes, str | None] | None:
+        """float32 [keys] bytes in the keys' order and the request's id, for a request of
+        one one-value tensor per key, every value within its bounds; None for any other."""

@@ -27,6 +27,7 @@ import orjson
 from numpy.typing import NDArray
 
 from tabml.contract import LABEL_OUTPUT, NUMERIC_INPUT, PROBABILITIES_OUTPUT
+from tabml.serve.body_readers import v2_row_reader
 from tabml.serve.decode import Feed, RowDecoder, locator
 from tabml.serve.http import parse_json
 from tabml.serve.model import FeatureSpec, OnnxModel
@@ -146,6 +147,9 @@ class V2Decoder:
         self._large_requests = LargeRequests(_tensor_kinds(self._large, records))
         self._lower = [lower for lower, _ in self.rule.bounds]
         self._upper = [upper for _, upper in self.rule.bounds]
+        # The C reader of a single row with a tensor per feature, for a model of numeric
+        # features only (`body_readers`); None where it does not apply or was not built.
+        self._read_row = v2_row_reader(records.features, self.rule.bounds, self.rule.int_columns)
 
     def decode_body(self, body: bytes) -> tuple[Feed, int, list[str], Outside, str | None]:
         """The feed, the row count, the outputs asked for, where values lie outside their
@@ -170,7 +174,13 @@ class V2Decoder:
         time. A single row with its tensors in metadata order is read as one fixed tuple
         of one-value tensors, whose order and types then need no check of their own. A
         large body is read by simdjson (`v2_large`), its numeric data straight into
-        arrays."""
+        arrays. Before all of these, the C reader (`body_readers`) tries a single row of
+        a model of numeric features only."""
+        if self._read_row is not None and len(body) < LARGE_BODY_BYTES:
+            read = self._read_row(body)
+            if read is not None:
+                row = np.frombuffer(read[0], dtype=np.float32).reshape(1, -1)
+                return {NUMERIC_INPUT: row}, 1, list(V2_OUTPUTS), read[1]
         if len(body) < LARGE_BODY_BYTES and self._first_name in body:
             try:
                 row = self._row_in_order.decode(body)
