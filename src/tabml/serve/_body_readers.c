@@ -4,9 +4,10 @@
  *   array of them, straight into float64 rows. Python's fastest parser here (msgspec,
  *   into typed rows) spends most of a 1,000-row request making and unpacking 30,000
  *   floats (docs/benchmarks.md).
- * - V2RowReader, the Open Inference Protocol's single row: one tensor per feature, each
- *   holding one number, straight into the float32 row the graph takes. msgspec spends
- *   most of such a request making a typed object per tensor.
+ * - V2RowReader, the Open Inference Protocol's rows: one tensor per feature, each holding
+ *   a number per row, straight into the float32 [rows, features] the graph takes.
+ *   msgspec spends most of a single row making a typed object per tensor, and most of a
+ *   batch making a Python float per value.
  *
  * Each reads only what every check of the Python path passes: for RowReader, rows
  * holding exactly the given keys once each, as plain JSON numbers (no nulls, strings or
@@ -426,7 +427,7 @@ static PyType_Spec reader_spec = {
     reader_slots,
 };
 
-/* --- V2RowReader: one Open Inference Protocol row, a tensor per feature ------------ */
+/* --- V2RowReader: Open Inference Protocol rows, a tensor per feature --------------- */
 
 typedef struct {
     PyObject_HEAD
@@ -434,7 +435,17 @@ typedef struct {
     double *lower;  /* each feature's range, within float32's */
     double *upper;
     char *integral; /* whether a feature's values must be whole numbers */
+    double *column; /* one tensor's values as read, before its shape is known */
+    Py_ssize_t column_capacity;
 } V2RowReader;
+
+/* What one request has shown so far: its row count (0 before its first tensor) and
+ * the float32 [rows, keys] values, made once the count is known. */
+typedef struct {
+    Py_ssize_t max_rows;
+    Py_ssize_t rows;
+    PyObject *packed;
+} V2Rows;
 
 /* Whole numbers a JSON parser keeps exact as a double (numbers.INT_LIMIT). */
 #define INT_LIMIT 9007199254740992.0
@@ -443,18 +454,98 @@ typedef struct {
 #define AT_STRING(p, end, quoted) \
     ((end) - (p) >= (Py_ssize_t)sizeof(quoted) - 1 && memcmp((p), (quoted), sizeof(quoted) - 1) == 0)
 
-/* A one-row shape, [1] or [1, 1], at p: the position after it, or NULL. */
-static inline const char *read_one_row_shape(const char *p) {
+/* A column's shape, [rows] or [rows, 1] with 0 < rows <= max_rows written as a plain
+ * integer, at p into *rows: the position after it, or NULL. */
+static inline const char *read_column_shape(const char *p, Py_ssize_t max_rows,
+                                            Py_ssize_t *rows) {
+    Py_ssize_t count = 0;
     if (*p != '[') return NULL;
     p = skip_space(p + 1);
-    if (*p != '1') return NULL;
-    p = skip_space(p + 1);
+    if (*p < '1' || *p > '9') return NULL; /* no sign, no leading zero, not 0 */
+    do {
+        if (count > (PY_SSIZE_T_MAX - 9) / 10) return NULL;
+        count = count * 10 + (*p - '0');
+        p++;
+    } while (is_digit(*p));
+    if (count > max_rows) return NULL;
+    p = skip_space(p);
     if (*p == ',') {
         p = skip_space(p + 1);
         if (*p != '1') return NULL;
         p = skip_space(p + 1);
     }
-    return *p == ']' ? p + 1 : NULL;
+    if (*p != ']') return NULL;
+    *rows = count;
+    return p + 1;
+}
+
+/* A tensor's data, a flat array of at most max_rows numbers, at p into reader->column
+ * and *count: the position after it, p if it is not one, NULL on error (raised). */
+static const char *read_column(const char *p, V2RowReader *reader, Py_ssize_t max_rows,
+                               Py_ssize_t *count) {
+    const char *start = p;
+    Py_ssize_t read = 0;
+    if (*p != '[') return start;
+    p = skip_space(p + 1);
+    for (;;) {
+        const char *after_number;
+        if (read == reader->column_capacity) {
+            Py_ssize_t capacity = read < 64 ? 64 : read * 2;
+            double *grown;
+            if (read == max_rows) return start; /* more values than a batch may hold */
+            if (capacity > max_rows) capacity = max_rows;
+            grown = PyMem_Realloc(reader->column, (size_t)capacity * sizeof(double));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                return NULL;
+            }
+            reader->column = grown;
+            reader->column_capacity = capacity;
+        }
+        after_number = read_number(p, &reader->column[read]);
+        if (after_number == NULL) return NULL;
+        if (after_number == p) return start; /* no values, or one that is not a number */
+        read++;
+        p = skip_space(after_number);
+        if (*p == ']') break;
+        if (*p != ',') return start;
+        p = skip_space(p + 1);
+    }
+    *count = read;
+    return p + 1;
+}
+
+/* A tensor's column of `rows` values into its feature's place in the request's rows,
+ * which its first tensor makes: 1 if done, 0 if a value breaks the numeric rule or the
+ * rows differ from the request's, -1 on error (raised). */
+static int place_column(V2RowReader *reader, Py_ssize_t index, Py_ssize_t rows,
+                        V2Rows *request) {
+    Py_ssize_t width = reader->keys.count;
+    double lower = reader->lower[index];
+    double upper = reader->upper[index];
+    const double *column = reader->column;
+    float *values;
+    if (request->packed == NULL) {
+        request->packed =
+            PyBytes_FromStringAndSize(NULL, rows * width * (Py_ssize_t)sizeof(float));
+        if (request->packed == NULL) return -1;
+        request->rows = rows;
+    } else if (rows != request->rows) {
+        return 0;
+    }
+    /* The numeric rule (numbers.py) under the "reject" policy's ranges: NaN fails both
+     * comparisons. */
+    for (Py_ssize_t row = 0; row < rows; row++) {
+        if (!(lower <= column[row] && column[row] <= upper)) return 0;
+    }
+    if (reader->integral[index]) {
+        for (Py_ssize_t row = 0; row < rows; row++) {
+            if (column[row] != trunc(column[row]) || fabs(column[row]) > INT_LIMIT) return 0;
+        }
+    }
+    values = (float *)PyBytes_AS_STRING(request->packed) + index;
+    for (Py_ssize_t row = 0; row < rows; row++) values[row * width] = (float)column[row];
+    return 1;
 }
 
 /* Which field of an input tensor the key at p is (its quotes and the colon after it
@@ -474,16 +565,18 @@ static inline int tensor_field(const char **at, const char *end) {
     return -1;
 }
 
-/* One input tensor at p, its value into values[its feature]: the position after it, p
- * if it is not a well-formed one-row tensor of a feature not seen in this request, NULL
- * on error (raised). */
+/* One input tensor at p, its values into the request's rows: the position after it, p
+ * if it is not a well-formed column of a feature not seen in this request, with as
+ * many rows as the request's other tensors, NULL on error (raised). */
 static const char *read_tensor(const char *p, const char *end, V2RowReader *reader,
-                               Py_ssize_t request, Py_ssize_t *guess, float *values) {
+                               Py_ssize_t stamp, Py_ssize_t *guess, V2Rows *request) {
     Keys *keys = &reader->keys;
     const char *start = p;
     Py_ssize_t index = -1;
-    double value = 0;
+    Py_ssize_t shape_rows = 0;
+    Py_ssize_t count = 0;
     int seen = 0;
+    int placed;
     if (*p != '{') return start;
     p = skip_space(p + 1);
     for (int read = 0; read < 4; read++) {
@@ -497,12 +590,12 @@ static const char *read_tensor(const char *p, const char *end, V2RowReader *read
         seen |= 1 << field;
         if (field == 0) {
             index = match_key(p, end, keys, *guess);
-            if (index < 0 || keys->seen_in[index] == request) return start;
-            keys->seen_in[index] = request;
+            if (index < 0 || keys->seen_in[index] == stamp) return start;
+            keys->seen_in[index] = stamp;
             *guess = keys->after[index];
             p += keys->length[index];
         } else if (field == 1) {
-            p = read_one_row_shape(p);
+            p = read_column_shape(p, request->max_rows, &shape_rows);
             if (p == NULL) return start;
         } else if (field == 2) {
             if (!(AT_STRING(p, end, "\"FP32\"") || AT_STRING(p, end, "\"FP64\"") ||
@@ -511,27 +604,17 @@ static const char *read_tensor(const char *p, const char *end, V2RowReader *read
             }
             p += 6;
         } else {
-            const char *after_number;
-            if (*p != '[') return start;
-            p = skip_space(p + 1);
-            after_number = read_number(p, &value);
-            if (after_number == NULL) return NULL;
-            if (after_number == p) return start;
-            p = skip_space(after_number);
-            if (*p != ']') return start;
-            p++;
+            const char *next = read_column(p, reader, request->max_rows, &count);
+            if (next == NULL) return NULL;
+            if (next == p) return start;
+            p = next;
         }
         p = skip_space(p);
     }
-    if (*p != '}') return start;
-    /* The numeric rule (numbers.py) under the "reject" policy's ranges: NaN fails both
-     * comparisons. */
-    if (!(reader->lower[index] <= value && value <= reader->upper[index])) return start;
-    if (reader->integral[index] && (value != trunc(value) || fabs(value) > INT_LIMIT)) {
-        return start;
-    }
-    values[index] = (float)value;
-    return p + 1;
+    if (*p != '}' || count != shape_rows) return start;
+    placed = place_column(reader, index, count, request);
+    if (placed < 0) return NULL;
+    return placed ? p + 1 : start;
 }
 
 /* The request's id at p, a JSON string without escapes, into *id: the position after
@@ -551,13 +634,13 @@ static const char *read_id(const char *p, const char *end, PyObject **id) {
     return p + 1;
 }
 
-/* The request's inputs at p into values: the position after them, p if they are not one
- * well-formed tensor per feature, NULL on error (raised). */
+/* The request's inputs at p into its rows: the position after them, p if they are not
+ * one well-formed tensor per feature, NULL on error (raised). */
 static const char *read_inputs(const char *p, const char *end, V2RowReader *reader,
-                               float *values) {
+                               V2Rows *request) {
     Keys *keys = &reader->keys;
     const char *start = p;
-    Py_ssize_t request = ++keys->stamp;
+    Py_ssize_t stamp = ++keys->stamp;
     Py_ssize_t guess = 0;
     if (*p != '[') return start;
     p = skip_space(p + 1);
@@ -567,7 +650,7 @@ static const char *read_inputs(const char *p, const char *end, V2RowReader *read
             if (*p != ',') return start;
             p = skip_space(p + 1);
         }
-        next = read_tensor(p, end, reader, request, &guess, values);
+        next = read_tensor(p, end, reader, stamp, &guess, request);
         if (next == NULL) return NULL;
         if (next == p) return start;
         p = skip_space(next);
@@ -575,10 +658,11 @@ static const char *read_inputs(const char *p, const char *end, V2RowReader *read
     return *p == ']' ? p + 1 : start;
 }
 
-static PyObject *v2_reader_read(PyObject *self, PyObject *body) {
+static PyObject *v2_reader_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     V2RowReader *reader = (V2RowReader *)self;
     Keys *keys = &reader->keys;
-    PyObject *packed = NULL;
+    V2Rows request = {0, 0, NULL};
+    PyObject *body;
     PyObject *id = NULL;
     const char *p;
     const char *end;
@@ -587,15 +671,24 @@ static PyObject *v2_reader_read(PyObject *self, PyObject *body) {
         PyErr_SetString(PyExc_ValueError, "V2RowReader was not given its keys");
         return NULL;
     }
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "read(body, max_rows) takes 2 arguments");
+        return NULL;
+    }
+    body = args[0];
     if (!PyBytes_Check(body)) {
         PyErr_SetString(PyExc_TypeError, "body must be bytes");
+        return NULL;
+    }
+    request.max_rows = PyLong_AsSsize_t(args[1]);
+    if (request.max_rows == -1 && PyErr_Occurred()) return NULL;
+    if (request.max_rows < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_rows must be at least 1");
         return NULL;
     }
     p = skip_space(PyBytes_AS_STRING(body));
     end = PyBytes_AS_STRING(body) + PyBytes_GET_SIZE(body);
     if (*p != '{') Py_RETURN_NONE;
-    packed = PyBytes_FromStringAndSize(NULL, keys->count * (Py_ssize_t)sizeof(float));
-    if (packed == NULL) return NULL;
     p = skip_space(p + 1);
     /* The request's fields in any order, each once: inputs, and id if given. */
     for (int field = 0; field < 2; field++) {
@@ -608,7 +701,7 @@ static PyObject *v2_reader_read(PyObject *self, PyObject *body) {
             p = skip_space(p + 8);
             if (*p != ':') goto declined;
             p = skip_space(p + 1);
-            next = read_inputs(p, end, reader, (float *)PyBytes_AS_STRING(packed));
+            next = read_inputs(p, end, reader, &request);
             if (next == NULL) goto failed;
             if (next == p) goto declined;
             has_inputs = 1;
@@ -625,13 +718,13 @@ static PyObject *v2_reader_read(PyObject *self, PyObject *body) {
     }
     if (!has_inputs || *p != '}' || skip_space(p + 1) != end) goto declined;
     if (id == NULL) id = Py_NewRef(Py_None);
-    return Py_BuildValue("(NN)", packed, id);
+    return Py_BuildValue("(NnN)", request.packed, request.rows, id);
 declined:
-    Py_XDECREF(packed);
+    Py_XDECREF(request.packed);
     Py_XDECREF(id);
     Py_RETURN_NONE;
 failed:
-    Py_XDECREF(packed);
+    Py_XDECREF(request.packed);
     Py_XDECREF(id);
     return NULL;
 }
@@ -641,8 +734,11 @@ static void free_v2_reader(V2RowReader *reader) {
     PyMem_Free(reader->lower);
     PyMem_Free(reader->upper);
     PyMem_Free(reader->integral);
+    PyMem_Free(reader->column);
     reader->lower = reader->upper = NULL;
     reader->integral = NULL;
+    reader->column = NULL;
+    reader->column_capacity = 0;
 }
 
 /* A tuple of `count` floats into a new array; 0 on error (raised). */
@@ -710,18 +806,19 @@ static void v2_reader_dealloc(PyObject *self) {
 }
 
 static PyMethodDef v2_reader_methods[] = {
-    {"read", (PyCFunction)v2_reader_read, METH_O,
-     "read(body) -> (float32 bytes, id) | None\n\n"
-     "The row of an inference request holding `inputs`, one tensor per key in any\n"
-     "order (each exactly name, shape [1] or [1, 1], datatype FP16, FP32 or FP64 and\n"
-     "data of one number within the key's bounds, whole where it must be), and\n"
-     "optionally a plain string `id`: float32 [keys] bytes in the keys' order and the\n"
-     "id or None. None for any other body."},
+    {"read", (PyCFunction)(void (*)(void))v2_reader_read, METH_FASTCALL,
+     "read(body, max_rows) -> (float32 bytes, rows, id) | None\n\n"
+     "The rows of an inference request holding `inputs`, one tensor per key in any\n"
+     "order (each exactly name, shape [rows] or [rows, 1] with 0 < rows <= max_rows,\n"
+     "datatype FP16, FP32 or FP64 and flat data of `rows` numbers within the key's\n"
+     "bounds, whole where they must be; every tensor the same rows), and optionally a\n"
+     "plain string `id`: float32 [rows, keys] bytes in the keys' order, the row count\n"
+     "and the id or None. None for any other body."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot v2_reader_slots[] = {
-    {Py_tp_doc, "V2RowReader(keys, lower, upper, integral): reads single-row inference\n"
+    {Py_tp_doc, "V2RowReader(keys, lower, upper, integral): reads the rows of inference\n"
                 "requests of the numeric keys (a tuple of bytes, names whose JSON needs no\n"
                 "escape), each value held within [lower, upper] and, where integral,\n"
                 "a whole number within 2^53."},

@@ -9,7 +9,7 @@ class RowReader:
         body was one object, for a body of plain numeric rows; None for any other."""
 
 class V2RowReader:
-    """Reads single-row inference requests, a tensor per numeric key, from bodies."""
+    """Reads the rows of inference requests, a tensor per numeric key, from bodies."""
 
     def __init__(
         self,
@@ -19,6 +19,7 @@ class V2RowReader:
         integral: tuple[bool, ...],
         /,
     ) -> None: ...
-    def read(self, body: bytes, /) -> tuple[bytes, str | None] | None:
-        """float32 [keys] bytes in the keys' order and the request's id, for a request of
-        one one-value tensor per key, every value within its bounds; None for any other."""
+    def read(self, body: bytes, max_rows: int, /) -> tuple[bytes, int, str | None] | None:
+        """float32 [rows, keys] bytes in the keys' order, the row count and the request's
+        id, for a request of one tensor per key, each of the same 1 to max_rows rows and
+        every value within its bounds; None for any other."""

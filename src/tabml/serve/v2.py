@@ -7,10 +7,11 @@ feature. `V2Decoder` checks them and builds the same onnxruntime feed as the RES
 give, with the categorical and numeric checks of `decode.RowDecoder` and the numeric rule
 of `numbers`.
 
-Most requests are well formed, so `decode_body` first tries a typed parse (msgspec: a
-single row in metadata order as one fixed tuple, else a tagged union of tensors; for a
-large body simdjson, `v2_large`) that accepts only requests every check passes; anything
-else goes to `decode`, whose checks name every problem.
+Most requests are well formed, so `decode_body` first tries readers that accept only
+requests every check passes: for a model of numeric features only, a C reader of a
+tensor per feature (`body_readers`); then a typed parse (msgspec: a single row in
+metadata order as one fixed tuple, else a tagged union of tensors; for a large body
+simdjson, `v2_large`). Anything else goes to `decode`, whose checks name every problem.
 """
 
 from __future__ import annotations
@@ -147,9 +148,9 @@ class V2Decoder:
         self._large_requests = LargeRequests(_tensor_kinds(self._large, records))
         self._lower = [lower for lower, _ in self.rule.bounds]
         self._upper = [upper for _, upper in self.rule.bounds]
-        # The C reader of a single row with a tensor per feature, for a model of numeric
-        # features only (`body_readers`); None where it does not apply or was not built.
-        self._read_row = v2_row_reader(records.features, self.rule.bounds, self.rule.int_columns)
+        # The C reader of rows with a tensor per feature, for a model of numeric features
+        # only (`body_readers`); None where it does not apply or was not built.
+        self._read_rows = v2_row_reader(records.features, self.rule.bounds, self.rule.int_columns)
 
     def decode_body(self, body: bytes) -> tuple[Feed, int, list[str], Outside, str | None]:
         """The feed, the row count, the outputs asked for, where values lie outside their
@@ -174,13 +175,13 @@ class V2Decoder:
         time. A single row with its tensors in metadata order is read as one fixed tuple
         of one-value tensors, whose order and types then need no check of their own. A
         large body is read by simdjson (`v2_large`), its numeric data straight into
-        arrays. Before all of these, the C reader (`body_readers`) tries a single row of
-        a model of numeric features only."""
-        if self._read_row is not None and len(body) < LARGE_BODY_BYTES:
-            read = self._read_row(body)
+        arrays. Before all of these, for a model of numeric features only, the C reader
+        (`body_readers`) tries rows with a tensor per feature."""
+        if self._read_rows is not None:
+            read = self._read_rows(body, self.max_rows)
             if read is not None:
-                row = np.frombuffer(read[0], dtype=np.float32).reshape(1, -1)
-                return {NUMERIC_INPUT: row}, 1, list(V2_OUTPUTS), read[1]
+                numeric = np.frombuffer(read[0], dtype=np.float32).reshape(read[1], -1)
+                return {NUMERIC_INPUT: numeric}, read[1], list(V2_OUTPUTS), read[2]
         if len(body) < LARGE_BODY_BYTES and self._first_name in body:
             try:
                 row = self._row_in_order.decode(body)
