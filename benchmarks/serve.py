@@ -188,9 +188,19 @@ def servers(work: Path) -> list[Server]:
         "/",
     )
     sklearn = version("scikit-learn")
+    # One venv for both peers: FastAPI + scikit-learn, and Starlette + onnxruntime (the
+    # same onnxruntime as tabml's, so the ASGI layers are what differs).
     fastapi_python = ensure_venv(
         FASTAPI_VENV,
-        ["fastapi", "uvicorn[standard]", "pandas", "joblib", f"scikit-learn=={sklearn}"],
+        [
+            "fastapi",
+            "uvicorn[standard]",
+            "pandas",
+            "joblib",
+            f"scikit-learn=={sklearn}",
+            f"onnxruntime=={version('onnxruntime')}",
+            "orjson",
+        ],
     )
     fastapi = Server(
         "fastapi_sklearn",

@@ -156,10 +156,17 @@ def running(server: Server, log_dir: Path) -> Iterator[tuple[subprocess.Popen[by
 
 
 def ensure_venv(path: Path, packages: list[str]) -> Path:
+    """The Python of a virtual environment at `path` holding `packages`: made on first
+    use, and the packages installed again when the list differs from the one it was made
+    with (a venv made by an older benchmark may lack one)."""
     python = path / "bin" / "python"
+    installed = path / "tabml-bench-packages.txt"
+    wanted = "\n".join(packages) + "\n"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    if not installed.exists() or installed.read_text() != wanted:
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", *packages], check=True)
+        installed.write_text(wanted)
     return python
 
 
