@@ -237,19 +237,25 @@ NOISE += [b" ", b"\\", b"n", b"\x00", b"\xa0", b"\x0b", b"null", b"NaN", b'"a"',
 def test_mutated_bodies_are_declined_or_read_as_python(
     read: body_readers.ReadRows, body: bytes, data: st.DataObject
 ) -> None:
+    assert_reads_as_python(read, mutated(body, data, NOISE, repeat=12))
+
+
+def mutated(body: bytes, data: st.DataObject, noise: list[bytes], *, repeat: int) -> bytes:
+    """`body` after one to three edits at drawn places: `noise` inserted or written over
+    it, a byte deleted, or `repeat` bytes repeated."""
     for _ in range(data.draw(st.integers(1, 3))):
         at = data.draw(st.integers(0, len(body)))
         action = data.draw(st.sampled_from(["insert", "delete", "replace", "repeat"]))
-        noise = data.draw(st.sampled_from(NOISE))
+        chosen = data.draw(st.sampled_from(noise))
         if action == "insert":
-            body = body[:at] + noise + body[at:]
+            body = body[:at] + chosen + body[at:]
         elif action == "delete":
             body = body[:at] + body[at + 1 :]
         elif action == "replace":
-            body = body[:at] + noise + body[at + len(noise) :]
+            body = body[:at] + chosen + body[at + len(chosen) :]
         else:
-            body = body[:at] + body[at : at + 12] + body[at:]
-    assert_reads_as_python(read, body)
+            body = body[:at] + body[at : at + repeat] + body[at:]
+    return body
 
 
 DECLINED = {

@@ -24,7 +24,7 @@ from tabml.serve.decode import RowDecoder
 from tabml.serve.model import FeatureSpec
 from tabml.serve.problems import RequestError
 from tabml.serve.v2 import V2_OUTPUTS, V2Decoder
-from tests.serve.test_body_readers import SPACES, number_literals, require_reader
+from tests.serve.test_body_readers import SPACES, mutated, number_literals, require_reader
 
 FEATURES = [
     FeatureSpec(name="a", dtype="float", onnx_type="float32", min=-5.0, max=5.0),
@@ -182,19 +182,7 @@ NOISE += [b'"shape"', b'"data"', b'"id"', b'"inputs"', b"[1,1]", b"[2]", b"[8]",
 def test_mutated_requests_are_declined_or_answered_as_python(
     with_reader: V2Decoder, python_path: V2Decoder, body: bytes, data: st.DataObject
 ) -> None:
-    for _ in range(data.draw(st.integers(1, 3))):
-        at = data.draw(st.integers(0, len(body)))
-        action = data.draw(st.sampled_from(["insert", "delete", "replace", "repeat"]))
-        noise = data.draw(st.sampled_from(NOISE))
-        if action == "insert":
-            body = body[:at] + noise + body[at:]
-        elif action == "delete":
-            body = body[:at] + body[at + 1 :]
-        elif action == "replace":
-            body = body[:at] + noise + body[at + len(noise) :]
-        else:
-            body = body[:at] + body[at : at + 16] + body[at:]
-    assert_answers_as_python(with_reader, python_path, body)
+    assert_answers_as_python(with_reader, python_path, mutated(body, data, NOISE, repeat=16))
 
 
 # --- what it declines ----------------------------------------------------------------

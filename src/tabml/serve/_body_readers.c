@@ -316,6 +316,32 @@ static void reader_dealloc(PyObject *self) {
     Py_DECREF(type);
 }
 
+/* The arguments of a reader's read(body, max_rows), checked, into *body and *max_rows;
+ * 0 on error (raised). */
+static int read_arguments(const Keys *keys, const char *reader, PyObject *const *args,
+                          Py_ssize_t nargs, PyObject **body, Py_ssize_t *max_rows) {
+    if (keys->count == 0) {
+        PyErr_Format(PyExc_ValueError, "%s was not given its keys", reader);
+        return 0;
+    }
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "read(body, max_rows) takes 2 arguments");
+        return 0;
+    }
+    *body = args[0];
+    if (!PyBytes_Check(*body)) {
+        PyErr_SetString(PyExc_TypeError, "body must be bytes");
+        return 0;
+    }
+    *max_rows = PyLong_AsSsize_t(args[1]);
+    if (*max_rows == -1 && PyErr_Occurred()) return 0;
+    if (*max_rows < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_rows must be at least 1");
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *reader_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Keys *keys = &((RowReader *)self)->keys;
     PyObject *body;
@@ -327,25 +353,7 @@ static PyObject *reader_read(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_ssize_t capacity;
     Py_ssize_t rows = 0;
     int single;
-    if (keys->count == 0) {
-        PyErr_SetString(PyExc_ValueError, "RowReader was not given its keys");
-        return NULL;
-    }
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "read(body, max_rows) takes 2 arguments");
-        return NULL;
-    }
-    body = args[0];
-    if (!PyBytes_Check(body)) {
-        PyErr_SetString(PyExc_TypeError, "body must be bytes");
-        return NULL;
-    }
-    max_rows = PyLong_AsSsize_t(args[1]);
-    if (max_rows == -1 && PyErr_Occurred()) return NULL;
-    if (max_rows < 1) {
-        PyErr_SetString(PyExc_ValueError, "max_rows must be at least 1");
-        return NULL;
-    }
+    if (!read_arguments(keys, "RowReader", args, nargs, &body, &max_rows)) return NULL;
     p = skip_space(PyBytes_AS_STRING(body));
     end = PyBytes_AS_STRING(body) + PyBytes_GET_SIZE(body);
     if (*p != '[' && *p != '{') Py_RETURN_NONE;
@@ -667,23 +675,7 @@ static PyObject *v2_reader_read(PyObject *self, PyObject *const *args, Py_ssize_
     const char *p;
     const char *end;
     int has_inputs = 0;
-    if (keys->count == 0) {
-        PyErr_SetString(PyExc_ValueError, "V2RowReader was not given its keys");
-        return NULL;
-    }
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "read(body, max_rows) takes 2 arguments");
-        return NULL;
-    }
-    body = args[0];
-    if (!PyBytes_Check(body)) {
-        PyErr_SetString(PyExc_TypeError, "body must be bytes");
-        return NULL;
-    }
-    request.max_rows = PyLong_AsSsize_t(args[1]);
-    if (request.max_rows == -1 && PyErr_Occurred()) return NULL;
-    if (request.max_rows < 1) {
-        PyErr_SetString(PyExc_ValueError, "max_rows must be at least 1");
+    if (!read_arguments(keys, "V2RowReader", args, nargs, &body, &request.max_rows)) {
         return NULL;
     }
     p = skip_space(PyBytes_AS_STRING(body));
